@@ -1,0 +1,22 @@
+"""Model backends: pretrained MLIPs behind one interface (see :mod:`fntk.models.base`)."""
+
+from fntk.models.base import (
+    PARAMETER_GROUPS,
+    ModelBackend,
+    ModelOutput,
+    available_backends,
+    load_backend,
+    resolve_device,
+)
+from fntk.models.graph import GraphBatch, build_graph_batch
+
+__all__ = [
+    "PARAMETER_GROUPS",
+    "GraphBatch",
+    "ModelBackend",
+    "ModelOutput",
+    "available_backends",
+    "build_graph_batch",
+    "load_backend",
+    "resolve_device",
+]

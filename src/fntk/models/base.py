@@ -1,0 +1,185 @@
+"""The model-backend interface that feature maps and fine-tuning use, and its registry.
+
+A backend wraps one pretrained MLIP as a :class:`torch.nn.Module`. Given a batched neighbour
+graph it returns the energy of every structure and the invariant per-atom features of the last
+interaction layer (the input of the readout). Forces are ``-dE/dr`` by autograd, so double
+backward (derivatives of forces with respect to parameters) works on every backend. Backends are
+found by spec strings (``sevennet-0``, ``mace:PATH``, ...) through :func:`load_backend`.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from ase import Atoms
+from torch import nn
+
+from fntk.errors import CapabilityError, ModelLoadError
+from fntk.models.graph import GraphBatch, build_graph_batch
+
+PARAMETER_GROUPS = ("readout", "last-interaction", "all")
+
+
+@dataclass
+class ModelOutput:
+    """Outputs of one batched forward pass.
+
+    Attributes
+    ----------
+    energy : Tensor, shape (n_graphs,), eV
+    node_features : Tensor, shape (n_atoms, n_node_features)
+        Invariant features of the last interaction layer (readout input).
+    positions : Tensor, shape (n_atoms, 3), Angstrom
+        The positions the energy was computed from (differentiate with respect to these).
+    """
+
+    energy: torch.Tensor
+    node_features: torch.Tensor
+    positions: torch.Tensor
+
+
+class ModelBackend(nn.Module, abc.ABC):
+    """One pretrained MLIP behind a small interface.
+
+    Subclasses set ``spec``, ``cutoff`` (Angstrom), ``species`` (supported atomic numbers) and
+    ``n_node_features``, and implement :meth:`_energy_and_node_features` and
+    :meth:`_group_prefixes`.
+    """
+
+    spec: str
+    cutoff: float
+    species: frozenset[int]
+    n_node_features: int
+    capabilities: frozenset[str] = frozenset({"energy", "forces", "embedding", "parameters"})
+
+    @abc.abstractmethod
+    def _energy_and_node_features(
+        self, graph: GraphBatch, positions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Energies (n_graphs,) and last-layer invariant node features (n_atoms, F)."""
+
+    @abc.abstractmethod
+    def _group_prefixes(self) -> dict[str, tuple[str, ...]]:
+        """Parameter-name prefixes of the ``readout`` and ``last-interaction`` groups."""
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+    def build_graph(self, structures: Sequence[Atoms]) -> GraphBatch:
+        """Batch ``structures`` into one neighbour graph on this backend's device and dtype."""
+        return build_graph_batch(structures, self.cutoff, dtype=self.dtype, device=self.device)
+
+    def forward(self, graph: GraphBatch, positions: torch.Tensor | None = None) -> ModelOutput:
+        """Energies and node features of ``graph``, at ``positions`` (default: the graph's)."""
+        if positions is None:
+            positions = graph.positions
+        energy, node_features = self._energy_and_node_features(graph, positions)
+        return ModelOutput(energy=energy, node_features=node_features, positions=positions)
+
+    def energy_and_forces(
+        self, graph: GraphBatch, *, create_graph: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Energies (n_graphs,) in eV and forces (n_atoms, 3) in eV/Angstrom.
+
+        With ``create_graph=True`` the forces stay differentiable with respect to parameters
+        (and positions), which force-NTK features and force-matching fine-tuning need.
+        """
+        positions = graph.positions.detach().requires_grad_(True)
+        with torch.enable_grad():
+            energy = self.forward(graph, positions).energy
+            (grad,) = torch.autograd.grad(energy.sum(), positions, create_graph=create_graph)
+        if not create_graph:
+            energy = energy.detach()
+        return energy, -grad
+
+    def predict(
+        self, structures: Sequence[Atoms], *, batch_size: int = 16
+    ) -> list[tuple[float, torch.Tensor]]:
+        """Energy (eV) and forces (eV/Angstrom, CPU float64) of each structure, batched."""
+        results = []
+        for start in range(0, len(structures), batch_size):
+            graph = self.build_graph(structures[start : start + batch_size])
+            energy, forces = self.energy_and_forces(graph)
+            for e, f in zip(energy, torch.split(forces, graph.n_atoms.tolist())):
+                results.append((float(e), f.detach().cpu().double()))
+        return results
+
+    def parameter_group(self, group: str) -> dict[str, nn.Parameter]:
+        """Named parameters of ``group`` (``readout``, ``last-interaction`` or ``all``).
+
+        Parameters that the pretrained model keeps frozen (``requires_grad=False``) are left out.
+        """
+        if group not in PARAMETER_GROUPS:
+            raise CapabilityError(
+                f"unknown parameter group {group!r}; choose one of {', '.join(PARAMETER_GROUPS)}"
+            )
+        named = {n: p for n, p in self.named_parameters() if p.requires_grad}
+        if group == "all":
+            return named
+        prefixes = self._group_prefixes()[group]
+        return {n: p for n, p in named.items() if n.startswith(prefixes)}
+
+    def check_species(self, atomic_numbers: Sequence[int]) -> list[int]:
+        """Atomic numbers in ``atomic_numbers`` that this model does not know."""
+        return sorted({int(z) for z in atomic_numbers} - self.species)
+
+
+BackendLoader = Callable[[str, torch.device, torch.dtype], ModelBackend]
+_BACKENDS: dict[str, BackendLoader] = {}
+
+
+def register_backend(prefix: str) -> Callable[[BackendLoader], BackendLoader]:
+    """Register a loader for specs ``prefix`` or ``prefix:ARGUMENT``."""
+
+    def decorate(loader: BackendLoader) -> BackendLoader:
+        if prefix in _BACKENDS:
+            raise ValueError(f"backend {prefix!r} registered twice")
+        _BACKENDS[prefix] = loader
+        return loader
+
+    return decorate
+
+
+def available_backends() -> list[str]:
+    """Registered spec prefixes."""
+    _import_builtin_backends()
+    return sorted(_BACKENDS)
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` means CUDA when present, else CPU."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError("device 'cuda' was asked for but no CUDA GPU is visible; use cpu")
+    return resolved
+
+
+def load_backend(
+    spec: str, *, device: str | torch.device = "auto", dtype: torch.dtype = torch.float32
+) -> ModelBackend:
+    """Load the model named by ``spec`` (see README, "Model backends") in eval mode."""
+    _import_builtin_backends()
+    prefix, _, argument = spec.partition(":")
+    loader = _BACKENDS.get(prefix)
+    if loader is None:
+        raise ModelLoadError(
+            f"unknown model spec {spec!r}; valid forms: sevennet-0, sevennet:PATH, mace:PATH, "
+            "mace-mp:small|medium, mace-off:small"
+        )
+    backend = loader(argument, resolve_device(device), dtype)
+    return backend.eval()
+
+
+def _import_builtin_backends() -> None:
+    # Imported lazily: sevenn and mace-torch are heavy, and mace-torch is an optional extra.
+    from fntk.models import mace, sevennet  # noqa: F401
