@@ -1,10 +1,11 @@
 """SevenNet backend: SevenNet-0 from the ``sevenn`` wheel (offline default) or a checkpoint file.
 
 The model is run module by module on a batched graph dictionary (edge vectors computed here from
-the positions), skipping SevenNet's own force module: forces come from :meth:`ModelBackend.energy_and_forces` (autograd with respect to
-positions), so they are differentiable in parameters. The node features are the 128 invariant
-channels entering the readout (``reduce_input_to_hidden``), which for SevenNet-0 is linear
-(128 -> 64 -> 1) followed by a fixed species-wise scale and shift.
+the positions), skipping SevenNet's own force module: forces come from
+:meth:`ModelBackend.energy_and_forces` (autograd with respect to positions), so they are
+differentiable in parameters. The node features are the 128 invariant channels entering the
+readout (``reduce_input_to_hidden``), which for SevenNet-0 is linear (128 -> 64 -> 1) followed by
+a fixed species-wise scale and shift.
 """
 
 from __future__ import annotations
