@@ -127,6 +127,14 @@ class ModelBackend(nn.Module, abc.ABC):
         prefixes = self._group_prefixes()[group]
         return {n: p for n, p in named.items() if n.startswith(prefixes)}
 
+    def remember_pretrained(self) -> None:
+        """Keep a copy of the current weights as the state :meth:`restore_pretrained` returns to."""
+        self._pretrained_state = {k: v.detach().clone() for k, v in self.state_dict().items()}
+
+    def restore_pretrained(self) -> None:
+        """Reset every weight to the pretrained values (each fine-tuning round starts here)."""
+        self.load_state_dict(self._pretrained_state)
+
     def check_species(self, atomic_numbers: Sequence[int]) -> list[int]:
         """Atomic numbers in ``atomic_numbers`` that this model does not know."""
         return sorted({int(z) for z in atomic_numbers} - self.species)
@@ -176,8 +184,9 @@ def load_backend(
             f"unknown model spec {spec!r}; valid forms: sevennet-0, sevennet:PATH, mace:PATH, "
             "mace-mp:small|medium, mace-off:small"
         )
-    backend = loader(argument, resolve_device(device), dtype)
-    return backend.eval()
+    backend = loader(argument, resolve_device(device), dtype).eval()
+    backend.remember_pretrained()
+    return backend
 
 
 def _import_builtin_backends() -> None:

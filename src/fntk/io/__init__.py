@@ -1,0 +1,28 @@
+"""Structure I/O: chunked streaming from any ASE format, validation, labels, atomic writing."""
+
+from fntk.io.labels import Labels, read_labels
+from fntk.io.read import (
+    StructureChunk,
+    count_frames,
+    expand_paths,
+    iter_chunks,
+    iter_frames,
+    read_structures,
+)
+from fntk.io.validate import MIN_DISTANCE_ANGSTROM, validate_structure
+from fntk.io.write import atomic_write_text, write_extxyz
+
+__all__ = [
+    "MIN_DISTANCE_ANGSTROM",
+    "Labels",
+    "StructureChunk",
+    "atomic_write_text",
+    "count_frames",
+    "expand_paths",
+    "iter_chunks",
+    "iter_frames",
+    "read_labels",
+    "read_structures",
+    "validate_structure",
+    "write_extxyz",
+]

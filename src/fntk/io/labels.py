@@ -1,0 +1,98 @@
+"""Reference labels (energies and forces) of a frame, from named keys or the attached calculator.
+
+Like MACE's command line, ``energy_key`` names an ``atoms.info`` entry and ``forces_key`` an
+``atoms.arrays`` entry. Without a key, labels come from the calculator ASE attached on reading
+(extended XYZ ``energy=``/``forces`` columns become a ``SinglePointCalculator``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from ase import Atoms
+
+from fntk.errors import InputError
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Reference energy in eV and forces in eV/Angstrom, shape (n_atoms, 3)."""
+
+    energy: float
+    forces: np.ndarray
+
+
+def read_labels(
+    atoms: Atoms,
+    *,
+    file: str,
+    index: int,
+    energy_key: str | None = None,
+    forces_key: str | None = None,
+) -> Labels:
+    """Labels of ``atoms``; raise :class:`InputError` when missing or malformed."""
+    energy = _energy(atoms, file, index, energy_key)
+    forces = _forces(atoms, file, index, forces_key)
+    if not np.isfinite(energy):
+        raise InputError(
+            f"energy is {energy}", file=file, index=index, hint="fix or remove the frame"
+        )
+    if forces.shape != (len(atoms), 3):
+        raise InputError(
+            f"forces have shape {forces.shape}, expected ({len(atoms)}, 3)",
+            file=file,
+            index=index,
+            hint="the forces array must hold one 3-vector per atom",
+        )
+    if not np.all(np.isfinite(forces)):
+        raise InputError(
+            "forces contain non-finite values",
+            file=file,
+            index=index,
+            hint="fix or remove the frame",
+        )
+    return Labels(energy=energy, forces=forces)
+
+
+def _energy(atoms: Atoms, file: str, index: int, key: str | None) -> float:
+    if key is not None and key in atoms.info:
+        value = atoms.info[key]
+    else:
+        value = _from_calculator(atoms, "energy")
+        if value is None:
+            where = f"info key {key!r}" if key else "an attached calculator"
+            raise InputError(
+                f"no reference energy (looked for {where})",
+                file=file,
+                index=index,
+                hint=f"pass --energy-key with one of: {', '.join(atoms.info) or '(no info keys)'}",
+            )
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"energy {value!r} is not a number", file=file, index=index, hint="fix the frame"
+        ) from None
+
+
+def _forces(atoms: Atoms, file: str, index: int, key: str | None) -> np.ndarray:
+    if key is not None and key in atoms.arrays:
+        value = atoms.arrays[key]
+    else:
+        value = _from_calculator(atoms, "forces")
+        if value is None:
+            where = f"array {key!r}" if key else "an attached calculator"
+            arrays = [k for k in atoms.arrays if k not in ("numbers", "positions")]
+            raise InputError(
+                f"no reference forces (looked for {where})",
+                file=file,
+                index=index,
+                hint=f"pass --forces-key with one of: {', '.join(arrays) or '(none present)'}",
+            )
+    return np.asarray(value, dtype=np.float64)
+
+
+def _from_calculator(atoms: Atoms, name: str):
+    results = getattr(atoms.calc, "results", None) or {}
+    return results.get(name)

@@ -1,0 +1,83 @@
+"""Checks on single frames, before any model sees them.
+
+Each check raises :class:`fntk.errors.InputError` naming the file, the frame and the fix. They are
+cheap (the overlap test uses a neighbour list with a small cutoff, linear in the atom count).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ase import Atoms
+from ase.data import chemical_symbols
+from ase.neighborlist import neighbor_list
+
+from fntk.errors import InputError
+
+MIN_DISTANCE_ANGSTROM = 0.5
+"""Default smallest allowed interatomic distance; H2's bond is 0.74 Angstrom."""
+
+
+def validate_structure(
+    atoms: Atoms,
+    *,
+    file: str,
+    index: int,
+    species: frozenset[int] | None = None,
+    min_distance: float = MIN_DISTANCE_ANGSTROM,
+) -> None:
+    """Raise :class:`InputError` if ``atoms`` cannot be given to a model.
+
+    Checks: at least one atom; finite positions; a non-degenerate cell along periodic directions;
+    elements known to the model (``species``, atomic numbers); no two atoms closer than
+    ``min_distance`` Angstrom (periodic images included).
+    """
+    if len(atoms) == 0:
+        raise InputError("structure has no atoms", file=file, index=index, hint="remove the frame")
+    positions = atoms.get_positions()
+    if not np.all(np.isfinite(positions)):
+        bad = int(np.argwhere(~np.isfinite(positions))[0, 0])
+        raise InputError(
+            f"atom {bad} has a non-finite position",
+            file=file,
+            index=index,
+            hint="fix or remove the frame",
+        )
+    cell = np.asarray(atoms.get_cell())
+    if not np.all(np.isfinite(cell)):
+        raise InputError("cell has non-finite entries", file=file, index=index, hint="fix the cell")
+    periodic = atoms.pbc
+    if periodic.any():
+        lengths = np.linalg.norm(cell, axis=1)
+        if np.any(lengths[periodic] < 1e-6) or (periodic.all() and abs(atoms.cell.volume) < 1e-6):
+            raise InputError(
+                f"periodic along {''.join('xyz'[i] for i in np.flatnonzero(periodic))} but the "
+                "cell is degenerate there",
+                file=file,
+                index=index,
+                hint="set a proper cell or pbc=False",
+            )
+    if species is not None:
+        unknown = sorted(set(atoms.numbers.tolist()) - species)
+        if unknown:
+            names = ", ".join(_symbol(z) for z in unknown)
+            raise InputError(
+                f"element(s) {names} not supported by the model",
+                file=file,
+                index=index,
+                hint="remove these structures or choose a model that covers these elements",
+            )
+    if min_distance > 0:
+        i, j, d = neighbor_list("ijd", atoms, min_distance, self_interaction=False)
+        if len(d):
+            k = int(np.argmin(d))
+            raise InputError(
+                f"atoms {i[k]} and {j[k]} overlap ({d[k]:.3f} Angstrom apart, below "
+                f"{min_distance} Angstrom)",
+                file=file,
+                index=index,
+                hint="remove the frame, or lower the minimum distance if this is intended",
+            )
+
+
+def _symbol(z: int) -> str:
+    return chemical_symbols[z] if 0 <= z < len(chemical_symbols) else f"Z={z}"
