@@ -1,0 +1,65 @@
+"""The ``fntk`` command. Each command lives in its own module and imports the library lazily.
+
+Exit codes: 0 success; 1 a user error (bad input, model that cannot load; printed as one red
+line); 2 a command-line usage error (typer/click). Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+
+import typer
+
+from fntk import __version__
+from fntk.cli.demo_cmd import demo
+from fntk.cli.models_cmd import models
+from fntk.cli.predict_cmd import predict
+
+app = typer.Typer(
+    name="fntk",
+    help="Pick which atomic structures to label next when fine-tuning a pretrained MLIP.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _user_errors_as_one_line(command: Callable) -> Callable:
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from fntk.errors import FntkError
+
+        try:
+            return command(*args, **kwargs)
+        except FntkError as exc:
+            from rich.console import Console
+
+            Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=1) from None
+
+    return wrapper
+
+
+for _command in (demo, predict, models):
+    app.command()(_user_errors_as_one_line(_command))
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"fntk {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """Pick which atomic structures to label next when fine-tuning a pretrained MLIP."""
+
+
+if __name__ == "__main__":
+    sys.exit(app())

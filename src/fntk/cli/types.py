@@ -1,0 +1,30 @@
+"""Option types shared by commands, declared once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+ModelSpec = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Model spec: sevennet-0 (embedded default), sevennet:PATH, mace:PATH, "
+        "mace-mp:small|medium, mace-off:small.",
+    ),
+]
+Device = Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")]
+StructureFiles = Annotated[
+    list[str], typer.Argument(help="Structure files in any format ASE reads (globs allowed).")
+]
+OutDir = Annotated[Path, typer.Option("--output", "-o", help="Output directory.")]
+Overwrite = Annotated[
+    bool, typer.Option("--overwrite", help="Replace an existing output directory's files.")
+]
+BatchSize = Annotated[
+    int, typer.Option("--batch-size", min=1, help="Structures per model forward pass.")
+]
+Seed = Annotated[int, typer.Option("--seed", help="Random seed; same seed, same result.")]
