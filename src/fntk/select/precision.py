@@ -143,8 +143,8 @@ def robust_cholesky(matrix: np.ndarray, max_tries: int = 8) -> tuple[np.ndarray,
     tried = []
     for attempt in range(max_tries + 1):
         if attempt:
-            jitter = (scale if scale > 0.0 else 1.0) * _JITTER_START * _JITTER_GROWTH ** (
-                attempt - 1
+            jitter = (
+                (scale if scale > 0.0 else 1.0) * _JITTER_START * _JITTER_GROWTH ** (attempt - 1)
             )
             tried.append(jitter)
         try:

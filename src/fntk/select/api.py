@@ -1,0 +1,339 @@
+"""Estimator-style entry point of the selection engine and its one-call form.
+
+``Selector(method="lcmd", ...).fit(train_chunks).select(pool_chunks, n=B, random_state=seed)``
+accumulates and factorises the precision matrix from the training chunks, streams the pool
+once into a posterior-variance shortlist, and runs the batch selector on the shortlist
+(DESIGN.md sections 3-4). As in scikit-learn, ``__init__`` only stores its arguments,
+validation happens in :meth:`Selector.fit` (through :class:`SelectOptions`) and fitted state
+ends in ``_``. A selection is a pure function of (features, options, seed): the same arguments
+give the same batch whatever the chunking.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from fntk.features.chunk import FeatureChunk
+from fntk.select.base import SelectionProblem, build_selector, get_selector, run_greedy
+from fntk.select.options import SelectOptions
+from fntk.select.precision import (
+    Precision,
+    accumulate_gram,
+    factorize_precision,
+    posterior_blocks,
+)
+from fntk.select.shortlist import Shortlist, build_shortlist, labelling_cost
+
+logger = logging.getLogger(__name__)
+
+RandomState = int | np.random.SeedSequence | None
+
+
+@dataclass(frozen=True)
+class ShortlistSummary:
+    """The shortlist a selection ran on, by decreasing shortlist score.
+
+    Attributes
+    ----------
+    source_index : ndarray, shape (M,), int64
+        Pool source indices.
+    posterior_variance : ndarray, shape (M,), float64
+        Normalised posterior variance (``SelectOptions.normalization``).
+    """
+
+    source_index: np.ndarray
+    posterior_variance: np.ndarray
+
+
+@dataclass(frozen=True)
+class SelectionResult:
+    """Outcome of one batch selection.
+
+    Attributes
+    ----------
+    indices : ndarray, shape (n_picked,), int64
+        Pool source indices, in pick order.
+    scores : ndarray, shape (n_picked,), float64
+        Each pick's score when it was picked (selector-specific gain, divided by the labelling
+        cost when cost-aware acquisition is on; see ``SelectOptions.cost_exponent``).
+    shortlist : ShortlistSummary
+        Source indices and posterior variances of the shortlist.
+    status : tuple of str
+        Messages about fallbacks and automatic choices (empty when there were none).
+    kernel : str
+        Structure kernel used by distance-based selectors (``"linear"`` or ``"gram"``).
+    mode : str
+        ``"tp"`` or ``"p"``, after the empty-training-set rule.
+    sigma : float
+        Noise standard deviation of the precision matrix (feature units).
+    """
+
+    indices: np.ndarray
+    scores: np.ndarray
+    shortlist: ShortlistSummary
+    status: tuple[str, ...]
+    kernel: str
+    mode: str
+    sigma: float
+
+
+class Selector:
+    """Pick the next structures to label from streamed feature chunks.
+
+    Parameters are those of :class:`~fntk.select.options.SelectOptions` (see there for
+    defaults, units and the maths); they are validated in :meth:`fit`.
+
+    Attributes
+    ----------
+    options_ : SelectOptions
+        Validated options (after :meth:`fit`).
+    precision_ : Precision or None
+        Factorised precision of the training set; ``None`` when no training chunk was given
+        (built as ``sigma^2 I`` once the pool reveals the feature width).
+    train_ : FeatureChunk or None
+        Training blocks, kept only when the selector uses them as centres (TP mode).
+    """
+
+    def __init__(
+        self,
+        method: str = "lcmd",
+        *,
+        sigma: float | None = None,
+        relative_noise: float = 1e-6,
+        energy_weight: float = 1.0,
+        force_weight: float = 1.0,
+        normalization: str = "per-row",
+        shortlist_size: int | None = None,
+        mode: str = "tp",
+        kernel: str = "auto",
+        cost_exponent: float | None = None,
+        jitter_tries: int = 8,
+    ) -> None:
+        self.method = method
+        self.sigma = sigma
+        self.relative_noise = relative_noise
+        self.energy_weight = energy_weight
+        self.force_weight = force_weight
+        self.normalization = normalization
+        self.shortlist_size = shortlist_size
+        self.mode = mode
+        self.kernel = kernel
+        self.cost_exponent = cost_exponent
+        self.jitter_tries = jitter_tries
+
+    @classmethod
+    def from_options(cls, options: SelectOptions) -> Selector:
+        """Selector with the values of ``options``."""
+        return cls(**options.model_dump())
+
+    def get_params(self) -> dict[str, Any]:
+        """Constructor arguments, by name."""
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        return {name: getattr(self, name) for name in names}
+
+    def set_params(self, **params: Any) -> Selector:
+        """Set constructor arguments (validated at the next :meth:`fit`)."""
+        valid = self.get_params()
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(f"unknown parameter {name!r}; valid: {', '.join(valid)}")
+            setattr(self, name, value)
+        return self
+
+    def fit(self, train_chunks: Iterable[FeatureChunk]) -> Selector:
+        """Accumulate and factorise the precision matrix of the training set.
+
+        Parameters
+        ----------
+        train_chunks : iterable of FeatureChunk
+            Labelled structures, any chunking; consumed once. May be empty (P mode).
+
+        Returns
+        -------
+        Selector
+            ``self``.
+
+        Raises
+        ------
+        ValueError
+            For invalid options (pydantic ``ValidationError``) or an unknown method.
+        InputError
+            For non-finite or mismatched training features.
+        NumericalError
+            If the precision matrix cannot be factorised even with jitter.
+        """
+        options = SelectOptions(**self.get_params())
+        selector_cls = get_selector(options.method)
+        gram, n_structures, n_rows, chunks = accumulate_gram(
+            train_chunks, options.energy_weight, options.force_weight
+        )
+        self.options_ = options
+        self.precision_ = (
+            None
+            if gram is None
+            else factorize_precision(
+                gram,
+                n_structures,
+                n_rows,
+                sigma=options.sigma,
+                relative_noise=options.relative_noise,
+                jitter_tries=options.jitter_tries,
+            )
+        )
+        keep_train = selector_cls.uses_train_centres and options.mode == "tp" and n_structures
+        self.train_ = FeatureChunk.concatenate(chunks) if keep_train else None
+        return self
+
+    def select(
+        self, pool_chunks: Iterable[FeatureChunk], n: int, random_state: RandomState = None
+    ) -> SelectionResult:
+        """Stream the pool and pick ``n`` structures.
+
+        Parameters
+        ----------
+        pool_chunks : iterable of FeatureChunk
+            Candidate structures, any chunking; consumed once. Source indices must be unique.
+        n : int
+            Batch size. ``0`` returns an empty result without reading the pool; more than the
+            pool holds returns every pool structure (recorded in ``status``).
+        random_state : int, numpy.random.SeedSequence or None
+            Seed of the generator ``np.random.default_rng(np.random.SeedSequence(seed))`` that
+            randomised selectors (kmeans++, random) draw from; ``None`` draws fresh entropy.
+
+        Returns
+        -------
+        SelectionResult
+        """
+        if not hasattr(self, "options_"):
+            raise RuntimeError("call fit(train_chunks) before select()")
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
+            raise ValueError(f"n must be a non-negative integer, got {n!r}")
+        options = self.options_
+        status: list[str] = []
+        size = options.resolved_shortlist_size(int(n))
+        if n == 0:
+            empty = np.zeros(0, dtype=np.int64)
+            return SelectionResult(
+                indices=empty,
+                scores=np.zeros(0),
+                shortlist=ShortlistSummary(empty, np.zeros(0)),
+                status=("n=0: nothing to select; the pool was not read",),
+                kernel=options.kernel,
+                mode=options.mode,
+                sigma=float("nan") if self.precision_ is None else self.precision_.sigma,
+            )
+        chunks = iter(pool_chunks)
+        precision = self.precision_
+        if precision is None:
+            first = next(chunks, None)
+            if first is None:
+                raise ValueError("the pool is empty and no training chunk gave the feature width")
+            precision = factorize_precision(
+                np.zeros((first.n_features, first.n_features)),
+                0,
+                0,
+                sigma=options.sigma,
+                relative_noise=options.relative_noise,
+                jitter_tries=options.jitter_tries,
+            )
+            chunks = _prepend(first, chunks)
+        status.extend(precision.status)
+        shortlist = build_shortlist(
+            chunks,
+            precision,
+            size=size,
+            normalization=options.normalization,
+            energy_weight=options.energy_weight,
+            force_weight=options.force_weight,
+            cost_exponent=options.cost_exponent,
+        )
+        if n > shortlist.n_pool:
+            status.append(
+                f"n={n} exceeds the pool size {shortlist.n_pool}; returning every pool structure"
+            )
+        kernel = self._resolve_kernel(shortlist)
+        mode = options.mode if precision.n_train_structures else "p"
+        problem = self._problem(shortlist, precision, kernel)
+        outcome = run_greedy(
+            build_selector(options), problem, int(n), np.random.default_rng(_seed(random_state))
+        )
+        status.extend(outcome.status)
+        for message in status:
+            logger.warning("%s", message)
+        return SelectionResult(
+            indices=problem.source_index[outcome.positions],
+            scores=outcome.scores,
+            shortlist=ShortlistSummary(shortlist.source_index.copy(), shortlist.posterior_variance),
+            status=tuple(status),
+            kernel=kernel,
+            mode=mode,
+            sigma=precision.sigma,
+        )
+
+    def _resolve_kernel(self, shortlist: Shortlist) -> str:
+        """``options.kernel``, with ``"auto"`` resolved from the largest block seen."""
+        if self.options_.kernel != "auto":
+            return self.options_.kernel
+        train_rows = 0 if self.train_ is None else int(self.train_.rows_per_structure.max())
+        return "linear" if max(shortlist.max_rows, train_rows) <= 1 else "gram"
+
+    def _problem(self, shortlist: Shortlist, precision: Precision, kernel: str) -> SelectionProblem:
+        """Posterior blocks of the shortlist (by source index) and, in TP mode, of the train."""
+        options = self.options_
+        order = np.argsort(shortlist.source_index, kind="stable")
+        chunk = shortlist.chunk.subset(order)
+        weights = (options.energy_weight, options.force_weight)
+        train = None
+        if self.train_ is not None and precision.n_train_structures:
+            train = posterior_blocks(self.train_, precision, *weights)
+        return SelectionProblem(
+            candidates=posterior_blocks(chunk, precision, *weights),
+            source_index=chunk.source_index,
+            cost=labelling_cost(chunk.n_atoms, options.cost_exponent),
+            shortlist_score=shortlist.score[order],
+            sigma=precision.sigma,
+            kernel=kernel,
+            train=train,
+        )
+
+
+def _prepend(first: FeatureChunk, rest: Iterable[FeatureChunk]) -> Iterable[FeatureChunk]:
+    yield first
+    yield from rest
+
+
+def _seed(random_state: RandomState) -> np.random.SeedSequence:
+    if isinstance(random_state, np.random.SeedSequence):
+        return random_state
+    return np.random.SeedSequence(random_state)
+
+
+def select_structures(
+    train_chunks: Iterable[FeatureChunk],
+    pool_chunks: Iterable[FeatureChunk],
+    n: int,
+    options: SelectOptions | None = None,
+    random_state: RandomState = None,
+) -> SelectionResult:
+    """One call: ``Selector.from_options(options).fit(train_chunks).select(pool_chunks, n)``.
+
+    Parameters
+    ----------
+    train_chunks, pool_chunks : iterable of FeatureChunk
+    n : int
+    options : SelectOptions, optional
+        Defaults to ``SelectOptions()`` (lcmd).
+    random_state : int, numpy.random.SeedSequence or None
+
+    Returns
+    -------
+    SelectionResult
+    """
+    selector = Selector.from_options(options or SelectOptions())
+    return selector.fit(train_chunks).select(pool_chunks, n, random_state=random_state)

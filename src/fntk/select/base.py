@@ -1,0 +1,215 @@
+"""The shared greedy loop of the batch selectors, their registry and the tie rule.
+
+A selector works on a :class:`SelectionProblem` (the posterior blocks of the shortlisted
+candidates, and of the training structures in TP mode) and fills in three hooks, after
+bmdal_reg's ``IterativeSelectionMethod``: :meth:`GreedySelector.prepare` (state before the first
+pick; TP-mode selectors add the training centres here), :meth:`GreedySelector.next_index`
+(the next candidate) and :meth:`GreedySelector.add` (update after a pick). :func:`run_greedy` is
+the one loop that calls them. Selectors are registered by name with :func:`register_selector`.
+
+Tie rule: scores are compared after rounding to a grid of ``2**-40`` times a scale the selector
+fixes in ``prepare`` (its largest initial score), and equal rounded scores go to the candidate
+with the smaller source index. Rounding noise (chunking, BLAS blocking, cancellation in
+``k(x, x) + k(y, y) - 2 k(x, y)``) therefore cannot reorder exact ties such as duplicated
+structures, and the picks do not depend on the chunk size.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from fntk.select.options import SELECTOR_NAMES, KernelName, SelectOptions
+from fntk.select.precision import PosteriorBlocks
+
+_TIE_BITS = 40
+
+
+@dataclass(frozen=True)
+class SelectionProblem:
+    """What a selector sees: shortlisted candidates, in increasing source-index order.
+
+    Attributes
+    ----------
+    candidates : PosteriorBlocks
+        Posterior blocks ``B(x) = sigma W^{1/2} Phi(x) L^{-T}`` of the candidates.
+    source_index : ndarray, shape (n_candidates,), int64
+        Increasing.
+    cost : ndarray, shape (n_candidates,), float64
+        Labelling cost ``c(N)`` (ones when cost-aware acquisition is off).
+    shortlist_score : ndarray, shape (n_candidates,), float64
+        Shortlist score: normalised posterior variance divided by the cost.
+    sigma : float
+        Noise standard deviation of the precision matrix.
+    kernel : {"linear", "gram"}
+        Structure kernel of the distance-based selectors.
+    train : PosteriorBlocks or None
+        Posterior blocks of the training structures in TP mode, else ``None``.
+    """
+
+    candidates: PosteriorBlocks
+    source_index: np.ndarray
+    cost: np.ndarray
+    shortlist_score: np.ndarray
+    sigma: float
+    kernel: KernelName
+    train: PosteriorBlocks | None = None
+
+    @property
+    def n_candidates(self) -> int:
+        return self.candidates.n_structures
+
+
+@dataclass
+class GreedyOutcome:
+    """Positions picked by :func:`run_greedy` (into the problem's candidates) and their scores.
+
+    Attributes
+    ----------
+    positions : ndarray, shape (n_picked,), int64
+    scores : ndarray, shape (n_picked,), float64
+        Score of each pick at the time it was picked.
+    status : list of str
+    """
+
+    positions: np.ndarray
+    scores: np.ndarray
+    status: list[str] = field(default_factory=list)
+
+
+def tie_keys(values: np.ndarray, scale: float) -> np.ndarray:
+    """``values`` rounded to multiples of ``scale * 2**-40`` (the tie grid), shape kept."""
+    quantum = (scale if scale > 0.0 else 1.0) * 2.0**-_TIE_BITS
+    return np.rint(values / quantum)
+
+
+def argmax_with_ties(
+    scores: np.ndarray, eligible: np.ndarray, scale: float, source_index: np.ndarray
+) -> int:
+    """Position of the largest eligible score under the module's tie rule.
+
+    Parameters
+    ----------
+    scores : ndarray, shape (n,), float64
+    eligible : ndarray, shape (n,), bool
+        At least one entry must be True.
+    scale : float
+        Scores are rounded to multiples of ``scale * 2**-40``.
+    source_index : ndarray, shape (n,), int64
+        Tie-breaker (smaller wins).
+
+    Returns
+    -------
+    int
+    """
+    candidates = np.flatnonzero(eligible)
+    keys = tie_keys(scores[candidates], scale)
+    best = candidates[keys == keys.max()]
+    return int(best[np.argmin(source_index[best])])
+
+
+class GreedySelector(abc.ABC):
+    """Base class of the batch selectors: three hooks around one greedy loop.
+
+    Subclasses are created without arguments; the loop passes the problem, the batch size and a
+    seeded generator to :meth:`prepare`. ``status`` collects messages about fallbacks.
+    """
+
+    name: ClassVar[str]
+    uses_train_centres: ClassVar[bool] = False
+    """Whether the training structures act as centres in TP mode (distance-based selectors)."""
+
+    def __init__(self) -> None:
+        self.status: list[str] = []
+
+    @abc.abstractmethod
+    def prepare(self, problem: SelectionProblem, n: int, rng: np.random.Generator) -> None:
+        """Set up the state for selecting ``n`` candidates of ``problem``."""
+
+    @abc.abstractmethod
+    def next_index(self, selected: np.ndarray) -> tuple[int, float]:
+        """Next candidate position and its score; ``selected`` is a bool mask (n_candidates,)."""
+
+    def add(self, position: int) -> None:  # noqa: B027 - selectors without batch updates
+        """Update the state after ``position`` was picked (no-op by default)."""
+
+
+def run_greedy(
+    selector: GreedySelector, problem: SelectionProblem, n: int, rng: np.random.Generator
+) -> GreedyOutcome:
+    """Pick ``min(n, n_candidates)`` candidates greedily with ``selector``'s hooks.
+
+    Parameters
+    ----------
+    selector : GreedySelector
+    problem : SelectionProblem
+    n : int
+    rng : numpy.random.Generator
+        Only randomised selectors draw from it.
+
+    Returns
+    -------
+    GreedyOutcome
+    """
+    n = min(n, problem.n_candidates)
+    selected = np.zeros(problem.n_candidates, dtype=bool)
+    positions = np.zeros(n, dtype=np.int64)
+    scores = np.zeros(n)
+    if n:
+        selector.prepare(problem, n, rng)
+    for step in range(n):
+        position, score = selector.next_index(selected)
+        if selected[position]:
+            raise RuntimeError(f"{selector.name} picked candidate {position} twice")
+        selected[position] = True
+        positions[step], scores[step] = position, score
+        if step + 1 < n:
+            selector.add(position)
+    return GreedyOutcome(positions=positions, scores=scores, status=list(selector.status))
+
+
+_REGISTRY: dict[str, type[GreedySelector]] = {}
+
+
+def register_selector(name: str) -> Callable[[type[GreedySelector]], type[GreedySelector]]:
+    """Class decorator registering a selector under ``name`` (one of ``SelectorName``)."""
+
+    def decorate(cls: type[GreedySelector]) -> type[GreedySelector]:
+        if name not in SELECTOR_NAMES:
+            raise ValueError(f"selector name {name!r} is not listed in SelectorName")
+        if name in _REGISTRY:
+            raise ValueError(f"selector {name!r} is already registered")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorate
+
+
+def get_selector(name: str) -> type[GreedySelector]:
+    """Selector class registered under ``name``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name; the message lists the valid ones.
+    """
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        valid = ", ".join(sorted(_REGISTRY))
+        raise ValueError(f"unknown selector {name!r}; valid names: {valid}") from None
+
+
+def registered_selectors() -> tuple[str, ...]:
+    """Names of all registered selectors, sorted."""
+    return tuple(sorted(_REGISTRY))
+
+
+def build_selector(options: SelectOptions) -> GreedySelector:
+    """A fresh selector for ``options.method``."""
+    return get_selector(options.method)()

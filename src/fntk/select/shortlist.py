@@ -1,0 +1,260 @@
+"""Streamed posterior-variance shortlist: the top ``M`` pool structures, one chunk at a time.
+
+For each pool chunk the posterior variance ``PV(x) = sigma^2 tr(Phi A^{-1} Phi^T)`` of every
+block is one triangular solve (DESIGN.md section 3); it is normalised (total, per row or per
+atom), divided by the labelling cost when cost-aware acquisition is on, and merged into a
+running top-``M`` list. Scores are compared after rounding to 40 significant bits, and ties
+are broken by the smaller source index, so rounding noise from different chunkings cannot
+reorder equal structures and the shortlist does not depend on the chunk size. Memory is
+``O(d^2 + chunk * m * d + M * m * d)``: only candidates that beat the current ``M``-th score
+are copied, and the kept blocks are compacted whenever dropped ones outnumber them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from fntk.errors import InputError
+from fntk.features.chunk import FeatureChunk
+from fntk.select.options import Normalization
+from fntk.select.precision import Precision, check_chunk, posterior_rows
+
+_RANK_BITS = 40
+
+
+@dataclass(frozen=True)
+class Shortlist:
+    """The ``M`` pool structures with the highest shortlist score, best first.
+
+    Attributes
+    ----------
+    chunk : FeatureChunk
+        Their raw feature blocks, ordered by decreasing score (ties: increasing source index).
+    posterior_variance : ndarray, shape (M,), float64
+        Normalised posterior variance (see ``SelectOptions.normalization``).
+    score : ndarray, shape (M,), float64
+        Ranking score: ``posterior_variance / c(N)`` with cost-aware acquisition, else equal to
+        ``posterior_variance``.
+    n_pool : int
+        Number of pool structures streamed.
+    max_rows : int
+        Largest block (row count) seen in the pool.
+    """
+
+    chunk: FeatureChunk
+    posterior_variance: np.ndarray
+    score: np.ndarray
+    n_pool: int
+    max_rows: int
+
+    @property
+    def source_index(self) -> np.ndarray:
+        """Source indices of the shortlisted structures, best first, shape (M,)."""
+        return self.chunk.source_index
+
+
+def round_significant(values: np.ndarray, bits: int = _RANK_BITS) -> np.ndarray:
+    """Round to ``bits`` significant bits, so that rounding noise cannot split exact ties.
+
+    Parameters
+    ----------
+    values : ndarray, float64
+
+    Returns
+    -------
+    ndarray, same shape, float64
+    """
+    mantissa, exponent = np.frexp(values)
+    return np.ldexp(np.rint(mantissa * 2.0**bits) / 2.0**bits, exponent)
+
+
+def labelling_cost(n_atoms: np.ndarray, cost_exponent: float | None) -> np.ndarray:
+    """Labelling cost ``c(N) = N**alpha`` of each structure (ones when ``alpha`` is None).
+
+    Returns
+    -------
+    ndarray, shape (n_structures,), float64
+    """
+    n_atoms = np.asarray(n_atoms, dtype=np.float64)
+    if cost_exponent is None:
+        return np.ones_like(n_atoms)
+    return n_atoms**cost_exponent
+
+
+def posterior_variance(
+    chunk: FeatureChunk,
+    precision: Precision,
+    *,
+    normalization: Normalization,
+    energy_weight: float,
+    force_weight: float,
+) -> np.ndarray:
+    """Normalised posterior variance ``sigma^2 tr(Phi A^{-1} Phi^T)`` of each block of a chunk.
+
+    Parameters
+    ----------
+    chunk : FeatureChunk
+    precision : Precision
+    normalization : {"total", "per-row", "per-atom"}
+        Divide by nothing, by the row count ``m(x)`` (a zero-row block scores 0) or by the atom
+        count ``N``.
+    energy_weight, force_weight : float
+
+    Returns
+    -------
+    ndarray, shape (n_structures,), float64
+    """
+    rows = posterior_rows(chunk, precision, energy_weight, force_weight)
+    owner = np.repeat(np.arange(chunk.n_structures), chunk.rows_per_structure)
+    total = np.bincount(
+        owner, weights=np.einsum("ij,ij->i", rows, rows), minlength=chunk.n_structures
+    )
+    if normalization == "per-row":
+        m = chunk.rows_per_structure
+        return np.divide(total, m, out=np.zeros_like(total), where=m > 0)
+    if normalization == "per-atom":
+        return total / chunk.n_atoms
+    return total
+
+
+class _TopM:
+    """Running top-``M`` merge over chunks; keeps only the blocks that may still be kept."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.pieces: list[FeatureChunk] = []
+        self.key = np.zeros(0)
+        self.source = np.zeros(0, dtype=np.int64)
+        self.pv = np.zeros(0)
+        self.score = np.zeros(0)
+        self.piece = np.zeros(0, dtype=np.int64)
+        self.position = np.zeros(0, dtype=np.int64)
+        self.stored = 0
+
+    def offer(self, chunk: FeatureChunk, pv: np.ndarray, score: np.ndarray) -> None:
+        key = round_significant(score)
+        source = chunk.source_index
+        passing = np.ones(len(key), dtype=bool)
+        if len(self.key) == self.size:
+            worst_key, worst_source = self.key[-1], self.source[-1]
+            passing = (key > worst_key) | ((key == worst_key) & (source < worst_source))
+        positions = np.flatnonzero(passing)
+        if not len(positions):
+            return
+        self.pieces.append(chunk.subset(positions))
+        self.stored += len(positions)
+        self.key = np.concatenate([self.key, key[positions]])
+        self.source = np.concatenate([self.source, source[positions]])
+        self.pv = np.concatenate([self.pv, pv[positions]])
+        self.score = np.concatenate([self.score, score[positions]])
+        self.piece = np.concatenate([self.piece, np.full(len(positions), len(self.pieces) - 1)])
+        self.position = np.concatenate([self.position, np.arange(len(positions))])
+        order = np.lexsort((self.source, -self.key))[: self.size]
+        for name in ("key", "source", "pv", "score", "piece", "position"):
+            setattr(self, name, getattr(self, name)[order])
+        if self.stored > 2 * self.size:
+            self._compact()
+
+    def _compact(self) -> None:
+        """Copy the kept blocks into one piece, in rank order."""
+        if len(self.key):
+            parts = [
+                self.pieces[p].subset(self.position[self.piece == p]) for p in np.unique(self.piece)
+            ]
+            merged = FeatureChunk.concatenate(parts)
+            # ``parts`` are in piece order; map rank order onto positions in ``merged``.
+            piece_order = np.lexsort((np.arange(len(self.piece)), self.piece))
+            rank_to_merged = np.empty(len(self.piece), dtype=np.int64)
+            rank_to_merged[piece_order] = np.arange(len(self.piece))
+            self.pieces = [merged.subset(rank_to_merged)]
+        else:
+            self.pieces = []
+        self.piece = np.zeros(len(self.key), dtype=np.int64)
+        self.position = np.arange(len(self.key))
+        self.stored = len(self.key)
+
+    def result(self, n_features: int) -> tuple[FeatureChunk, np.ndarray, np.ndarray]:
+        self._compact()
+        if self.pieces:
+            chunk = self.pieces[0]
+        else:
+            chunk = FeatureChunk(
+                values=np.zeros((0, n_features)),
+                offsets=np.zeros(1, dtype=np.int64),
+                source_index=np.zeros(0, dtype=np.int64),
+                n_atoms=np.zeros(0, dtype=np.int64),
+                row_kind=np.zeros(0, dtype=np.int8),
+            )
+        return chunk, self.pv, self.score
+
+
+def build_shortlist(
+    pool_chunks: Iterable[FeatureChunk],
+    precision: Precision,
+    *,
+    size: int,
+    normalization: Normalization = "per-row",
+    energy_weight: float = 1.0,
+    force_weight: float = 1.0,
+    cost_exponent: float | None = None,
+) -> Shortlist:
+    """Stream the pool once and keep the ``size`` structures with the highest score.
+
+    Parameters
+    ----------
+    pool_chunks : iterable of FeatureChunk
+        The pool, in any chunking; consumed once.
+    precision : Precision
+        Factorised precision of the training set (:func:`fit_precision`).
+    size : int
+        Shortlist size ``M``.
+    normalization, energy_weight, force_weight, cost_exponent
+        See :class:`~fntk.select.options.SelectOptions`.
+
+    Returns
+    -------
+    Shortlist
+
+    Raises
+    ------
+    InputError
+        For a feature-width mismatch, non-finite features, a structure with no atoms when the
+        score divides by the atom count, or a source index that occurs twice in the shortlist.
+    """
+    top = _TopM(size)
+    n_pool = max_rows = 0
+    needs_atoms = normalization == "per-atom" or cost_exponent is not None
+    for chunk in pool_chunks:
+        check_chunk(chunk, precision.n_features, "pool")
+        if not chunk.n_structures:
+            continue
+        if needs_atoms and np.any(chunk.n_atoms < 1):
+            bad = int(chunk.source_index[np.flatnonzero(chunk.n_atoms < 1)[0]])
+            raise InputError(
+                f"pool structure with source index {bad} has no atoms, but the score divides "
+                "by the atom count",
+                hint="drop empty structures or use normalization='per-row' without cost",
+            )
+        pv = posterior_variance(
+            chunk,
+            precision,
+            normalization=normalization,
+            energy_weight=energy_weight,
+            force_weight=force_weight,
+        )
+        top.offer(chunk, pv, pv / labelling_cost(chunk.n_atoms, cost_exponent))
+        n_pool += chunk.n_structures
+        max_rows = max(max_rows, int(chunk.rows_per_structure.max()))
+    chunk, pv, score = top.result(precision.n_features)
+    unique, counts = np.unique(chunk.source_index, return_counts=True)
+    if np.any(counts > 1):
+        raise InputError(
+            f"source index {int(unique[counts > 1][0])} occurs more than once in the pool",
+            hint="source indices must identify pool structures uniquely",
+        )
+    return Shortlist(
+        chunk=chunk, posterior_variance=pv, score=score, n_pool=n_pool, max_rows=max_rows
+    )
