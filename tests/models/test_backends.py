@@ -188,3 +188,12 @@ def test_mixed_sizes_in_one_batch(sevennet64):
     (e_small, f_small), (e_big, f_big) = sevennet64.predict(structures)
     assert f_small.shape == (2, 3) and f_big.shape == (27, 3)
     assert np.isfinite(e_small) and np.isfinite(e_big)
+
+
+def test_repeated_calls_are_bit_identical(small_structures):
+    backend = load_backend("sevennet-0", device="cpu")  # float32, where rounding shows
+    graph = backend.build_graph(small_structures)
+    first = backend.energy_and_forces(graph)
+    for _ in range(4):  # TorchScript would re-optimise here and change the rounding
+        again = backend.energy_and_forces(graph)
+        assert torch.equal(again[0], first[0]) and torch.equal(again[1], first[1])

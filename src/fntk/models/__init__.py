@@ -6,6 +6,7 @@ from fntk.models.base import (
     ModelOutput,
     available_backends,
     load_backend,
+    reproducible_execution,
     resolve_device,
 )
 from fntk.models.graph import GraphBatch, build_graph_batch
@@ -18,5 +19,6 @@ __all__ = [
     "available_backends",
     "build_graph_batch",
     "load_backend",
+    "reproducible_execution",
     "resolve_device",
 ]

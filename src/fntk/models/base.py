@@ -10,7 +10,8 @@ found by spec strings (``sevennet-0``, ``mace:PATH``, ...) through :func:`load_b
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -21,6 +22,27 @@ from fntk.errors import CapabilityError, ModelLoadError
 from fntk.models.graph import GraphBatch, build_graph_batch
 
 PARAMETER_GROUPS = ("readout", "last-interaction", "all")
+
+
+@contextlib.contextmanager
+def reproducible_execution() -> Iterator[None]:
+    """Run model code so that the same input gives bit-identical output, then restore torch.
+
+    Two torch settings are changed for the duration only. Deterministic algorithms: on CPU with
+    several threads, the backward pass of indexing (``x[edge_index]``, used by every
+    message-passing model) accumulates with ``index_put_`` in a thread-dependent order, which
+    changes float32 forces by ~1e-7 from call to call. TorchScript optimisation off: the
+    profiling executor re-optimises e3nn's scripted modules after their first calls, which also
+    changes rounding. Wrap backward passes too: the flags are read when kernels run.
+    """
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        with torch.jit.optimized_execution(False):
+            yield
+    finally:
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
 
 
 @dataclass
@@ -81,7 +103,8 @@ class ModelBackend(nn.Module, abc.ABC):
         """Energies and node features of ``graph``, at ``positions`` (default: the graph's)."""
         if positions is None:
             positions = graph.positions
-        energy, node_features = self._energy_and_node_features(graph, positions)
+        with reproducible_execution():
+            energy, node_features = self._energy_and_node_features(graph, positions)
         return ModelOutput(energy=energy, node_features=node_features, positions=positions)
 
     def energy_and_forces(
@@ -93,7 +116,7 @@ class ModelBackend(nn.Module, abc.ABC):
         (and positions), which force-NTK features and force-matching fine-tuning need.
         """
         positions = graph.positions.detach().requires_grad_(True)
-        with torch.enable_grad():
+        with torch.enable_grad(), reproducible_execution():
             energy = self.forward(graph, positions).energy
             (grad,) = torch.autograd.grad(energy.sum(), positions, create_graph=create_graph)
         if not create_graph:
