@@ -1,0 +1,97 @@
+"""Errors of a model (plus its per-element energy shift) on labelled structures, per split.
+
+The metrics are those of DESIGN.md section 5: energy MAE and RMSE per atom (meV/atom; the
+error of each structure's total energy divided by its atom count, averaged over structures) and
+force MAE and RMSE over every force component (meV/Angstrom).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from fntk.al.batching import iter_batches, predict
+from fntk.al.e0 import EnergyShift
+from fntk.al.labelled import LabelledSet
+from fntk.models import ModelBackend
+
+_MEV_PER_EV = 1000.0
+
+
+@dataclass(frozen=True)
+class ErrorMetrics:
+    """Errors of one model on one set of labelled structures.
+
+    Attributes
+    ----------
+    n_structures, n_atoms : int
+    energy_mae_mev_per_atom, energy_rmse_mev_per_atom : float
+        Over structures, of ``(E - E^ref) / N``, meV/atom.
+    force_mae_mev_per_ang, force_rmse_mev_per_ang : float
+        Over all force components, meV/Angstrom.
+    """
+
+    n_structures: int
+    n_atoms: int
+    energy_mae_mev_per_atom: float
+    energy_rmse_mev_per_atom: float
+    force_mae_mev_per_ang: float
+    force_rmse_mev_per_ang: float
+
+    def as_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+def evaluate(
+    backend: ModelBackend,
+    labelled: LabelledSet,
+    *,
+    energy_shift: EnergyShift | None = None,
+    batch_size: int = 16,
+) -> ErrorMetrics:
+    """Energy and force errors of ``backend`` (+ ``energy_shift``) on ``labelled``, batched.
+
+    Parameters
+    ----------
+    backend : ModelBackend
+        In its current state (pretrained or fine-tuned).
+    labelled : LabelledSet
+    energy_shift : EnergyShift or None
+        Per-element reference-energy shift from :func:`fntk.al.finetune`; ``None`` for none.
+    batch_size : int
+        Structures per batched graph.
+    """
+    energy_errors, force_errors = [], []
+    indices = list(range(len(labelled)))
+    for batch in iter_batches(labelled, indices, batch_size, backend):
+        energies, forces = predict(backend, energy_shift, batch.graph)
+        n_atoms = batch.graph.n_atoms.to(energies.dtype)
+        per_atom = ((energies.detach() - batch.energies) / n_atoms).double().cpu()
+        energy_errors.append(per_atom.numpy())
+        force_errors.append((forces.detach() - batch.forces).double().cpu().reshape(-1).numpy())
+    de = np.concatenate(energy_errors) * _MEV_PER_EV
+    df = np.concatenate(force_errors) * _MEV_PER_EV
+    return ErrorMetrics(
+        n_structures=len(labelled),
+        n_atoms=int(labelled.n_atoms.sum()),
+        energy_mae_mev_per_atom=float(np.mean(np.abs(de))),
+        energy_rmse_mev_per_atom=float(np.sqrt(np.mean(de**2))),
+        force_mae_mev_per_ang=float(np.mean(np.abs(df))),
+        force_rmse_mev_per_ang=float(np.sqrt(np.mean(df**2))),
+    )
+
+
+def evaluate_splits(
+    backend: ModelBackend,
+    splits: Mapping[str, LabelledSet],
+    *,
+    energy_shift: EnergyShift | None = None,
+    batch_size: int = 16,
+) -> dict[str, ErrorMetrics]:
+    """:func:`evaluate` on every split, keyed like ``splits`` (e.g. ``test_id``, ``test_ood``)."""
+    return {
+        name: evaluate(backend, labelled, energy_shift=energy_shift, batch_size=batch_size)
+        for name, labelled in splits.items()
+    }
