@@ -2,48 +2,52 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import typer
+
 from fntk.cli.types import Device, ModelSpec, OutDir, Overwrite, Seed
+
+DEMO_TRAIN, DEMO_POOL, DEMO_PICKS = 16, 120, 12
 
 
 def demo(
     output: OutDir = "demo-output",
     model: ModelSpec = "sevennet-0",
+    features: Annotated[str, typer.Option(help="Feature map (see fntk select).")] = "joint",
     device: Device = "auto",
     overwrite: Overwrite = False,
     seed: Seed = 0,
 ) -> None:
-    """Generate a small EMT-labelled adsorbate pool and run fntk on it, offline."""
-    import time
+    """Generate a small adsorbate pool and run ``fntk select`` on it, offline.
 
-    import typer
-
-    from fntk.cli.outdir import prepare_output_dir
-    from fntk.cli.progress import progress_bar
+    Training set: EMT-labelled H, O, OH, CO on Cu, Pt, Ni (111)/(100) slabs. Pool: unlabelled
+    slabs that add N and CH2 adsorbates, which the training set has never seen.
+    """
+    from fntk.cli.select_cmd import select
     from fntk.data import make_adsorbate_structures
-    from fntk.io import iter_chunks, write_extxyz
-    from fntk.models import load_backend
-    from fntk.predict import predict_chunk
+    from fntk.io import prepare_output_dir, write_extxyz
 
     out = prepare_output_dir(output, overwrite=overwrite)
-    train = make_adsorbate_structures(24, seed=seed)
+    train = make_adsorbate_structures(DEMO_TRAIN, seed=seed)
     pool = make_adsorbate_structures(
-        200, seed=seed + 1, adsorbates=("H", "O", "OH", "CO", "N", "CH2"), label=False
+        DEMO_POOL, seed=seed + 1, adsorbates=("H", "O", "OH", "CO", "N", "CH2"), label=False
     )
-    write_extxyz(out / "train.xyz", train)
-    write_extxyz(out / "pool.xyz", pool)
-    typer.echo(f"wrote {len(train)} EMT-labelled training and {len(pool)} pool structures to {out}")
-
-    start = time.perf_counter()
-    backend = load_backend(model, device=device)
-    predicted = []
-    with progress_bar() as bar:
-        task = bar.add_task(f"{backend.spec} energies+forces", total=len(pool))
-        for chunk in iter_chunks([str(out / "pool.xyz")], 50, species=backend.species):
-            predicted.extend(predict_chunk(backend, chunk, batch_size=16))
-            bar.advance(task, len(chunk))
-    write_extxyz(out / "pool_predicted.xyz", predicted)
-    elapsed = time.perf_counter() - start
+    inputs = out / "inputs"
+    write_extxyz(inputs / "train.xyz", train)
+    write_extxyz(inputs / "pool.xyz", pool)
     typer.echo(
-        f"{backend.spec} predicted energies and forces of {len(pool)} structures in "
-        f"{elapsed:.1f} s -> {out / 'pool_predicted.xyz'}"
+        f"wrote {len(train)} EMT-labelled training and {len(pool)} pool structures to {inputs}"
     )
+    select(
+        pool=[str(inputs / "pool.xyz")],
+        output=out,
+        train=[str(inputs / "train.xyz")],
+        n=DEMO_PICKS,
+        features=features,
+        model=model,
+        device=device,
+        seed=seed,
+        overwrite=True,
+    )
+    typer.echo(f"open {out / 'report.html'} to see what was picked and why")

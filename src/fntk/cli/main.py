@@ -14,8 +14,10 @@ import typer
 
 from fntk import __version__
 from fntk.cli.demo_cmd import demo
+from fntk.cli.features_cmd import features
 from fntk.cli.models_cmd import models
 from fntk.cli.predict_cmd import predict
+from fntk.cli.select_cmd import select
 
 app = typer.Typer(
     name="fntk",
@@ -42,7 +44,7 @@ def _user_errors_as_one_line(command: Callable) -> Callable:
     return wrapper
 
 
-for _command in (demo, predict, models):
+for _command in (select, features, demo, predict, models):
     app.command()(_user_errors_as_one_line(_command))
 
 

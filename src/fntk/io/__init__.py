@@ -1,6 +1,7 @@
 """Structure I/O: chunked streaming from any ASE format, validation, labels, atomic writing."""
 
 from fntk.io.labels import Labels, read_labels
+from fntk.io.outdir import prepare_output_dir
 from fntk.io.read import (
     StructureChunk,
     count_frames,
@@ -21,6 +22,7 @@ __all__ = [
     "expand_paths",
     "iter_chunks",
     "iter_frames",
+    "prepare_output_dir",
     "read_labels",
     "read_structures",
     "validate_structure",

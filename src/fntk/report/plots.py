@@ -74,7 +74,7 @@ def plot_projection(
     figure = Figure(figsize=(5.5, 5))
     ax = figure.add_subplot()
     for data, color, label, size in (
-        (pool, POOL_COLOR, "pool (shortlist)", 8),
+        (pool, POOL_COLOR, "pool (sample)", 8),
         (train, TRAIN_COLOR, "train", 14),
         (picked, PICKED_COLOR, "picked", 30),
     ):
@@ -88,17 +88,23 @@ def plot_projection(
 
 
 def plot_composition(
-    pool_numbers: Sequence[np.ndarray], picked_numbers: Sequence[np.ndarray], path: str | Path
+    pool_element_counts: Counter[int],
+    pool_sizes: Sequence[int],
+    picked_numbers: Sequence[np.ndarray],
+    path: str | Path,
 ) -> Path:
-    """Element frequencies (share of structures containing each element) and size histograms."""
+    """Element frequencies (share of structures containing each element) and size histograms.
+
+    ``pool_element_counts[z]`` is the number of pool structures containing element ``z``; the
+    pool is summarised by counts so that it never has to sit in memory.
+    """
     figure = Figure(figsize=(9, 3.6))
     ax_elements, ax_sizes = figure.subplots(1, 2)
-    pool_counts = Counter(z for numbers in pool_numbers for z in set(numbers.tolist()))
     picked_counts = Counter(z for numbers in picked_numbers for z in set(numbers.tolist()))
-    elements = sorted(pool_counts | picked_counts)
+    elements = sorted(set(pool_element_counts) | set(picked_counts))
     x = np.arange(len(elements))
     for offset, counts, total, color, label in (
-        (-0.2, pool_counts, len(pool_numbers), POOL_COLOR, "pool"),
+        (-0.2, pool_element_counts, len(pool_sizes), POOL_COLOR, "pool"),
         (0.2, picked_counts, len(picked_numbers), PICKED_COLOR, "picked"),
     ):
         share = [counts[z] / max(total, 1) for z in elements]
@@ -107,9 +113,8 @@ def plot_composition(
     ax_elements.set_ylabel("share of structures containing it")
     ax_elements.legend(frameon=False)
 
-    pool_sizes = [len(n) for n in pool_numbers]
     picked_sizes = [len(n) for n in picked_numbers]
-    bins = np.histogram_bin_edges(pool_sizes + picked_sizes, bins=20)
+    bins = np.histogram_bin_edges(list(pool_sizes) + picked_sizes, bins=20)
     ax_sizes.hist(pool_sizes, bins=bins, color=POOL_COLOR, density=True, label="pool")
     ax_sizes.hist(
         picked_sizes, bins=bins, color=PICKED_COLOR, density=True, alpha=0.7, label="picked"

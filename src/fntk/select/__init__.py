@@ -9,6 +9,9 @@ Public API::
 See DESIGN.md sections 3-4 for the maths and :class:`SelectOptions` for every option.
 """
 
+import sys
+import types
+
 from fntk.select import distance, uncertainty  # noqa: F401 - import registers the selectors
 from fntk.select.api import SelectionResult, Selector, ShortlistSummary, select_structures
 from fntk.select.base import (
@@ -58,3 +61,17 @@ __all__ = [
     "robust_cholesky",
     "select_structures",
 ]
+
+
+class _CallableModule(types.ModuleType):
+    """Lets ``fntk.select(pool, train, n=...)`` run the whole job while ``fntk.select`` stays
+    the package of the selection engine (``from fntk.select import Selector``)."""
+
+    def __call__(self, pool, train=(), **kwargs):
+        """Pick structures of ``pool`` files; see :func:`fntk.pipeline.select_files`."""
+        from fntk.pipeline import select_files
+
+        return select_files(pool, train, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

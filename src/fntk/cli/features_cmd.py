@@ -1,0 +1,94 @@
+"""``fntk features``: compute feature blocks of a pool and write them to a resumable store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from fntk.cli.types import BatchSize, Device, ModelSpec, Seed, StructureFiles
+
+MapName = Literal["embedding", "energy-ntk", "force-ntk", "joint"]
+Group = Literal["readout", "last-interaction", "all"]
+
+
+def features(
+    files: StructureFiles,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Feature store directory.")],
+    map_name: Annotated[
+        MapName, typer.Option("--map", help="Feature map (DESIGN.md section 2).")
+    ] = "joint",
+    model: ModelSpec = "sevennet-0",
+    group: Annotated[
+        Group, typer.Option("--group", help="Parameter group of the NTK maps.")
+    ] = "readout",
+    dim: Annotated[
+        int | None,
+        typer.Option(
+            "--dim", min=1, help="Sketch width d of the NTK maps (default: the map's own)."
+        ),
+    ] = None,
+    seed: Seed = 0,
+    force_weight: Annotated[
+        float | None,
+        typer.Option(
+            "--force-weight", min=0.0, help="lambda (Angstrom) of the joint map (default: 1)."
+        ),
+    ] = None,
+    dtype: Annotated[
+        Literal["float32", "float64"], typer.Option("--dtype", help="Model and feature dtype.")
+    ] = "float32",
+    batch_size: BatchSize = 8,
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", min=1, help="Structures per stored chunk.")
+    ] = 256,
+    device: Device = "auto",
+) -> None:
+    """Compute features of FILES into OUTPUT; rerunning with the same settings resumes."""
+    from pydantic import ValidationError
+
+    from fntk.cli.progress import progress_bar
+    from fntk.errors import InputError
+    from fntk.features import build_feature_map, default_options, load_backend_for
+    from fntk.features.store import FeatureStore
+    from fntk.io import count_frames, iter_chunks
+
+    settings: dict[str, object] = {"dtype": dtype, "batch_size": batch_size, "device": device}
+    if map_name != "embedding":
+        settings.update(group=group, seed=seed)
+        if dim is not None:
+            settings["dim"] = dim
+    if force_weight is not None:
+        settings["force_weight"] = force_weight
+    try:
+        options = default_options(map_name, **settings)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise InputError(f"invalid feature options ({problems})") from None
+
+    backend = load_backend_for(model, options)
+    feature_map = build_feature_map(options)
+    store = FeatureStore.create(
+        output,
+        options,
+        backend.spec,
+        chunk_size=chunk_size,
+        n_features=feature_map.n_features(backend),
+    )
+    total = count_frames(files)
+    computed = skipped = 0
+    with progress_bar() as bar:
+        task = bar.add_task(f"{options.name} features", total=total)
+        for chunk_id, chunk in enumerate(iter_chunks(files, chunk_size, species=backend.species)):
+            if store.has_chunk(chunk_id):
+                skipped += len(chunk)
+            else:
+                block = feature_map(backend, chunk.structures, chunk.global_indices)
+                store.write_chunk(chunk_id, block)
+                computed += len(chunk)
+            bar.advance(task, len(chunk))
+    typer.echo(
+        f"{options.name} features of {computed} structures written to {output} "
+        f"({skipped} already there, {store.n_features} columns)"
+    )

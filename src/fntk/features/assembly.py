@@ -1,0 +1,96 @@
+"""Helpers shared by the feature maps: batching, stacking per-structure blocks, dtype checks.
+
+Maps compute blocks batch by batch (:func:`iter_batches`); :func:`assemble_chunk` stacks them
+into the ragged
+:class:`~fntk.features.chunk.FeatureChunk` contract, whatever the batch size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from ase import Atoms
+
+from fntk.errors import CapabilityError
+from fntk.features.chunk import FeatureChunk
+from fntk.models.base import ModelBackend
+
+
+def check_backend_dtype(backend: ModelBackend, dtype: str) -> None:
+    """Refuse a backend whose dtype differs from the options' (stored features would lie)."""
+    if str(backend.dtype).removeprefix("torch.") != dtype:
+        raise CapabilityError(
+            f"the feature options ask for dtype {dtype} but the model runs in {backend.dtype}; "
+            "load the model with the same dtype"
+        )
+
+
+@contextmanager
+def deterministic_algorithms() -> Iterator[None]:
+    """Use deterministic kernels inside the block; the previous setting is restored after.
+
+    With several CPU threads some scatter-add kernels of the backward passes vary in the last
+    bit from call to call (measured: float32 force rows of SevenNet-0 differed by ~1 ulp), so
+    the same inputs would not give bit-identical features. The deterministic kernels cost no
+    measurable time here. ``warn_only`` keeps ops without such a kernel (some CUDA ones) working.
+    """
+    previous = torch.are_deterministic_algorithms_enabled()
+    previous_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous, warn_only=previous_warn_only)
+
+
+def iter_batches(
+    structures: Sequence[Atoms], batch_size: int, max_batch_atoms: int
+) -> Iterator[Sequence[Atoms]]:
+    """Consecutive batches of at most ``batch_size`` structures and ``max_batch_atoms`` atoms.
+
+    A structure larger than ``max_batch_atoms`` forms a batch of its own. Order is kept, so the
+    blocks of the batches concatenate in the order of ``structures``.
+    """
+    start, n_atoms = 0, 0
+    for stop, atoms in enumerate(structures):
+        full = stop - start == batch_size or n_atoms + len(atoms) > max_batch_atoms
+        if stop > start and full:
+            yield structures[start:stop]
+            start, n_atoms = stop, 0
+        n_atoms += len(atoms)
+    if start < len(structures):
+        yield structures[start:]
+
+
+def assemble_chunk(
+    blocks: list[np.ndarray],
+    kinds: list[np.ndarray],
+    structures: Sequence[Atoms],
+    source_index: Sequence[int] | np.ndarray | None,
+) -> FeatureChunk:
+    """Stack per-structure blocks into a :class:`FeatureChunk`.
+
+    Parameters
+    ----------
+    blocks : list of ndarray, each shape (m_j, n_features)
+        Block Phi of each structure, in the order of ``structures``.
+    kinds : list of ndarray, each shape (m_j,), int8
+        Row kind (``ENERGY_ROW``/``FORCE_ROW``) of each block's rows.
+    structures : sequence of ase.Atoms
+        The structures (for their atom counts).
+    source_index : array-like of int, shape (n_structures,), optional
+        Global pool index of each structure; default ``0..n-1``.
+    """
+    if source_index is None:
+        source_index = np.arange(len(structures))
+    sizes = [len(b) for b in blocks]
+    return FeatureChunk(
+        values=np.ascontiguousarray(np.concatenate(blocks)),
+        offsets=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+        source_index=np.asarray(source_index, dtype=np.int64),
+        n_atoms=np.array([len(a) for a in structures], dtype=np.int64),
+        row_kind=np.concatenate(kinds).astype(np.int8),
+    )

@@ -1,0 +1,283 @@
+"""The NTK feature maps: energy NTK, force NTK and the joint energy-force NTK.
+
+All three project gradients of the model with one effective sketch Omega_eff (P x d), so that
+``phi_E = Omega_eff^T dE/dtheta`` and ``Phi_F = (dF/dtheta) Omega_eff`` (DESIGN.md section 2).
+Two computational paths share the block assembly:
+
+- *hidden path* (a linear readout, :mod:`fntk.features.readout`): dE/dtheta = M s(x), so with
+  a basis B (F x d) of the readout's hidden space, ``phi_E = s^T B`` and
+  ``Phi_F = -(ds/dr)^T B``; one forward pass plus one backward pass per column of B. With
+  ``d >= F``, B = V S from the SVD M = U S V^T and Omega_eff = U (exact, an isometry: kernels
+  equal the unsketched ones). With ``d < F``, B = V S Omega_h with Omega_h Gaussian (F x d), i.e.
+  Omega_eff = U Omega_h, which is distributed exactly like a P x d Gaussian sketch restricted to
+  the span of the gradients.
+- *parameter path* (any group, any backend): with a dummy weight u_g = 1 per structure,
+  ``g(u, r) = d(sum_g u_g E_g)/dtheta`` is built with ``create_graph``; for each sketch column
+  omega_k one backward pass of ``h_k = g . omega_k`` gives ``dh_k/du_g = dE_g/dtheta . omega_k``
+  (energy rows) and ``-dh_k/dr = (dF/dtheta) omega_k`` (force rows) for the whole batch at once.
+  Columns of Omega are generated from the seed one at a time (:mod:`fntk.features.sketch`), so
+  the P x d matrix is never stored and the full P-column Jacobian is never built. Without a
+  sketch (P <= d) the columns are unit vectors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from ase import Atoms
+
+from fntk.features.assembly import (
+    assemble_chunk,
+    check_backend_dtype,
+    deterministic_algorithms,
+    iter_batches,
+)
+from fntk.features.chunk import ENERGY_ROW, FORCE_ROW, FeatureChunk
+from fntk.features.options import EnergyNTKOptions, ForceNTKOptions, JointNTKOptions
+from fntk.features.readout import LinearReadout, linear_readout
+from fntk.features.sketch import sketch_column, sketch_matrix
+from fntk.models.base import ModelBackend
+from fntk.models.graph import GraphBatch
+
+NTKOptions = EnergyNTKOptions | ForceNTKOptions | JointNTKOptions
+
+
+@dataclass(frozen=True)
+class _HiddenPlan:
+    readout: LinearReadout
+    basis: torch.Tensor  # B, shape (F, d)
+
+
+@dataclass(frozen=True)
+class _ParameterPlan:
+    parameters: tuple[torch.nn.Parameter, ...]
+    n_parameters: int
+    sketched: bool
+
+
+class NTKFeatureMap:
+    """Energy NTK (1 row), force NTK (3N rows) or joint NTK (1 + 3N rows) of a backend.
+
+    Parameters
+    ----------
+    options : EnergyNTKOptions | ForceNTKOptions | JointNTKOptions
+        Which rows, parameter group, sketch width and seed (see :mod:`fntk.features.options`).
+    """
+
+    def __init__(self, options: NTKOptions) -> None:
+        self.options = options
+
+    @property
+    def energy_rows(self) -> bool:
+        return self.options.name in ("energy-ntk", "joint")
+
+    @property
+    def force_rows(self) -> bool:
+        return self.options.name in ("force-ntk", "joint")
+
+    def n_features(self, backend: ModelBackend) -> int:
+        """Number of feature columns d_eff for ``backend`` (d, or less when exact)."""
+        plan = self._plan(backend)
+        if isinstance(plan, _HiddenPlan):
+            return int(plan.basis.shape[1])
+        return self.options.dim if plan.sketched else plan.n_parameters
+
+    def projection(self, backend: ModelBackend) -> torch.Tensor:
+        """The effective Omega_eff with ``Phi = J Omega_eff``, shape (P, d_eff).
+
+        Materialises P x d_eff values: meant for tests and small groups.
+        """
+        plan = self._plan(backend)
+        if isinstance(plan, _HiddenPlan):
+            m = plan.readout.matrix
+            return m @ torch.linalg.solve(m.T @ m, plan.basis)
+        if not plan.sketched:
+            return torch.eye(plan.n_parameters, dtype=backend.dtype, device=backend.device)
+        return sketch_matrix(
+            self.options.seed,
+            plan.n_parameters,
+            self.options.dim,
+            dtype=backend.dtype,
+            device=backend.device,
+        )
+
+    def __call__(
+        self,
+        backend: ModelBackend,
+        structures: Sequence[Atoms],
+        source_index: Sequence[int] | np.ndarray | None = None,
+    ) -> FeatureChunk:
+        """Feature blocks of ``structures``, computed batch by batch (see the options).
+
+        Parameters
+        ----------
+        backend : ModelBackend
+            Loaded model; its dtype must match ``options.dtype``.
+        structures : sequence of ase.Atoms
+        source_index : array-like of int, shape (n_structures,), optional
+            Global pool index of each structure (default ``0..n-1``).
+
+        Returns
+        -------
+        FeatureChunk
+            Rows per structure: energy row first (energy-ntk, joint; eV, or eV/atom with
+            ``per_atom``), then 3N force rows in atom-major x, y, z order (eV/Angstrom, times
+            lambda for joint), each of width :meth:`n_features`.
+        """
+        check_backend_dtype(backend, self.options.dtype)
+        plan = self._plan(backend)
+        blocks: list[np.ndarray] = []
+        kinds: list[np.ndarray] = []
+        options = self.options
+        for batch in iter_batches(structures, options.batch_size, options.max_batch_atoms):
+            graph = backend.build_graph(batch)
+            with deterministic_algorithms():
+                if isinstance(plan, _HiddenPlan):
+                    energy, forces = _hidden_rows(backend, graph, plan, self.force_rows)
+                elif self.force_rows:
+                    energy, forces = _parameter_rows(backend, graph, plan, options)
+                else:
+                    energy, forces = _parameter_energy_rows(backend, graph, plan, options), None
+            self._append_blocks(graph, energy, forces, blocks, kinds)
+        return assemble_chunk(blocks, kinds, structures, source_index)
+
+    def _append_blocks(
+        self,
+        graph: GraphBatch,
+        energy: torch.Tensor,
+        forces: torch.Tensor | None,
+        blocks: list[np.ndarray],
+        kinds: list[np.ndarray],
+    ) -> None:
+        n_atoms = graph.n_atoms.tolist()
+        if self.energy_rows and self.options.per_atom:
+            energy = energy / graph.n_atoms.to(energy.dtype)[:, None]
+        if forces is not None and isinstance(self.options, JointNTKOptions):
+            forces = forces * self.options.force_weight
+        energy_np = energy.detach().cpu().numpy()
+        force_np = None if forces is None else forces.detach().cpu().numpy()
+        row = 0
+        for g, n in enumerate(n_atoms):
+            parts, part_kinds = [], []
+            if self.energy_rows:
+                parts.append(energy_np[g : g + 1])
+                part_kinds.append(np.full(1, ENERGY_ROW))
+            if force_np is not None:
+                parts.append(force_np[row : row + 3 * n])
+                part_kinds.append(np.full(3 * n, FORCE_ROW))
+            row += 3 * n
+            blocks.append(np.concatenate(parts))
+            kinds.append(np.concatenate(part_kinds))
+
+    def _plan(self, backend: ModelBackend) -> _HiddenPlan | _ParameterPlan:
+        options = self.options
+        readout = linear_readout(backend, options.group)
+        if readout is not None:
+            return _HiddenPlan(readout=readout, basis=_hidden_basis(readout, options))
+        parameters = tuple(backend.parameter_group(options.group).values())
+        n_parameters = sum(p.numel() for p in parameters)
+        return _ParameterPlan(parameters, n_parameters, sketched=n_parameters > options.dim)
+
+
+def _hidden_basis(readout: LinearReadout, options: NTKOptions) -> torch.Tensor:
+    """B = V S (exact, d >= F) or V S Omega_h (sketched), shape (F, d_eff)."""
+    m = readout.matrix
+    # M^T M = V S^2 V^T; B = V S is a square root of it in the hidden coordinates.
+    eigenvalues, eigenvectors = torch.linalg.eigh(m.T @ m)
+    root = eigenvectors * eigenvalues.clamp_min(0).sqrt()
+    if options.dim >= readout.n_hidden:
+        return root
+    omega = sketch_matrix(
+        options.seed, readout.n_hidden, options.dim, dtype=m.dtype, device=m.device
+    )
+    return root @ omega
+
+
+def _hidden_rows(
+    backend: ModelBackend, graph: GraphBatch, plan: _HiddenPlan, want_forces: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Energy rows (n_graphs, d) and force rows (3 n_atoms, d) by the hidden path."""
+    positions = graph.positions.detach().requires_grad_(want_forces)
+    weights = plan.readout.atom_weights(graph)
+    with torch.set_grad_enabled(want_forces):
+        hidden = backend(graph, positions).node_features * weights[:, None]
+        projected = hidden @ plan.basis  # (n_atoms, d): (w_i h_i)^T B
+        energy = torch.zeros(
+            graph.n_graphs, projected.shape[1], dtype=projected.dtype, device=projected.device
+        ).index_add_(0, graph.batch, projected)
+        if not want_forces:
+            return energy, None
+        d = projected.shape[1]
+        forces = torch.empty(3 * positions.shape[0], d, dtype=positions.dtype)
+        for k in range(d):
+            # Graphs are disconnected, so the gradient of the batch sum is each structure's own.
+            (grad,) = torch.autograd.grad(projected[:, k].sum(), positions, retain_graph=k < d - 1)
+            forces[:, k] = -grad.reshape(-1)
+    return energy.detach(), forces
+
+
+def _flat_gradient(
+    outputs: torch.Tensor, parameters: tuple[torch.nn.Parameter, ...], create_graph: bool
+) -> torch.Tensor:
+    grads = torch.autograd.grad(
+        outputs, parameters, create_graph=create_graph, retain_graph=True, allow_unused=True
+    )
+    return torch.cat(
+        [
+            (g if g is not None else torch.zeros_like(p)).reshape(-1)
+            for g, p in zip(grads, parameters)
+        ]
+    )
+
+
+def _direction(
+    plan: _ParameterPlan, options: NTKOptions, k: int, like: torch.Tensor
+) -> torch.Tensor:
+    return sketch_column(
+        options.seed, k, plan.n_parameters, options.dim, dtype=like.dtype, device=like.device
+    )
+
+
+def _parameter_rows(
+    backend: ModelBackend, graph: GraphBatch, plan: _ParameterPlan, options: NTKOptions
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Energy rows (n_graphs, d) and force rows (3 n_atoms, d) by the parameter path."""
+    positions = graph.positions.detach().requires_grad_(True)
+    weights = torch.ones(graph.n_graphs, dtype=positions.dtype, device=positions.device)
+    weights.requires_grad_(True)
+    d = options.dim if plan.sketched else plan.n_parameters
+    energy = torch.empty(graph.n_graphs, d, dtype=positions.dtype)
+    forces = torch.empty(3 * positions.shape[0], d, dtype=positions.dtype)
+    with torch.enable_grad():
+        total = (backend(graph, positions).energy * weights).sum()
+        gradient = _flat_gradient(total, plan.parameters, create_graph=True)
+        for k in range(d):
+            if plan.sketched:
+                h = gradient @ _direction(plan, options, k, gradient)
+            else:
+                h = gradient[k]
+            du, dr = torch.autograd.grad(
+                h, (weights, positions), retain_graph=k < d - 1, allow_unused=True
+            )
+            energy[:, k] = 0.0 if du is None else du
+            forces[:, k] = 0.0 if dr is None else -dr.reshape(-1)
+    return energy, forces
+
+
+def _parameter_energy_rows(
+    backend: ModelBackend, graph: GraphBatch, plan: _ParameterPlan, options: NTKOptions
+) -> torch.Tensor:
+    """Energy rows (n_graphs, d): per-structure gradients, then the sketch, column by column."""
+    with torch.enable_grad():
+        energy = backend(graph).energy
+        jacobian = torch.stack(
+            [_flat_gradient(e, plan.parameters, create_graph=False) for e in energy]
+        )  # (n_graphs, P): P floats per structure, never P x d
+    if not plan.sketched:
+        return jacobian
+    return torch.stack(
+        [jacobian @ _direction(plan, options, k, jacobian) for k in range(options.dim)], dim=1
+    )

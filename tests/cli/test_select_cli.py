@@ -1,0 +1,187 @@
+"""``fntk select`` end to end on a small pool with real SevenNet-0 features, and its report."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+
+import ase.io
+import pytest
+from ase import Atoms
+from typer.testing import CliRunner
+
+import fntk.select
+from fntk.cli.main import app
+from fntk.data import make_adsorbate_structures
+
+runner = CliRunner()
+SELECT_ARGS = ["--features", "joint", "--dim", "8", "--device", "cpu", "--batch-size", "4"]
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("inputs")
+    train = make_adsorbate_structures(4, seed=10)
+    pool = make_adsorbate_structures(14, seed=11, adsorbates=("H", "O", "N", "CH2"), label=False)
+    pool.insert(5, train[0].copy())  # already labelled: must be excluded, not picked
+    ase.io.write(root / "train.xyz", train)
+    ase.io.write(root / "pool.xyz", pool)
+    return root
+
+
+def run_select(inputs, out, *extra):
+    args = ["select", str(inputs / "pool.xyz"), "--train", str(inputs / "train.xyz")]
+    result = runner.invoke(app, [*args, "-n", "4", "-o", str(out), *SELECT_ARGS, *extra])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+@pytest.fixture(scope="module")
+def first_run(inputs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run1")
+    run_select(inputs, out, "--quiet")
+    return out
+
+
+def test_outputs_and_their_columns(first_run, inputs):
+    names = {p.name for p in first_run.iterdir()}
+    expected = {"selected.xyz", "scores.csv", "run.json", "report.html"}
+    assert expected | {"pv_histogram.png", "projection.png", "composition.png"} <= names
+
+    with open(first_run / "scores.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == [
+        "rank",
+        "source_file",
+        "source_index",
+        "pool_index",
+        "n_atoms",
+        "posterior_variance",
+        "picked",
+        "score",
+    ]
+    assert len(rows) == 14  # every candidate is shortlisted (default M >= 1000)
+    variances = [float(r["posterior_variance"]) for r in rows]
+    assert variances == sorted(variances, reverse=True)
+    assert 5 not in [int(r["pool_index"]) for r in rows]  # the training duplicate
+
+    selected = ase.io.read(first_run / "selected.xyz", ":")
+    assert [a.info["fntk_rank"] for a in selected] == [0, 1, 2, 3]
+    pool = ase.io.read(inputs / "pool.xyz", ":")
+    picked_rows = {int(r["rank"]): r for r in rows if r["picked"] == "yes"}
+    assert sorted(picked_rows) == [0, 1, 2, 3]
+    for atoms in selected:
+        row = picked_rows[atoms.info["fntk_rank"]]
+        index = atoms.info["fntk_source_index"]
+        assert int(row["source_index"]) == index
+        assert atoms.info["fntk_source_file"] == str(inputs / "pool.xyz")
+        assert float(row["score"]) == pytest.approx(atoms.info["fntk_score"], rel=1e-6)
+        original = pool[index]
+        assert (atoms.numbers == original.numbers).all()
+        assert abs(atoms.positions - original.positions).max() < 1e-7  # geometry unchanged
+
+    record = json.loads((first_run / "run.json").read_text())
+    assert record["model"] == "sevennet-0"
+    assert record["options"]["features"]["name"] == "joint"
+    assert record["options"]["select"]["method"] == "lcmd"
+    assert record["n_pool"] == 15 and record["n_train"] == 4 and record["n_picked"] == 4
+    assert record["excluded_train_duplicates"] == [
+        {"source_file": str(inputs / "pool.xyz"), "source_index": 5}
+    ]
+    assert set(record["timings_s"]) >= {"pool_features", "scoring_and_selection"}
+
+
+def test_picks_are_the_top_of_the_selectors_order(first_run, inputs):
+    """The written batch is exactly what the selection engine returns, in its order."""
+    run = fntk.select(
+        inputs / "pool.xyz", inputs / "train.xyz", n=4, features="joint", dim=8, device="cpu"
+    )
+    selected = ase.io.read(first_run / "selected.xyz", ":")
+    assert [a.info["fntk_source_index"] for a in selected] == run.result.indices.tolist()
+    assert [a.info["fntk_score"] for a in selected] == pytest.approx(run.result.scores.tolist())
+
+
+def test_same_seed_gives_identical_selected_xyz(first_run, inputs, tmp_path):
+    run_select(inputs, tmp_path / "again", "--quiet")
+    assert (tmp_path / "again" / "selected.xyz").read_bytes() == (
+        first_run / "selected.xyz"
+    ).read_bytes()
+
+
+def test_json_flag_prints_run_record(inputs, tmp_path):
+    result = run_select(inputs, tmp_path / "j", "--json", "--selector", "maxdet")
+    record = json.loads(result.stdout)
+    assert record["options"]["select"]["method"] == "maxdet"
+
+
+@pytest.mark.parametrize(
+    ("make_args", "message"),
+    [
+        (lambda d: [str(d / "pool.xyz"), "-n", "99"], "asked for n=99 but the pool holds only 15"),
+        (lambda d: [str(d / "none.xyz")], "none.xyz: file not found"),
+        (lambda d: [str(d / "pool.xyz"), "--selector", "best"], "invalid option: method"),
+        (lambda d: [str(d / "pool.xyz"), "--features", "magic"], "unknown feature map 'magic'"),
+        (
+            lambda d: [str(d / "radon.xyz"), "-n", "1"],
+            "frame 0: element(s) Rn not supported by the model",
+        ),
+        (lambda d: [str(d / "empty.xyz"), "-n", "1"], "empty.xyz"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_1(inputs, tmp_path, make_args, message):
+    # SevenNet-0 covers 89 elements, but not radon
+    ase.io.write(inputs / "radon.xyz", Atoms("Rn2", positions=[[0, 0, 0], [0, 0, 3]]))
+    (inputs / "empty.xyz").write_text("")
+    result = runner.invoke(app, ["select", *make_args(inputs), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 1, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_existing_output_dir_is_refused_without_overwrite(first_run, inputs):
+    before = (first_run / "selected.xyz").read_bytes()
+    result = runner.invoke(app, ["select", str(inputs / "pool.xyz"), "-o", str(first_run)])
+    assert result.exit_code == 1
+    assert "pass --overwrite" in result.output
+    assert (first_run / "selected.xyz").read_bytes() == before
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+PROBE = """<script>
+window.addEventListener('load', () => {
+  const state = [...document.images].map(i => [i.getAttribute('src'), i.naturalWidth]);
+  document.body.setAttribute('data-images', JSON.stringify(state));
+});
+</script></body>"""
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (.ci/run installs it)")
+def test_report_renders_in_headless_chromium_with_every_image(first_run, tmp_path):
+    html = (first_run / "report.html").read_text()
+    probe = first_run / "report_probe.html"
+    probe.write_text(html.replace("</body>", PROBE))
+    command = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--allow-file-access-from-files",
+        "--virtual-time-budget=5000",
+        "--dump-dom",
+        probe.as_uri(),
+    ]
+    dom = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout
+    probe.unlink()
+    start = dom.index("data-images=") + len("data-images=") + 1
+    images = json.loads(dom[start : dom.index('"', start)].replace("&quot;", '"'))
+    sources = {src for src, _ in images}
+    assert sources == {"pv_histogram.png", "projection.png", "composition.png"}
+    assert all(width > 100 for _, width in images), images

@@ -1,0 +1,66 @@
+"""The feature store: atomic chunks, meta.json checks, resuming."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from fntk.errors import InputError
+from fntk.features import FORCE_ROW, FeatureChunk, default_options
+from fntk.features.store import FeatureStore
+
+
+def chunk_of(start: int, n: int, width: int = 4) -> FeatureChunk:
+    rng = np.random.default_rng(start)
+    rows = 3 * n
+    return FeatureChunk(
+        values=rng.normal(size=(rows, width)),
+        offsets=np.arange(0, rows + 1, 3, dtype=np.int64),
+        source_index=np.arange(start, start + n, dtype=np.int64),
+        n_atoms=np.ones(n, dtype=np.int64),
+        row_kind=np.full(rows, FORCE_ROW),
+    )
+
+
+def test_write_read_and_resume(tmp_path):
+    options = default_options("force-ntk", dim=4)
+    store = FeatureStore.create(tmp_path / "f", options, "sevennet-0", chunk_size=2, n_features=4)
+    first, second = chunk_of(0, 2), chunk_of(2, 1)
+    store.write_chunk(0, first)
+    store.write_chunk(1, second)
+    assert not any(p.name.endswith(".tmp") for p in (tmp_path / "f").iterdir())
+    meta = json.loads((tmp_path / "f" / "meta.json").read_text())
+    assert meta["options"]["name"] == "force-ntk" and meta["model"] == "sevennet-0"
+    assert "fntk_version" in meta
+
+    again = FeatureStore.create(tmp_path / "f", options, "sevennet-0", chunk_size=2, n_features=4)
+    assert again.has_chunk(0) and again.has_chunk(1) and not again.has_chunk(2)
+    back = FeatureStore.open(tmp_path / "f", options=options).read_all()
+    np.testing.assert_array_equal(back.values, np.concatenate([first.values, second.values]))
+    np.testing.assert_array_equal(back.source_index, [0, 1, 2])
+    np.testing.assert_array_equal(back.row_kind, FORCE_ROW)
+
+
+def test_mismatched_settings_are_refused(tmp_path):
+    options = default_options("joint")
+    FeatureStore.create(tmp_path, options, "sevennet-0", chunk_size=8, n_features=12)
+    with pytest.raises(InputError, match=r"option dim: stored 12, asked for 32"):
+        FeatureStore.open(tmp_path, options=default_options("joint", dim=32))
+    with pytest.raises(InputError, match="option name: stored 'joint', asked for 'force-ntk'"):
+        FeatureStore.open(tmp_path, options=default_options("force-ntk"))
+    with pytest.raises(InputError, match="model: stored 'sevennet-0'"):
+        FeatureStore.create(tmp_path, options, "mace:/x.model", chunk_size=8, n_features=12)
+    with pytest.raises(InputError, match="chunk_size: stored 8, asked for 4"):
+        FeatureStore.create(tmp_path, options, "sevennet-0", chunk_size=4, n_features=12)
+
+
+def test_open_without_meta_and_wrong_width(tmp_path):
+    with pytest.raises(InputError, match="not a feature store"):
+        FeatureStore.open(tmp_path)
+    store = FeatureStore.create(
+        tmp_path, default_options("joint"), "sevennet-0", chunk_size=8, n_features=3
+    )
+    with pytest.raises(ValueError, match="4 feature columns, the store 3"):
+        store.write_chunk(0, chunk_of(0, 1))
