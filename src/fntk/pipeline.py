@@ -379,7 +379,7 @@ def build_run_options(
     selector: str = "lcmd",
     model: str = "sevennet-0",
     group: str = "readout",
-    dim: int = 512,
+    dim: int | None = None,
     shortlist: int | None = None,
     chunk_size: int = 256,
     batch_size: int = 8,
@@ -389,8 +389,9 @@ def build_run_options(
 ) -> RunOptions:
     """Validated options from command-line style arguments (errors name the bad argument).
 
-    ``group``, ``dim`` and ``seed`` configure the NTK maps; ``cost_aware`` turns on the
-    labelling-cost exponent 3 (DFT-like) of :class:`~fntk.select.SelectOptions`.
+    ``group``, ``dim`` (``None``: the map's default) and ``seed`` configure the NTK maps;
+    ``cost_aware`` turns on the labelling-cost exponent 3 (DFT-like) of
+    :class:`~fntk.select.SelectOptions`.
     """
     from pydantic import ValidationError
 
@@ -398,7 +399,9 @@ def build_run_options(
 
     common: dict[str, object] = {"batch_size": batch_size, "device": device}
     if features != "embedding":
-        common.update(group=group, dim=dim, seed=seed)
+        common.update(group=group, seed=seed)
+        if dim is not None:
+            common["dim"] = dim
     try:
         return RunOptions(
             n=n,

@@ -30,7 +30,10 @@ def select(
     group: Annotated[
         str, typer.Option(help="Parameter group of NTK maps: readout, last-interaction, all.")
     ] = "readout",
-    dim: Annotated[int, typer.Option(min=1, help="Sketch width d of NTK maps.")] = 512,
+    dim: Annotated[
+        int | None,
+        typer.Option(min=1, help="Sketch width d of NTK maps (default: the map's own, joint 12)."),
+    ] = None,
     shortlist: Annotated[
         int | None, typer.Option(min=1, help="Shortlist size M (default max(1000, 10 n)).")
     ] = None,
