@@ -13,6 +13,8 @@ from collections.abc import Callable
 import typer
 
 from fntk import __version__
+from fntk.cli.bench_cmd import bench
+from fntk.cli.data_cmd import data_app, make
 from fntk.cli.demo_cmd import demo
 from fntk.cli.features_cmd import features
 from fntk.cli.models_cmd import models
@@ -44,8 +46,10 @@ def _user_errors_as_one_line(command: Callable) -> Callable:
     return wrapper
 
 
-for _command in (select, features, demo, predict, models):
+for _command in (select, features, bench, demo, predict, models):
     app.command()(_user_errors_as_one_line(_command))
+data_app.command("make")(_user_errors_as_one_line(make))
+app.add_typer(data_app, name="data")
 
 
 def _print_version(value: bool) -> None:

@@ -1,0 +1,418 @@
+"""Acquisition methods of the benchmark: random, a fine-tuned committee and the feature maps.
+
+Every method follows :class:`AcquisitionMethod`: :meth:`prepare` once per run (feature methods
+compute the frozen pretrained model's features of the initial set and the pool here, cached in
+memory and on disk), then :meth:`acquire` after each round, which returns the next batch and
+what it cost. Methods see pool structures without labels (:class:`BenchPool`); labels appear
+only once the loop adds a picked structure to the labelled set. :func:`build_method` maps the
+names of :data:`fntk.bench.options.MethodName` to methods.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from ase import Atoms
+
+from fntk.al import LabelledSet
+from fntk.bench.learner import FittedModel, Learner
+from fntk.bench.options import METHOD_NAMES, Aggregation, BenchOptions
+from fntk.features import FeatureChunk, compute_features, default_options, options_to_json
+from fntk.features.options import FeatureMapOptions
+from fntk.select import Selector
+
+_FEATURE_CHUNK = 64
+"""Structures per feature computation call (bounds memory of force blocks)."""
+
+
+@dataclass(frozen=True)
+class BenchPool:
+    """What methods may see of the data: geometries only, no pool labels.
+
+    Attributes
+    ----------
+    init : list of Atoms
+        Initial labelled structures (without calculators).
+    pool : list of Atoms
+        Every pool structure, without labels, indexed by pool index.
+    candidates : ndarray of int64
+        Pool indices taking part in the run (after the pool shift and subsampling), ascending.
+    """
+
+    init: list[Atoms]
+    pool: list[Atoms]
+    candidates: np.ndarray
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the numbers and positions of the initial and candidate structures."""
+        digest = hashlib.sha256()
+        for atoms in [*self.init, *(self.pool[i] for i in self.candidates)]:
+            digest.update(np.asarray(atoms.numbers, dtype=np.int64).tobytes())
+            digest.update(np.asarray(atoms.positions, dtype=np.float64).round(8).tobytes())
+        return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class SelectionContext:
+    """State of one (method, seed) run after a round's model was fitted.
+
+    Attributes
+    ----------
+    learner : Learner
+    model : FittedModel
+        Model fitted on ``labelled`` (the model the round evaluated).
+    labelled : LabelledSet
+        Initial structures followed by the labelled pool structures.
+    labelled_pool : ndarray of int64
+        Pool indices labelled so far, in pick order.
+    candidates : ndarray of int64
+        Pool indices still unlabelled, ascending.
+    seed : int
+    round : int
+    """
+
+    learner: Learner
+    model: FittedModel
+    labelled: LabelledSet
+    labelled_pool: np.ndarray
+    candidates: np.ndarray
+    seed: int
+    round: int
+
+
+@dataclass(frozen=True)
+class Acquisition:
+    """A batch picked by a method, with what picking it cost.
+
+    Attributes
+    ----------
+    indices : ndarray of int64
+        Pool indices, in pick order.
+    seconds_features : float
+        Features of the pool (first acquisition of a feature method) or committee force
+        predictions on the pool, s.
+    seconds_training : float
+        Fine-tuning of extra models (committee members 1..K-1), s.
+    seconds_select : float
+        Scoring and batch selection, s.
+    status : tuple of str
+        Notes (cache hits, selector fallbacks).
+    """
+
+    indices: np.ndarray
+    seconds_features: float = 0.0
+    seconds_training: float = 0.0
+    seconds_select: float = 0.0
+    status: tuple[str, ...] = ()
+
+
+class AcquisitionMethod(Protocol):
+    """A way of picking the next structures to label."""
+
+    name: str
+
+    def prepare(self, data: BenchPool, learner: Learner, cache_dir: Path | None) -> float:
+        """Work done once per run before any acquisition; returns its cost in s."""
+        ...
+
+    def acquire(self, context: SelectionContext, n: int) -> Acquisition:
+        """Pick ``n`` of ``context.candidates``."""
+        ...
+
+
+class RandomMethod:
+    """Uniform picks without replacement from the unlabelled candidates.
+
+    The generator is seeded by ``(seed, round)``, so a run is reproducible.
+    """
+
+    name = "random"
+
+    def prepare(self, data: BenchPool, learner: Learner, cache_dir: Path | None) -> float:
+        return 0.0
+
+    def acquire(self, context: SelectionContext, n: int) -> Acquisition:
+        start = time.perf_counter()
+        rng = np.random.default_rng(np.random.SeedSequence([context.seed, context.round]))
+        picks = rng.choice(context.candidates, size=n, replace=False).astype(np.int64)
+        return Acquisition(indices=picks, seconds_select=time.perf_counter() - start)
+
+
+def force_disagreement(
+    member_forces: Sequence[Sequence[np.ndarray]], aggregation: Aggregation = "mean"
+) -> np.ndarray:
+    """Committee force disagreement of each structure.
+
+    For structure ``s`` with forces ``F[k, a, c]`` of member ``k``, atom ``a``, component ``c``
+    (eV/Angstrom): the per-atom disagreement is ``d_a = || std_k F[k, a, :] ||`` (population
+    standard deviation over members of each component, then the Euclidean norm over the three
+    components, eV/Angstrom); the score is the mean (``aggregation="mean"``) or the maximum
+    (``"max"``) of ``d_a`` over atoms.
+
+    Parameters
+    ----------
+    member_forces : sequence of sequence of ndarray
+        ``member_forces[k][s]``: forces of member ``k`` on structure ``s``, shape (n_atoms_s, 3).
+    aggregation : {"mean", "max"}
+
+    Returns
+    -------
+    ndarray, shape (n_structures,), float64, eV/Angstrom
+    """
+    if len(member_forces) < 2:
+        raise ValueError("a committee needs at least two members")
+    n_structures = len(member_forces[0])
+    if any(len(forces) != n_structures for forces in member_forces):
+        raise ValueError("every member must predict every structure")
+    reduce = np.mean if aggregation == "mean" else np.max
+    scores = np.empty(n_structures)
+    for s in range(n_structures):
+        stacked = np.stack([np.asarray(forces[s], dtype=np.float64) for forces in member_forces])
+        per_atom = np.linalg.norm(stacked.std(axis=0), axis=-1)
+        scores[s] = reduce(per_atom)
+    return scores
+
+
+def top_k(scores: np.ndarray, indices: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` entries of ``indices`` with the largest ``scores``; ties go to the lower index."""
+    order = np.lexsort((indices, -scores))
+    return indices[order[:k]].astype(np.int64)
+
+
+class CommitteeMethod:
+    """Query by committee: the top-``n`` candidates by force disagreement.
+
+    Member 0 is the round's evaluated model; members ``1 .. size-1`` are fine-tuned on the same
+    labelled set with seeds derived from ``(seed, member)``, which changes their held-out slice
+    and mini-batch order (:func:`member_seed`).
+
+    Parameters
+    ----------
+    size : int
+        Number of members ``K`` (>= 2).
+    aggregation : {"mean", "max"}
+        See :func:`force_disagreement`.
+    """
+
+    name = "committee"
+
+    def __init__(self, size: int = 4, aggregation: Aggregation = "mean") -> None:
+        self.size = size
+        self.aggregation = aggregation
+
+    def prepare(self, data: BenchPool, learner: Learner, cache_dir: Path | None) -> float:
+        self.data_ = data
+        return 0.0
+
+    def acquire(self, context: SelectionContext, n: int) -> Acquisition:
+        structures = [self.data_.pool[i] for i in context.candidates]
+        seconds_predict = seconds_training = 0.0
+        members = [context.model]
+        forces = []
+        for k in range(self.size):
+            if k > 0:
+                members.append(context.learner.fit(context.labelled, member_seed(context.seed, k)))
+                seconds_training += members[k].seconds
+            start = time.perf_counter()
+            forces.append(context.learner.predict_forces(members[k], structures))
+            seconds_predict += time.perf_counter() - start
+        start = time.perf_counter()
+        scores = force_disagreement(forces, self.aggregation)
+        picks = top_k(scores, context.candidates, n)
+        return Acquisition(
+            indices=picks,
+            seconds_features=seconds_predict,
+            seconds_training=seconds_training,
+            seconds_select=time.perf_counter() - start,
+        )
+
+
+def member_seed(seed: int, member: int) -> int:
+    """Fine-tuning seed of committee member ``member`` (>= 1) of run ``seed``."""
+    return int(np.random.SeedSequence([seed, member]).generate_state(1)[0])
+
+
+class FeatureMethod:
+    """Batch selection on features of the frozen pretrained model (:class:`fntk.select.Selector`).
+
+    :meth:`prepare` computes the blocks of the initial set and of the candidate pool once (or
+    loads them from ``cache_dir/<name>.npz`` when the options and structures match); each
+    acquisition fits the selector on the blocks of the labelled structures (initial set and
+    labelled pool) and selects from the unlabelled candidates, seeded by ``(seed, round)``.
+
+    Parameters
+    ----------
+    name : str
+        Feature map name (``embedding``, ``energy-ntk``, ``force-ntk``, ``joint``).
+    options : BenchOptions
+        Source of the selector, sketch width, device, ``joint_force_weight`` and loss weights.
+    """
+
+    def __init__(self, name: str, options: BenchOptions) -> None:
+        self.name = name
+        self.options = options
+
+    def prepare(self, data: BenchPool, learner: Learner, cache_dir: Path | None) -> float:
+        self.feature_options_ = self._feature_options(data.init)
+        self.status_: tuple[str, ...] = ()
+        key = _cache_key(self.feature_options_, self.options.model, data.fingerprint())
+        path = None if cache_dir is None else cache_dir / f"{self.name}.npz"
+        cached = _load_cached(path, key)
+        if cached is not None:
+            self.init_chunk_, self.pool_chunk_, seconds = cached
+            self.status_ = (f"{self.name} features loaded from {path}",)
+            return seconds
+        start = time.perf_counter()
+        backend = learner.pretrained_backend()
+        init_index = -1 - np.arange(len(data.init), dtype=np.int64)
+        self.init_chunk_ = self._compute(backend, data.init, init_index)
+        pool = [data.pool[i] for i in data.candidates]
+        self.pool_chunk_ = self._compute(backend, pool, data.candidates)
+        seconds = time.perf_counter() - start
+        if path is not None:
+            _save_cached(path, key, self.init_chunk_, self.pool_chunk_, seconds)
+        return seconds
+
+    def acquire(self, context: SelectionContext, n: int) -> Acquisition:
+        start = time.perf_counter()
+        position = {int(i): p for p, i in enumerate(self.pool_chunk_.source_index)}
+        labelled = self.pool_chunk_.subset([position[int(i)] for i in context.labelled_pool])
+        unlabelled = self.pool_chunk_.subset([position[int(i)] for i in context.candidates])
+        selector = Selector(self.options.selector, shortlist_size=self.options.shortlist_size)
+        result = selector.fit([self.init_chunk_, labelled]).select(
+            [unlabelled], n, random_state=np.random.SeedSequence([context.seed, context.round])
+        )
+        return Acquisition(
+            indices=np.asarray(result.indices, dtype=np.int64),
+            seconds_select=time.perf_counter() - start,
+            status=self.status_ + tuple(result.status),
+        )
+
+    def _feature_options(self, init: Sequence[Atoms]) -> FeatureMapOptions:
+        overrides: dict[str, object] = {"device": self.options.device}
+        if self.name in ("force-ntk", "joint"):
+            overrides["dim"] = self.options.feature_dim
+        if self.name == "joint":
+            overrides["force_weight"] = self.options.joint_force_weight or joint_force_weight(
+                self.options, init
+            )
+        return default_options(self.name, **overrides)
+
+    def _compute(self, backend, structures: Sequence[Atoms], index: np.ndarray) -> FeatureChunk:
+        chunks = [
+            compute_features(
+                backend,
+                structures[start : start + _FEATURE_CHUNK],
+                self.feature_options_,
+                index[start : start + _FEATURE_CHUNK],
+            )
+            for start in range(0, len(structures), _FEATURE_CHUNK)
+        ]
+        return FeatureChunk.concatenate(chunks)
+
+
+def joint_force_weight(options: BenchOptions, init: Sequence[Atoms]) -> float:
+    """``lambda = sqrt(w_F / (3 N w_E))`` (Angstrom) with ``N`` the median initial atom count.
+
+    This makes the joint map's row weights those of the fine-tuning loss
+    (:class:`fntk.al.FinetuneOptions`); with ``w_E = 0`` the energy row carries no weight, so
+    ``lambda`` is capped at 1e3.
+    """
+    n_atoms = float(np.median([len(a) for a in init]))
+    w_e, w_f = options.finetune.energy_weight, options.finetune.force_weight
+    if w_e == 0.0:
+        return 1e3
+    return max(math.sqrt(w_f / (3.0 * n_atoms * w_e)), 1e-6)
+
+
+def _cache_key(options: FeatureMapOptions, model: str, fingerprint: str) -> str:
+    text = json.dumps({"options": options_to_json(options), "model": model, "data": fingerprint})
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _chunk_arrays(prefix: str, chunk: FeatureChunk) -> dict[str, np.ndarray]:
+    return {
+        f"{prefix}_values": chunk.values,
+        f"{prefix}_offsets": chunk.offsets,
+        f"{prefix}_source_index": chunk.source_index,
+        f"{prefix}_n_atoms": chunk.n_atoms,
+        f"{prefix}_row_kind": chunk.row_kind,
+    }
+
+
+def _chunk_from(arrays, prefix: str) -> FeatureChunk:
+    return FeatureChunk(
+        values=arrays[f"{prefix}_values"],
+        offsets=arrays[f"{prefix}_offsets"],
+        source_index=arrays[f"{prefix}_source_index"],
+        n_atoms=arrays[f"{prefix}_n_atoms"],
+        row_kind=arrays[f"{prefix}_row_kind"],
+    )
+
+
+def _save_cached(
+    path: Path, key: str, init: FeatureChunk, pool: FeatureChunk, seconds: float
+) -> None:
+    """Write the feature cache through a temporary file and an atomic rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(
+                handle,
+                key=np.array(key),
+                seconds=np.array(seconds),
+                **_chunk_arrays("init", init),
+                **_chunk_arrays("pool", pool),
+            )
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _load_cached(path: Path | None, key: str) -> tuple[FeatureChunk, FeatureChunk, float] | None:
+    """Cached chunks and their original cost (s) when ``path`` holds features for ``key``."""
+    if path is None or not path.is_file():
+        return None
+    with np.load(path) as arrays:
+        if str(arrays["key"]) != key:
+            return None
+        return _chunk_from(arrays, "init"), _chunk_from(arrays, "pool"), float(arrays["seconds"])
+
+
+_FACTORIES: dict[str, Callable[[BenchOptions], AcquisitionMethod]] = {
+    "random": lambda options: RandomMethod(),
+    "committee": lambda options: CommitteeMethod(
+        options.committee_size, options.committee_aggregation
+    ),
+    **{
+        name: (lambda options, name=name: FeatureMethod(name, options))
+        for name in ("embedding", "energy-ntk", "force-ntk", "joint")
+    },
+}
+if tuple(_FACTORIES) != METHOD_NAMES:
+    raise RuntimeError("method registry and MethodName disagree")
+
+
+def build_method(name: str, options: BenchOptions) -> AcquisitionMethod:
+    """The method ``name`` configured by ``options``.
+
+    Raises
+    ------
+    ValueError
+        Unknown name (the message lists the valid ones).
+    """
+    if name not in _FACTORIES:
+        raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHOD_NAMES)}")
+    return _FACTORIES[name](options)

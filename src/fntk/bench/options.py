@@ -1,0 +1,160 @@
+"""Options of the active-learning benchmark: one validated pydantic model, defaults with units.
+
+:class:`BenchOptions` holds every knob of a benchmark run (rounds, batch, methods, seeds,
+fine-tuning, selection, committee, pool shift). The method names are written once, in
+:data:`MethodName`; the method registry in :mod:`fntk.bench.methods` and the CLI choices use it.
+:func:`build_bench_options` adds the ``--quick`` preset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from fntk.al import FinetuneOptions
+from fntk.select import SelectorName
+
+MethodName = Literal["random", "committee", "embedding", "energy-ntk", "force-ntk", "joint"]
+"""Acquisition methods: ``random``, a fine-tuned ``committee`` and the four feature maps."""
+
+METHOD_NAMES: tuple[str, ...] = get_args(MethodName)
+
+Aggregation = Literal["mean", "max"]
+
+
+class BenchOptions(BaseModel):
+    """Options of one benchmark run (see :func:`fntk.bench.run_benchmark`).
+
+    Attributes
+    ----------
+    methods : tuple of MethodName
+        Acquisition methods compared, each run with every seed. Default: all six.
+    n_seeds : int
+        Seeds ``0 .. n_seeds - 1``. A seed fixes the fine-tuning split and mini-batch order,
+        random picks, randomised selectors and committee members. Default 3.
+    rounds : int
+        Selection rounds ``R``; the model is fine-tuned and evaluated after rounds
+        ``0 .. R`` (round 0: initial set only), so a run labels ``R * batch`` pool structures.
+        Default 5.
+    batch : int
+        Structures labelled per round (the same budget for every method). Default 10.
+    model : str
+        Model spec of the pretrained MLIP (``fntk models``). Default ``sevennet-0``.
+    device : str
+        Torch device of fine-tuning and features (``auto``: CUDA when present). Default ``auto``.
+    finetune : FinetuneOptions
+        One fine-tuning round (scope, steps, loss weights, early stopping).
+    selector : SelectorName
+        Batch selector of the feature methods (:class:`fntk.select.Selector`). Default ``lcmd``.
+    shortlist_size : int or None
+        Posterior-variance shortlist of the feature methods; ``None``: the selector's default.
+    feature_dim : int
+        Sketch width ``d`` of the maps with force rows (``force-ntk``, ``joint``). Every column
+        costs one backward pass per structure, so the default 12 (``joint``'s own default) keeps
+        the pool features at about one second per 14-atom structure on a CPU; ``embedding`` and
+        ``energy-ntk`` keep their map defaults (exact readout coordinates).
+    joint_force_weight : float or None
+        ``lambda`` of the joint map, Angstrom. ``None`` (default) matches the fine-tuning loss:
+        ``lambda = sqrt(w_F / (3 N w_E))`` with ``N`` the median atom count of the initial set
+        (``FinetuneOptions`` documents this correspondence).
+    committee_size : int
+        Members ``K`` of the committee; member 0 is the evaluated model of the round, members
+        ``1 .. K-1`` are fine-tuned with other seeds (held-out slice and data order). Default 4.
+    committee_aggregation : {"mean", "max"}
+        How per-atom force disagreements make one score per structure: ``mean`` (default) over
+        atoms is comparable across structure sizes; ``max`` finds single bad atoms.
+    pool_shift : tuple of str
+        Filters applied to the pool before the run (all must hold; :mod:`fntk.bench.shift`),
+        e.g. ``element:Pt``, ``info:metal=Cu,Ag``, ``info:temperature_K<=600``. Default none.
+    max_pool : int or None
+        Keep a seeded random subset of at most this many pool structures (after the shift),
+        the same for every seed. Default ``None`` (whole pool).
+    energy_key, forces_key : str or None
+        ``info``/``arrays`` keys of the reference labels; ``None``: the attached calculator.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    methods: tuple[MethodName, ...] = METHOD_NAMES
+    n_seeds: int = Field(3, ge=1)
+    rounds: int = Field(5, ge=0)
+    batch: int = Field(10, ge=1)
+    model: str = "sevennet-0"
+    device: str = "auto"
+    finetune: FinetuneOptions = FinetuneOptions()
+    selector: SelectorName = "lcmd"
+    shortlist_size: int | None = Field(None, ge=1)
+    feature_dim: int = Field(12, ge=1)
+    joint_force_weight: float | None = Field(None, gt=0.0)
+    committee_size: int = Field(4, ge=2)
+    committee_aggregation: Aggregation = "mean"
+    pool_shift: tuple[str, ...] = ()
+    max_pool: int | None = Field(None, ge=1)
+    energy_key: str | None = None
+    forces_key: str | None = None
+
+    @field_validator("methods")
+    @classmethod
+    def _unique_methods(cls, methods: tuple[str, ...]) -> tuple[str, ...]:
+        if not methods:
+            raise ValueError("at least one method is needed")
+        if len(set(methods)) != len(methods):
+            raise ValueError(f"methods repeat: {', '.join(methods)}")
+        return methods
+
+    @field_validator("pool_shift")
+    @classmethod
+    def _parse_shifts(cls, specs: tuple[str, ...]) -> tuple[str, ...]:
+        from fntk.bench.shift import parse_pool_shift
+
+        for spec in specs:
+            parse_pool_shift(spec)
+        return specs
+
+    def resume_key(self) -> dict:
+        """Options a resumed run must share with the run it continues (all but the extent).
+
+        ``methods``, ``n_seeds`` and ``rounds`` may grow between runs; everything else changes
+        what a finished round means.
+        """
+        return self.model_dump(mode="json", exclude={"methods", "n_seeds", "rounds", "device"})
+
+
+QUICK_PRESET: dict[str, object] = {
+    "n_seeds": 1,
+    "rounds": 1,
+    "batch": 2,
+    "max_pool": 8,
+    "committee_size": 3,
+    "finetune": {"n_steps": 3, "batch_size": 4, "eval_every": 3},
+}
+"""What ``--quick`` changes: one seed, 1 round of 2 picks from at most 8 pool structures,
+3 fine-tuning steps of 4 structures, 3 committee members."""
+
+
+def build_bench_options(
+    *, quick: bool = False, finetune: Mapping[str, object] | None = None, **overrides: object
+) -> BenchOptions:
+    """Options from defaults (or :data:`QUICK_PRESET`), then ``overrides`` (validated).
+
+    Parameters
+    ----------
+    quick : bool
+        Start from :data:`QUICK_PRESET`: a run of a few CPU minutes.
+    finetune : mapping or None
+        Fields of :class:`~fntk.al.FinetuneOptions` changed on top of the preset's.
+    **overrides
+        Other :class:`BenchOptions` fields.
+
+    Raises
+    ------
+    pydantic.ValidationError
+        Unknown field or invalid value.
+    """
+    values: dict[str, object] = dict(QUICK_PRESET) if quick else {}
+    tuning = {**dict(values.pop("finetune", {})), **dict(finetune or {})}  # type: ignore[arg-type]
+    values.update(overrides)
+    values["finetune"] = FinetuneOptions(**tuning)
+    return BenchOptions(**values)

@@ -1,0 +1,176 @@
+"""``fntk bench``: compare acquisition methods in a resumable active-learning loop."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fntk.cli.types import Device, ModelSpec, OutDir, Overwrite
+
+METHODS_HELP = "random, committee, embedding, energy-ntk, force-ntk, joint"
+_OUTPUT_FILES = ("results.csv", "state.json", "summary.md", "learning_curves.png")
+
+
+def bench(
+    init: Annotated[
+        list[str], typer.Option("--init", help="Labelled initial structures (repeatable).")
+    ],
+    pool: Annotated[
+        list[str], typer.Option("--pool", help="Labelled pool; labels stay hidden until picked.")
+    ],
+    test: Annotated[
+        list[str],
+        typer.Option("--test", help="Test split as NAME=FILE (or FILE: named by its stem)."),
+    ],
+    output: OutDir,
+    rounds: Annotated[int | None, typer.Option(min=0, help="Selection rounds R.")] = None,
+    batch: Annotated[int | None, typer.Option(min=1, help="Structures picked per round.")] = None,
+    methods: Annotated[
+        str | None, typer.Option(help=f"Comma-separated methods: {METHODS_HELP}.")
+    ] = None,
+    seeds: Annotated[int | None, typer.Option(min=1, help="Seeds 0..S-1 per method.")] = None,
+    model: ModelSpec = "sevennet-0",
+    e0_reference: Annotated[
+        list[str] | None,
+        typer.Option("--e0-reference", help="Reference structures of the per-element E0 fit."),
+    ] = None,
+    scope: Annotated[
+        str | None, typer.Option(help="Fine-tuned parameters: readout, last-interaction, all.")
+    ] = None,
+    steps: Annotated[int | None, typer.Option(min=0, help="Fine-tuning steps per round.")] = None,
+    selector: Annotated[
+        str | None, typer.Option(help="Selector of the feature methods (default lcmd).")
+    ] = None,
+    committee_size: Annotated[
+        int | None, typer.Option(min=2, help="Committee members K (default 4).")
+    ] = None,
+    aggregation: Annotated[
+        str | None,
+        typer.Option("--committee-aggregation", help="Per-atom disagreement over atoms: mean|max."),
+    ] = None,
+    pool_shift: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--pool-shift",
+            help="Pool filter, repeatable: element:Pt, element:!Pt, info:metal=Cu,Ag, "
+            "info:temperature_K<=600.",
+        ),
+    ] = None,
+    max_pool: Annotated[
+        int | None, typer.Option(min=1, help="Use a fixed random subset of the pool.")
+    ] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Preset of a few CPU minutes (1 round, 3 steps).")
+    ] = False,
+    device: Device = "auto",
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Torch CPU threads for this command (1 is often fastest on busy CPUs)."
+        ),
+    ] = None,
+    overwrite: Overwrite = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress log.")] = False,
+) -> None:
+    """Run (or resume) the active-learning benchmark; write results.csv, summary.md, curves.
+
+    A rerun with the same -o continues from the last finished round (it may ask for more
+    rounds, seeds or methods); --overwrite starts over.
+    """
+    import logging
+
+    from pydantic import ValidationError
+
+    from fntk.bench import build_bench_options, run_benchmark_files
+    from fntk.errors import InputError
+
+    overrides: dict[str, object] = {"model": model, "device": device}
+    named = {
+        "rounds": rounds,
+        "batch": batch,
+        "n_seeds": seeds,
+        "selector": selector,
+        "committee_size": committee_size,
+        "committee_aggregation": aggregation,
+        "max_pool": max_pool,
+    }
+    overrides.update({k: v for k, v in named.items() if v is not None})
+    if methods is not None:
+        overrides["methods"] = tuple(m.strip() for m in methods.split(",") if m.strip())
+    if pool_shift:
+        overrides["pool_shift"] = tuple(pool_shift)
+    tuning = {k: v for k, v in {"scope": scope, "n_steps": steps}.items() if v is not None}
+    try:
+        options = build_bench_options(quick=quick, finetune=tuning, **overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise InputError(f"invalid benchmark options: {problems}") from None
+    out = _prepare(output, overwrite)
+    if not quiet:
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        logging.getLogger("fntk.bench").setLevel(logging.INFO)
+    tests = _parse_tests(test)
+    with _torch_threads(threads):
+        run = run_benchmark_files(init, pool, tests, out, options, e0_reference=e0_reference or ())
+    typer.echo(run.summary)
+    for name, path in run.paths.items():
+        typer.echo(f"{name:>8}: {path}")
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """Use ``threads`` torch CPU threads inside the block (unchanged for ``None``)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _parse_tests(specs: list[str]) -> dict[str, list[str]]:
+    from fntk.errors import InputError
+
+    tests: dict[str, list[str]] = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep:
+            name, path = Path(spec).stem, spec
+        if not name or not path:
+            raise InputError(f"--test {spec!r} is not NAME=FILE")
+        tests.setdefault(name, []).append(path)
+    return tests
+
+
+def _prepare(output: Path, overwrite: bool) -> Path:
+    """Output directory: resumed when it holds a benchmark state, else refused unless empty.
+
+    ``--overwrite`` removes only the benchmark's own files.
+    """
+    import shutil
+
+    from fntk.errors import InputError
+
+    if overwrite and output.is_dir():
+        for name in _OUTPUT_FILES:
+            (output / name).unlink(missing_ok=True)
+        shutil.rmtree(output / "features", ignore_errors=True)
+    if output.exists() and not output.is_dir():
+        raise InputError("output path exists and is not a directory", file=str(output))
+    if output.is_dir() and any(output.iterdir()) and not (output / "state.json").is_file():
+        raise InputError(
+            "output directory is not empty and holds no benchmark state",
+            file=str(output),
+            hint="choose another -o or pass --overwrite",
+        )
+    output.mkdir(parents=True, exist_ok=True)
+    return output

@@ -1,0 +1,131 @@
+"""``fntk bench`` and ``fntk data make`` through typer's CliRunner.
+
+The commands are registered here on a local app, the way ``fntk.cli.main`` registers them, so
+these tests do not depend on the main app's wiring. The end-to-end run is marked slow.
+"""
+
+from __future__ import annotations
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from fntk.bench import METHOD_NAMES, read_results
+from fntk.cli.bench_cmd import bench
+from fntk.cli.data_cmd import data_app, make
+from fntk.cli.main import _user_errors_as_one_line
+
+TINY_SIZES = {
+    "init": 4,
+    "pool": 14,
+    "test_id": 3,
+    "test_ood-ads": 2,
+    "test_ood-cat": 0,
+    "test_ood-both": 0,
+}
+
+
+def app() -> typer.Typer:
+    local = typer.Typer(pretty_exceptions_enable=False)
+    local.command()(_user_errors_as_one_line(bench))
+    group = typer.Typer()
+    group.command("make")(_user_errors_as_one_line(make))
+    local.add_typer(group, name="data")
+    return local
+
+
+def test_data_make(tmp_path):
+    sizes = [f"--size={split}={n}" for split, n in TINY_SIZES.items()]
+    result = CliRunner().invoke(
+        app(), ["data", "make", "emt-adsorbates", "-o", str(tmp_path), "--seed", "1", *sizes]
+    )
+    assert result.exit_code == 0, result.output
+    for name in ("init.xyz", "pool.xyz", "test_id.xyz", "e0_reference.xyz", "README.md"):
+        assert (tmp_path / name).is_file()
+    assert not (tmp_path / "test_ood-cat.xyz").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["data", "make", "no-such-set", "-o", "x"], "unknown data set"),
+        (["data", "make", "emt-adsorbates", "-o", "x", "--size", "pool"], "not SPLIT=N"),
+        (["data", "make", "emt-adsorbates", "-o", "x", "--size", "train=3"], "no split"),
+    ],
+)
+def test_data_make_errors(tmp_path, args, message):
+    args = [str(tmp_path / a) if a == "x" else a for a in args]
+    result = CliRunner().invoke(app(), args)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert data_app.info.help  # the group main.py registers make on
+
+
+def bench_args(data_dir, out) -> list[str]:
+    return [
+        "bench",
+        "--init",
+        str(data_dir / "init.xyz"),
+        "--pool",
+        str(data_dir / "pool.xyz"),
+        "--test",
+        f"test_id={data_dir / 'test_id.xyz'}",
+        "--test",
+        str(data_dir / "test_ood-ads.xyz"),
+        "--e0-reference",
+        str(data_dir / "e0_reference.xyz"),
+        "-o",
+        str(out),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--methods", "random,bald"], "invalid benchmark options: methods"),
+        (["--pool-shift", "elements:Pt"], "pool shift"),
+        (["--committee-aggregation", "median"], "committee_aggregation"),
+    ],
+)
+def test_bench_option_errors(tmp_path, extra, message):
+    args = ["bench", "--init", "i.xyz", "--pool", "p.xyz", "--test", "t.xyz", "-o", "o", *extra]
+    result = CliRunner().invoke(app(), args)
+    assert result.exit_code == 1, result.output
+    assert message in result.output
+
+
+def test_bench_refuses_foreign_output_dir(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    args = ["bench", "--init", "i.xyz", "--pool", "p.xyz", "--test", "t.xyz", "-o", str(tmp_path)]
+    result = CliRunner().invoke(app(), args)
+    assert result.exit_code == 1
+    assert "holds no benchmark state" in result.output
+
+
+@pytest.mark.slow
+def test_bench_quick_end_to_end(tmp_path):
+    """Every method runs one quick round on a tiny emt-adsorbates set (a few CPU minutes)."""
+    from fntk.data import make_dataset
+
+    data_dir = tmp_path / "data"
+    make_dataset("emt-adsorbates", data_dir, sizes=TINY_SIZES, seed=0)
+    out = tmp_path / "results"
+    result = CliRunner().invoke(
+        app(), [*bench_args(data_dir, out), "--quick", "--quiet", "--threads", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    for name in ("results.csv", "state.json", "summary.md", "learning_curves.png"):
+        assert (out / name).stat().st_size > 0
+    rows = read_results(out / "results.csv")
+    assert {(r.method, r.round, r.split) for r in rows} == {
+        (m, r, s) for m in METHOD_NAMES for r in (0, 1) for s in ("test_id", "test_ood-ads")
+    }
+    assert {r.n_labels for r in rows} == {4, 6}
+    assert all(r.force_rmse_mev_per_ang > 0 for r in rows)
+    for name in ("embedding", "energy-ntk", "force-ntk", "joint"):
+        assert (out / "features" / f"{name}.npz").is_file()
+    committee = [r for r in rows if r.method == "committee" and r.round == 1]
+    assert all(r.seconds_training > 0 for r in committee)  # members 1..3 were fine-tuned
+    summary = (out / "summary.md").read_text()
+    assert "labels to reach random's final force RMSE" in summary
+    assert all(f"| {m} |" in summary for m in METHOD_NAMES)

@@ -1,0 +1,192 @@
+"""The benchmark loop with test doubles: resumability, budgets and output files.
+
+The doubles stand in for the expensive parts (fine-tuning a real MLIP, computing features), so
+that the loop's bookkeeping can be checked in well under a second: what is refitted,
+re-evaluated and re-selected when a run resumes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fntk.al import ErrorMetrics, LabelledSet
+from fntk.bench import (
+    Acquisition,
+    BenchData,
+    BenchOptions,
+    BenchPool,
+    FittedModel,
+    SelectionContext,
+    read_results,
+    run_benchmark,
+)
+from fntk.errors import InputError
+
+
+class CountingLearner:
+    """Test double of :class:`fntk.bench.Learner`: no model, errors fall with the label count.
+
+    A double because the real learner fine-tunes SevenNet-0 (seconds per fit); here a "fit"
+    only records its inputs, so the test can count fits and evaluations.
+    """
+
+    def __init__(self) -> None:
+        self.fits: list[tuple[int, int]] = []  # (n_labels, seed)
+        self.evaluations = 0
+
+    def fit(self, labelled: LabelledSet, seed: int) -> FittedModel:
+        self.fits.append((len(labelled), seed))
+        return FittedModel(weights=None, energy_shift=None, seconds=0.01, n_steps_run=len(labelled))
+
+    def evaluate(self, model: FittedModel, splits: Mapping[str, LabelledSet]):
+        self.evaluations += 1
+        error = 100.0 / model.n_steps_run  # n_steps_run carries the label count
+        return {
+            name: ErrorMetrics(len(s), int(s.n_atoms.sum()), error, error, error, error)
+            for name, s in splits.items()
+        }
+
+    def predict_forces(self, model: FittedModel, structures: Sequence) -> list[np.ndarray]:
+        return [np.zeros((len(a), 3)) for a in structures]
+
+    def pretrained_backend(self):
+        raise AssertionError("the double methods never need a backend")
+
+
+class FirstCandidates:
+    """Test double of an acquisition method: picks the lowest unlabelled pool indices.
+
+    A double because real methods need a model; this one is deterministic and free, and it
+    counts its preparations and acquisitions.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.prepared = 0
+        self.acquired: list[tuple[int, int]] = []  # (seed, round)
+
+    def prepare(self, data: BenchPool, learner, cache_dir: Path | None) -> float:
+        self.prepared += 1
+        assert all(a.calc is None for a in data.pool), "pool labels must stay hidden"
+        return 2.0
+
+    def acquire(self, context: SelectionContext, n: int) -> Acquisition:
+        self.acquired.append((context.seed, context.round))
+        assert len(context.labelled) == 3 + len(context.labelled_pool)
+        return Acquisition(indices=context.candidates[:n], seconds_select=0.5)
+
+
+def data(sets) -> BenchData:
+    return BenchData(init=sets["init"], pool=sets["pool"], tests={"test": sets["test"]})
+
+
+def run(sets, out, rounds, methods=("a", "b"), n_seeds=2):
+    learner = CountingLearner()
+    doubles = {name: FirstCandidates(name) for name in methods}
+    options = BenchOptions(rounds=rounds, batch=2, n_seeds=n_seeds, methods=("random",))
+    result = run_benchmark(data(sets), options, out, learner, methods=doubles)
+    return result, learner, doubles
+
+
+def test_fresh_run(tiny_sets, tmp_path):
+    result, learner, doubles = run(tiny_sets, tmp_path, rounds=2)
+    rows = read_results(tmp_path / "results.csv")
+    assert rows == result.rows
+    assert len(rows) == 3 * 2 * 2  # rounds 0-2 x 2 methods x 2 seeds x 1 split
+    assert sorted({r.n_labels for r in rows}) == [3, 5, 7]
+    # round 0 is fitted once per seed and shared; rounds 1-2 per method and seed
+    assert len(learner.fits) == 2 + 2 * 2 * 2
+    assert learner.evaluations == len(learner.fits)
+    assert doubles["a"].prepared == 1 and len(doubles["a"].acquired) == 4
+    round1 = [r for r in rows if r.round == 1]
+    assert all(r.seconds_features == 2.0 and r.seconds_select == 0.5 for r in round1)
+    assert all(r.seconds_features == 0.0 for r in rows if r.round != 1)
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["runs"]["a/0"]["batches"] == [[0, 1], [2, 3]]
+    assert state["runs"]["a/0"]["evaluated"] == 3
+    for name in ("summary.md", "learning_curves.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert result.n_evaluated == 12
+
+
+def test_resume_adds_rounds_without_recomputing(tiny_sets, tmp_path):
+    first, _, _ = run(tiny_sets, tmp_path, rounds=1)
+    stamps = {(r.round, r.method, r.seed): r.finished_at for r in first.rows}
+    second, learner, doubles = run(tiny_sets, tmp_path, rounds=2)
+    assert second.n_evaluated == 4  # round 2 of 2 methods x 2 seeds
+    assert learner.evaluations == 4
+    # round 1 was the last round and never selected: it is refitted (not re-evaluated) to
+    # select, then round 2 is fitted; round 0 needs nothing
+    assert sorted(learner.fits) == sorted([(5, 0), (5, 1)] * 2 + [(7, 0), (7, 1)] * 2)
+    assert all(s[1] == 1 for s in doubles["a"].acquired)
+    rows = read_results(tmp_path / "results.csv")
+    assert len(rows) == 12
+    for r in rows:
+        if r.round < 2:
+            assert r.finished_at == stamps[(r.round, r.method, r.seed)]
+    # the same call again does nothing
+    third, learner, _ = run(tiny_sets, tmp_path, rounds=2)
+    assert third.n_evaluated == 0 and learner.fits == [] and third.rows == rows
+
+
+def test_resume_after_kill_drops_unfinished_rows(tiny_sets, tmp_path):
+    run(tiny_sets, tmp_path, rounds=2)
+    state_path = tmp_path / "state.json"
+    state = json.loads(state_path.read_text())
+    state["runs"]["b/1"]["evaluated"] = 2  # killed after the rows, before the state write
+    state["runs"]["b/1"]["batches"] = state["runs"]["b/1"]["batches"][:2]
+    state_path.write_text(json.dumps(state))
+    second, learner, _ = run(tiny_sets, tmp_path, rounds=2)
+    assert second.n_evaluated == 1 and learner.fits == [(7, 1)]
+    assert len(second.rows) == 12
+    assert len({(r.round, r.method, r.seed) for r in second.rows}) == 12
+
+
+def test_more_seeds_and_methods_extend_the_run(tiny_sets, tmp_path):
+    run(tiny_sets, tmp_path, rounds=1, methods=("a",), n_seeds=1)
+    second, _, _ = run(tiny_sets, tmp_path, rounds=1, methods=("a", "b"), n_seeds=2)
+    assert second.n_evaluated == 6
+    assert {(r.method, r.seed) for r in second.rows} == {
+        ("a", 0),
+        ("a", 1),
+        ("b", 0),
+        ("b", 1),
+    }
+
+
+def test_other_options_are_refused(tiny_sets, tmp_path):
+    run(tiny_sets, tmp_path, rounds=1)
+    options = BenchOptions(rounds=1, batch=3, n_seeds=2)
+    with pytest.raises(InputError, match="other options"):
+        run_benchmark(
+            data(tiny_sets),
+            options,
+            tmp_path,
+            CountingLearner(),
+            methods={"a": FirstCandidates("a")},
+        )
+
+
+def test_pool_too_small(tiny_sets, tmp_path):
+    options = BenchOptions(rounds=3, batch=2, pool_shift=("element:Pt",))  # 5 candidates
+    with pytest.raises(InputError, match="need 6 pool structures but only 5"):
+        run_benchmark(data(tiny_sets), options, tmp_path, CountingLearner(), methods={})
+
+
+def test_a_method_returning_a_bad_batch_is_a_bug(tiny_sets, tmp_path):
+    class Repeats(FirstCandidates):
+        """Double that returns an already-labelled index."""
+
+        def acquire(self, context, n):
+            return Acquisition(indices=np.array([context.candidates[0]] * n))
+
+    options = BenchOptions(rounds=1, batch=2, n_seeds=1)
+    with pytest.raises(RuntimeError, match="invalid batch"):
+        run_benchmark(
+            data(tiny_sets), options, tmp_path, CountingLearner(), methods={"r": Repeats("r")}
+        )
