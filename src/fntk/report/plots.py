@@ -52,6 +52,8 @@ def plot_posterior_variance(
         picked_variance[picked_variance > 0],
         bins=bins,
         color=PICKED_COLOR,
+        histtype="step",  # an outline, so the pool bars underneath stay visible
+        linewidth=2,
         label=f"picked ({len(picked_variance)})",
     )
     ax.set_xscale("log")
