@@ -15,7 +15,7 @@ def predict(
     output: Annotated[Path, typer.Option("--output", "-o", help="Output .xyz file.")],
     model: ModelSpec = "sevennet-0",
     device: Device = "auto",
-    batch_size: BatchSize = 16,
+    batch_size: BatchSize = 4,
     chunk_size: Annotated[int, typer.Option(min=1, help="Structures read at a time.")] = 256,
 ) -> None:
     """Predict energies and forces; write them to OUTPUT as extended XYZ (inputs untouched)."""
