@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import argparse
 import time
-import warnings
 
 import numpy as np
 import torch
 from ase import Atoms
 from ase.build import fcc111, molecule
 
+from feature_cost import mace_mp_small_shaped  # same directory: one builder for both
 from fntk.models import load_backend
-from fntk.models.mace import MaceBackend
 
 
 def water_cluster(seed: int) -> Atoms:
@@ -43,38 +42,6 @@ def cu_slab(seed: int) -> Atoms:
     slab = fcc111("Cu", size=(3, 4, 5), vacuum=8.0)
     slab.rattle(0.05, seed=seed)
     return slab
-
-
-def mace_mp_small_sized() -> MaceBackend:
-    from e3nn import o3
-    from mace import modules
-
-    torch.manual_seed(0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = modules.ScaleShiftMACE(
-            r_max=6.0,
-            num_bessel=10,
-            num_polynomial_cutoff=5,
-            max_ell=3,
-            interaction_cls=modules.interaction_classes["RealAgnosticResidualInteractionBlock"],
-            interaction_cls_first=modules.interaction_classes[
-                "RealAgnosticResidualInteractionBlock"
-            ],
-            num_interactions=2,
-            num_elements=5,
-            hidden_irreps=o3.Irreps("128x0e"),
-            MLP_irreps=o3.Irreps("16x0e"),
-            atomic_energies=np.zeros(5),
-            avg_num_neighbors=20.0,
-            atomic_numbers=[1, 6, 7, 8, 29],
-            correlation=3,
-            gate=torch.nn.functional.silu,
-            atomic_inter_scale=1.0,
-            atomic_inter_shift=0.0,
-        )
-    backend = MaceBackend(model, "mace (MACE-MP-0 small size, random weights)")
-    return backend.eval()
 
 
 def throughput(backend, structures, batch_size: int, repeats: int = 2) -> float:
@@ -116,7 +83,7 @@ def main() -> None:
         "60-atom Cu(111) slab": [cu_slab(s) for s in range(args.n)],
     }
     backends = {"sevennet-0": load_backend("sevennet-0", device="cpu")}
-    backends["mace (MP-0 small size)"] = mace_mp_small_sized()
+    backends["mace (MP-0 small size)"] = mace_mp_small_shaped()
 
     header = (
         f"| backend | system | one-by-one (struct/s) | batched x{args.batch_size} (struct/s) "

@@ -8,10 +8,8 @@ into the ragged
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 
 import numpy as np
-import torch
 from ase import Atoms
 
 from fntk.errors import CapabilityError
@@ -26,24 +24,6 @@ def check_backend_dtype(backend: ModelBackend, dtype: str) -> None:
             f"the feature options ask for dtype {dtype} but the model runs in {backend.dtype}; "
             "load the model with the same dtype"
         )
-
-
-@contextmanager
-def deterministic_algorithms() -> Iterator[None]:
-    """Use deterministic kernels inside the block; the previous setting is restored after.
-
-    With several CPU threads some scatter-add kernels of the backward passes vary in the last
-    bit from call to call (measured: float32 force rows of SevenNet-0 differed by ~1 ulp), so
-    the same inputs would not give bit-identical features. The deterministic kernels cost no
-    measurable time here. ``warn_only`` keeps ops without such a kernel (some CUDA ones) working.
-    """
-    previous = torch.are_deterministic_algorithms_enabled()
-    previous_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(previous, warn_only=previous_warn_only)
 
 
 def iter_batches(

@@ -16,12 +16,11 @@ from ase import Atoms
 from fntk.features.assembly import (
     assemble_chunk,
     check_backend_dtype,
-    deterministic_algorithms,
     iter_batches,
 )
 from fntk.features.chunk import ENERGY_ROW, FeatureChunk
 from fntk.features.options import EmbeddingOptions
-from fntk.models.base import ModelBackend
+from fntk.models.base import ModelBackend, reproducible_execution
 
 
 class EmbeddingFeatureMap:
@@ -69,7 +68,7 @@ class EmbeddingFeatureMap:
         options = self.options
         for batch in iter_batches(structures, options.batch_size, options.max_batch_atoms):
             graph = backend.build_graph(batch)
-            with torch.no_grad(), deterministic_algorithms():
+            with torch.no_grad(), reproducible_execution():
                 hidden = backend(graph).node_features
             groups = [graph.batch]
             # One pooling per block: atoms of other elements go to a dummy group n_graphs.

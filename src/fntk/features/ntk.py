@@ -32,14 +32,13 @@ from ase import Atoms
 from fntk.features.assembly import (
     assemble_chunk,
     check_backend_dtype,
-    deterministic_algorithms,
     iter_batches,
 )
 from fntk.features.chunk import ENERGY_ROW, FORCE_ROW, FeatureChunk
 from fntk.features.options import EnergyNTKOptions, ForceNTKOptions, JointNTKOptions
 from fntk.features.readout import LinearReadout, linear_readout
 from fntk.features.sketch import sketch_column, sketch_matrix
-from fntk.models.base import ModelBackend
+from fntk.models.base import ModelBackend, reproducible_execution
 from fntk.models.graph import GraphBatch
 
 NTKOptions = EnergyNTKOptions | ForceNTKOptions | JointNTKOptions
@@ -134,7 +133,7 @@ class NTKFeatureMap:
         options = self.options
         for batch in iter_batches(structures, options.batch_size, options.max_batch_atoms):
             graph = backend.build_graph(batch)
-            with deterministic_algorithms():
+            with reproducible_execution():
                 if isinstance(plan, _HiddenPlan):
                     energy, forces = _hidden_rows(backend, graph, plan, self.force_rows)
                 elif self.force_rows:

@@ -34,10 +34,11 @@ def reproducible_execution() -> Iterator[None]:
     changes float32 forces by ~1e-7 from call to call. TorchScript optimisation off: the
     profiling executor re-optimises e3nn's scripted modules after their first calls, which also
     changes rounding. Wrap backward passes too: the flags are read when kernels run.
+    ``warn_only`` keeps ops without a deterministic kernel (some CUDA ones) working.
     """
     deterministic = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.use_deterministic_algorithms(True)
+    torch.use_deterministic_algorithms(True, warn_only=True)
     try:
         with torch.jit.optimized_execution(False):
             yield
