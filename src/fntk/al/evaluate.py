@@ -71,11 +71,21 @@ def evaluate(
         per_atom = ((energies.detach() - batch.energies) / n_atoms).double().cpu()
         energy_errors.append(per_atom.numpy())
         force_errors.append((forces.detach() - batch.forces).double().cpu().reshape(-1).numpy())
-    de = np.concatenate(energy_errors) * _MEV_PER_EV
-    df = np.concatenate(force_errors) * _MEV_PER_EV
+    return error_metrics(
+        np.concatenate(energy_errors), np.concatenate(force_errors), int(labelled.n_atoms.sum())
+    )
+
+
+def error_metrics(
+    energy_errors_per_atom: np.ndarray, force_errors: np.ndarray, n_atoms: int
+) -> ErrorMetrics:
+    """:class:`ErrorMetrics` from errors in eV: ``(E - E^ref) / N`` of each structure (eV/atom)
+    and every force component's ``F - F^ref`` (eV/Angstrom)."""
+    de = np.asarray(energy_errors_per_atom, dtype=np.float64) * _MEV_PER_EV
+    df = np.asarray(force_errors, dtype=np.float64).reshape(-1) * _MEV_PER_EV
     return ErrorMetrics(
-        n_structures=len(labelled),
-        n_atoms=int(labelled.n_atoms.sum()),
+        n_structures=len(de),
+        n_atoms=n_atoms,
         energy_mae_mev_per_atom=float(np.mean(np.abs(de))),
         energy_rmse_mev_per_atom=float(np.sqrt(np.mean(de**2))),
         force_mae_mev_per_ang=float(np.mean(np.abs(df))),

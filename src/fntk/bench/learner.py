@@ -1,17 +1,30 @@
 """The model side of the benchmark: fine-tune, evaluate and predict forces, behind one protocol.
 
-The loop and the committee only talk to a :class:`Learner`. :class:`FinetuneLearner` is the real
-one: every :meth:`~FinetuneLearner.fit` starts from the pretrained weights
-(:func:`fntk.al.finetune`) and returns a :class:`FittedModel` that carries its own copy of the
-trained parameters, so several fitted models (a committee, the round-0 model shared by every
-method) can live side by side on one backend. Tests swap in a cheap double.
+The loop and the committee only talk to a :class:`Learner`. Two real ones:
+
+- :class:`FinetuneLearner`: every :meth:`~FinetuneLearner.fit` starts from the pretrained weights
+  and takes gradient steps (:func:`fntk.al.finetune`, any scope, any model); the returned
+  :class:`FittedModel` carries its own copy of the trained parameters, so several fitted models
+  (a committee, the round-0 model shared by every method) live side by side on one backend.
+- :class:`RidgeLearner`: readout fine-tuning of a linear readout (SevenNet) solved exactly as
+  ridge regression (:mod:`fntk.al.ridge`). Each structure's design rows are computed once,
+  cached in memory and on disk, and every fit, evaluation and committee prediction after that
+  is linear algebra; this is what makes a benchmark of hundreds of fits run on a laptop CPU.
+
+Tests swap in a cheap double.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import os
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -26,7 +39,21 @@ from fntk.al import (
     evaluate_splits,
     finetune,
 )
+from fntk.al.evaluate import error_metrics
+from fntk.al.ridge import (
+    ReadoutDesign,
+    design_options,
+    fit_readout_ridge,
+    readout_designs,
+    readout_weights,
+)
+from fntk.features import FeatureChunk, options_to_json
+from fntk.features.assembly import assemble_chunk
+from fntk.features.chunk import ENERGY_ROW, FORCE_ROW
+from fntk.features.options import FeatureMapOptions
 from fntk.models import ModelBackend
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,13 +69,16 @@ class FittedModel:
     seconds : float
         Wall time of the fine-tuning (E0 fit and gradient steps), s.
     n_steps_run : int
-        Gradient steps taken (fewer than asked after early stopping).
+        Gradient steps taken (fewer than asked after early stopping; 0 for a ridge fit).
+    coefficients : ndarray or None
+        Readout move ``z`` of a ridge fit (:class:`RidgeLearner`), else ``None``.
     """
 
     weights: dict[str, torch.Tensor] | None
     energy_shift: EnergyShift | None
     seconds: float
     n_steps_run: int
+    coefficients: np.ndarray | None = None
 
 
 class Learner(Protocol):
@@ -133,3 +163,220 @@ class FinetuneLearner:
             with torch.no_grad():
                 for name, value in model.weights.items():
                     params[name].copy_(value)
+
+
+class RidgeLearner:
+    """:class:`Learner` of readout fine-tuning solved as ridge regression (:mod:`fntk.al.ridge`).
+
+    Parameters
+    ----------
+    backend : ModelBackend
+        Pretrained model with a linear readout (SevenNet); its weights never change here.
+    options : FinetuneOptions
+        Loss weights, E0 refit and held-out fraction (``scope`` is ``readout`` by nature).
+    dim : int
+        Width ``d`` of the readout move ``z`` (the joint map's sketch width; 128 or more:
+        the exact readout). Each design costs one backward pass per column.
+    seed : int
+        Sketch seed (the joint map's ``seed``).
+    e0_reference : LabelledSet or None
+        Reference structures joining the per-element E0 fit of every round.
+    cache_dir : path or None
+        Design rows are stored under it (one npz per computed batch), so a resumed benchmark
+        computes none twice.
+    """
+
+    _CHUNK = 64
+
+    def __init__(
+        self,
+        backend: ModelBackend,
+        options: FinetuneOptions,
+        dim: int,
+        *,
+        seed: int = 0,
+        e0_reference: LabelledSet | None = None,
+        cache_dir: str | os.PathLike | None = None,
+    ) -> None:
+        self.backend = backend
+        self.options = options
+        self.design_options = design_options(dim, seed=seed, device=str(backend.device))
+        self.e0_reference = e0_reference
+        self._designs: dict[str, ReadoutDesign] = {}
+        self._seconds: dict[str, float] = {}
+        key = hashlib.sha256(
+            json.dumps([backend.spec, options_to_json(self.design_options)]).encode()
+        ).hexdigest()[:16]
+        self.cache_dir = None if cache_dir is None else Path(cache_dir) / f"designs-{key}"
+        self._load_cache()
+        self._e0: tuple[list[np.ndarray], np.ndarray] | None = None
+
+    def designs(self, structures: Sequence[Atoms]) -> list[ReadoutDesign]:
+        """Design of each structure, computing (and caching) those not seen before."""
+        keys = [structure_key(a) for a in structures]
+        missing = list({k: a for k, a in zip(keys, structures) if k not in self._designs}.items())
+        for start in range(0, len(missing), self._CHUNK):
+            part = missing[start : start + self._CHUNK]
+            begin = time.perf_counter()
+            computed = readout_designs(self.backend, [a for _, a in part], self.design_options)
+            seconds = (time.perf_counter() - begin) / len(part)
+            for (k, _), design in zip(part, computed):
+                self._designs[k] = design
+                self._seconds[k] = seconds
+            self._save_part([k for k, _ in part])
+            logger.info("readout designs: %d of %d new", start + len(part), len(missing))
+        return [self._designs[k] for k in keys]
+
+    def design_seconds(self, structures: Sequence[Atoms]) -> float:
+        """Wall time the designs of ``structures`` took when they were computed, s."""
+        return float(sum(self._seconds[structure_key(a)] for a in structures))
+
+    def fit(self, labelled: LabelledSet, seed: int) -> FittedModel:
+        designs = self.designs(labelled.structures)
+        start = time.perf_counter()
+        e0_numbers, e0_residuals = self._e0_reference()
+        result = fit_readout_ridge(
+            designs,
+            labelled.energies,
+            labelled.forces,
+            self.options,
+            seed=seed,
+            e0_numbers=e0_numbers,
+            e0_residuals=e0_residuals,
+        )
+        return FittedModel(
+            weights=None,
+            energy_shift=result.energy_shift,
+            seconds=time.perf_counter() - start,
+            n_steps_run=0,
+            coefficients=result.coefficients,
+        )
+
+    def evaluate(
+        self, model: FittedModel, splits: Mapping[str, LabelledSet]
+    ) -> dict[str, ErrorMetrics]:
+        metrics = {}
+        for name, split in splits.items():
+            energy_errors, force_errors = [], []
+            for design, energy, forces in zip(
+                self.designs(split.structures), split.energies, split.forces
+            ):
+                e, f = self._predict(model, design)
+                energy_errors.append((e - energy) / len(design.numbers))
+                force_errors.append((f - forces).reshape(-1))
+            metrics[name] = error_metrics(
+                np.array(energy_errors), np.concatenate(force_errors), int(split.n_atoms.sum())
+            )
+        return metrics
+
+    def predict_forces(self, model: FittedModel, structures: Sequence[Atoms]) -> list[np.ndarray]:
+        return [self._predict(model, d)[1] for d in self.designs(structures)]
+
+    def pretrained_backend(self) -> ModelBackend:
+        self.backend.restore_pretrained()
+        return self.backend
+
+    def weights(self, model: FittedModel) -> dict[str, torch.Tensor]:
+        """Readout parameters of ``model`` for the backend (:func:`fntk.al.ridge.readout_weights`);
+        loaded together with ``model.energy_shift`` they give the same predictions."""
+        return readout_weights(self.backend, model.coefficients, self.design_options)
+
+    def feature_chunk(
+        self, options: FeatureMapOptions, structures: Sequence[Atoms], index: np.ndarray
+    ) -> tuple[FeatureChunk, float] | None:
+        """``joint`` or ``force-ntk`` features from the designs, when ``options`` ask for rows
+        that the designs already hold (readout group, same width, seed and dtype), with the
+        seconds the designs took; ``None`` otherwise."""
+        mine = self.design_options
+        if options.name not in ("joint", "force-ntk") or any(
+            getattr(options, f) != getattr(mine, f) for f in ("group", "dim", "seed", "dtype")
+        ):
+            return None
+        blocks, kinds = [], []
+        for design in self.designs(structures):
+            if options.name == "joint":
+                energy = design.energy_row / (len(design.numbers) if options.per_atom else 1.0)
+                blocks.append(np.vstack([energy, options.force_weight * design.force_rows]))
+                kinds.append(np.r_[ENERGY_ROW, np.full(len(design.force_rows), FORCE_ROW)])
+            else:
+                blocks.append(design.force_rows)
+                kinds.append(np.full(len(design.force_rows), FORCE_ROW))
+        chunk = assemble_chunk(blocks, kinds, structures, index)
+        chunk = FeatureChunk(
+            values=chunk.values.astype(np.float32),
+            offsets=chunk.offsets,
+            source_index=chunk.source_index,
+            n_atoms=chunk.n_atoms,
+            row_kind=chunk.row_kind,
+        )
+        return chunk, self.design_seconds(structures)
+
+    def _predict(self, model: FittedModel, design: ReadoutDesign) -> tuple[float, np.ndarray]:
+        energy, forces = design.predict(model.coefficients)
+        if model.energy_shift is not None:
+            shift = model.energy_shift.as_dict()
+            energy += float(sum(shift.get(int(z), 0.0) for z in design.numbers))
+        return energy, forces
+
+    def _e0_reference(self) -> tuple[list[np.ndarray], np.ndarray | None]:
+        """Atomic numbers and pretrained-model residuals of the E0 reference structures."""
+        if self.e0_reference is None:
+            return [], None
+        if self._e0 is None:
+            predicted = self.pretrained_backend().predict(self.e0_reference.structures)
+            residuals = self.e0_reference.energies - np.array([e for e, _ in predicted])
+            self._e0 = ([np.asarray(a.numbers) for a in self.e0_reference.structures], residuals)
+        return self._e0
+
+    def _save_part(self, keys: list[str]) -> None:
+        if self.cache_dir is None:
+            return
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        designs = [self._designs[k] for k in keys]
+        arrays = {
+            "keys": np.array(keys),
+            "seconds": np.array([self._seconds[k] for k in keys]),
+            "n_atoms": np.array([len(d.numbers) for d in designs]),
+            "numbers": np.concatenate([d.numbers for d in designs]),
+            "energy": np.array([d.energy for d in designs]),
+            "forces": np.concatenate([d.forces for d in designs]),
+            "energy_rows": np.stack([d.energy_row for d in designs]),
+            "force_rows": np.concatenate([d.force_rows for d in designs]),
+        }
+        index = len(list(self.cache_dir.glob("part-*.npz")))
+        path = self.cache_dir / f"part-{index:05d}.npz"
+        fd, tmp = tempfile.mkstemp(dir=self.cache_dir, prefix=".part-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                np.savez(handle, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _load_cache(self) -> None:
+        if self.cache_dir is None or not self.cache_dir.is_dir():
+            return
+        for path in sorted(self.cache_dir.glob("part-*.npz")):
+            with np.load(path) as a:
+                atoms = np.concatenate([[0], np.cumsum(a["n_atoms"])])
+                for j, key in enumerate(a["keys"].tolist()):
+                    lo, hi = atoms[j], atoms[j + 1]
+                    self._designs[key] = ReadoutDesign(
+                        numbers=a["numbers"][lo:hi],
+                        energy=float(a["energy"][j]),
+                        forces=a["forces"][lo:hi],
+                        energy_row=a["energy_rows"][j],
+                        force_rows=a["force_rows"][3 * lo : 3 * hi],
+                    )
+                    self._seconds[key] = float(a["seconds"][j])
+
+
+def structure_key(atoms: Atoms) -> str:
+    """SHA-256 of a structure's numbers, positions, cell and periodicity (labels ignored)."""
+    digest = hashlib.sha256()
+    digest.update(np.asarray(atoms.numbers, dtype=np.int64).tobytes())
+    digest.update(np.asarray(atoms.positions, dtype=np.float64).round(8).tobytes())
+    digest.update(np.asarray(atoms.cell.array, dtype=np.float64).round(8).tobytes())
+    digest.update(np.asarray(atoms.pbc, dtype=bool).tobytes())
+    return digest.hexdigest()

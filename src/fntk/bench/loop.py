@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from fntk.al import LabelledSet
-from fntk.bench.learner import FinetuneLearner, FittedModel, Learner
+from fntk.bench.learner import FinetuneLearner, FittedModel, Learner, RidgeLearner
 from fntk.bench.methods import (
     Acquisition,
     AcquisitionMethod,
@@ -141,12 +141,23 @@ def run_benchmark_files(
     *,
     e0_reference: Sequence[str] = (),
 ) -> BenchRun:
-    """Read the files, load ``options.model`` and :func:`run_benchmark` with fine-tuning."""
+    """Read the files, load ``options.model`` and :func:`run_benchmark` with
+    ``options.learner``."""
     from fntk.models import load_backend
 
     data = load_bench_data(init, pool, tests, e0_reference=e0_reference, options=options)
     backend = load_backend(options.model, device=options.device)
-    learner = FinetuneLearner(backend, options.finetune, data.e0_reference)
+    learner: Learner
+    if options.learner == "ridge":
+        learner = RidgeLearner(
+            backend,
+            options.finetune,
+            options.feature_dim,
+            e0_reference=data.e0_reference,
+            cache_dir=Path(out_dir) / FEATURES_DIR,
+        )
+    else:
+        learner = FinetuneLearner(backend, options.finetune, data.e0_reference)
     return run_benchmark(data, options, out_dir, learner)
 
 

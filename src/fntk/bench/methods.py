@@ -272,13 +272,22 @@ class FeatureMethod:
             self.init_chunk_, self.pool_chunk_, seconds = cached
             self.status_ = (f"{self.name} features loaded from {path}",)
             return seconds
-        start = time.perf_counter()
-        backend = learner.pretrained_backend()
         init_index = -1 - np.arange(len(data.init), dtype=np.int64)
-        self.init_chunk_ = self._compute(backend, data.init, init_index)
         pool = [data.pool[i] for i in data.candidates]
-        self.pool_chunk_ = self._compute(backend, pool, data.candidates)
-        seconds = time.perf_counter() - start
+        derive = getattr(learner, "feature_chunk", None)
+        derived = derive and derive(self.feature_options_, data.init, init_index)
+        if derived:
+            # The ridge learner's design rows are these features: computed once, cost shared.
+            self.init_chunk_, seconds_init = derived
+            self.pool_chunk_, seconds = derive(self.feature_options_, pool, data.candidates)
+            seconds += seconds_init
+            self.status_ = (f"{self.name} features are the ridge learner's design rows",)
+        else:
+            start = time.perf_counter()
+            backend = learner.pretrained_backend()
+            self.init_chunk_ = self._compute(backend, data.init, init_index)
+            self.pool_chunk_ = self._compute(backend, pool, data.candidates)
+            seconds = time.perf_counter() - start
         if path is not None:
             _save_cached(path, key, self.init_chunk_, self.pool_chunk_, seconds)
         return seconds

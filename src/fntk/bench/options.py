@@ -22,6 +22,7 @@ MethodName = Literal["random", "committee", "embedding", "energy-ntk", "force-nt
 METHOD_NAMES: tuple[str, ...] = get_args(MethodName)
 
 Aggregation = Literal["mean", "max"]
+LearnerName = Literal["ridge", "finetune"]
 
 
 class BenchOptions(BaseModel):
@@ -44,17 +45,28 @@ class BenchOptions(BaseModel):
         Model spec of the pretrained MLIP (``fntk models``). Default ``sevennet-0``.
     device : str
         Torch device of fine-tuning and features (``auto``: CUDA when present). Default ``auto``.
+    learner : {"ridge", "finetune"}
+        How a round fine-tunes. ``ridge`` (default): the readout, solved exactly as ridge
+        regression in the ``feature_dim``-wide readout move of the joint map
+        (:class:`fntk.bench.learner.RidgeLearner`; SevenNet models); each structure costs one
+        design computation and every fit is then a small linear solve, so a 3-seed benchmark
+        runs in under an hour on a laptop CPU. ``finetune``: Adam steps on ``finetune.scope``
+        through the network (:func:`fntk.al.finetune`), any model; about 4 s per step on a
+        CPU, the choice on a GPU.
     finetune : FinetuneOptions
-        One fine-tuning round (scope, steps, loss weights, early stopping).
+        One fine-tuning round (scope, steps, loss weights, early stopping); the ridge learner
+        uses the loss weights, the E0 refit and the held-out fraction.
     selector : SelectorName
         Batch selector of the feature methods (:class:`fntk.select.Selector`). Default ``lcmd``.
     shortlist_size : int or None
         Posterior-variance shortlist of the feature methods; ``None``: the selector's default.
     feature_dim : int
-        Sketch width ``d`` of the maps with force rows (``force-ntk``, ``joint``). Every column
-        costs one backward pass per structure, so the default 12 (``joint``'s own default) keeps
-        the pool features at about one second per 14-atom structure on a CPU; ``embedding`` and
-        ``energy-ntk`` keep their map defaults (exact readout coordinates).
+        Sketch width ``d`` of the maps with force rows (``force-ntk``, ``joint``) and of the
+        ridge learner's readout move. Every column costs one backward pass per structure
+        (about 1.3 s per 14-atom slab at the default 16 on one CPU thread); with the ridge
+        learner, ``joint`` and ``force-ntk`` features are the learner's design rows, computed
+        once. ``embedding`` and ``energy-ntk`` keep their map defaults (exact readout
+        coordinates). 128 makes the readout exact for SevenNet-0.
     joint_force_weight : float or None
         ``lambda`` of the joint map, Angstrom. ``None`` (default) matches the fine-tuning loss:
         ``lambda = sqrt(w_F / (3 N w_E))`` with ``N`` the median atom count of the initial set
@@ -83,10 +95,11 @@ class BenchOptions(BaseModel):
     batch: int = Field(10, ge=1)
     model: str = "sevennet-0"
     device: str = "auto"
+    learner: LearnerName = "ridge"
     finetune: FinetuneOptions = FinetuneOptions()
     selector: SelectorName = "lcmd"
     shortlist_size: int | None = Field(None, ge=1)
-    feature_dim: int = Field(12, ge=1)
+    feature_dim: int = Field(16, ge=1)
     joint_force_weight: float | None = Field(None, gt=0.0)
     committee_size: int = Field(4, ge=2)
     committee_aggregation: Aggregation = "mean"

@@ -38,8 +38,26 @@ def bench(
         list[str] | None,
         typer.Option("--e0-reference", help="Reference structures of the per-element E0 fit."),
     ] = None,
+    learner: Annotated[
+        str | None,
+        typer.Option(
+            help="ridge (default: exact readout fine-tuning as ridge regression, fast on CPUs; "
+            "SevenNet) or finetune (Adam steps on --scope; any model, for GPUs)."
+        ),
+    ] = None,
+    dim: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Sketch width of force-ntk/joint and of the ridge learner (default 16; "
+            "128: exact SevenNet-0 readout).",
+        ),
+    ] = None,
     scope: Annotated[
-        str | None, typer.Option(help="Fine-tuned parameters: readout, last-interaction, all.")
+        str | None,
+        typer.Option(
+            help="Fine-tuned parameters of --learner finetune: readout, last-interaction, all."
+        ),
     ] = None,
     steps: Annotated[int | None, typer.Option(min=0, help="Fine-tuning steps per round.")] = None,
     selector: Annotated[
@@ -97,6 +115,8 @@ def bench(
         "committee_size": committee_size,
         "committee_aggregation": aggregation,
         "max_pool": max_pool,
+        "learner": learner,
+        "feature_dim": dim,
     }
     overrides.update({k: v for k, v in named.items() if v is not None})
     if methods is not None:

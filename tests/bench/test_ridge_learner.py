@@ -1,0 +1,96 @@
+"""RidgeLearner with real SevenNet-0: features from designs, disk cache, evaluation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from ase.build import molecule
+from ase.calculators.singlepoint import SinglePointCalculator
+
+from conftest import rattled
+from fntk.al import FinetuneOptions, LabelledSet, evaluate_splits
+from fntk.bench.learner import RidgeLearner
+from fntk.features import compute_features, default_options
+
+
+@pytest.fixture(scope="module")
+def backend():
+    from fntk.models import load_backend
+
+    return load_backend("sevennet-0", device="cpu", dtype=torch.float32)
+
+
+def labelled(names: list[str], seed: int) -> LabelledSet:
+    """Molecules labelled with a made-up linear-ish potential (labels only need to exist)."""
+    rng = np.random.default_rng(seed)
+    structures = []
+    for k, name in enumerate(names):
+        atoms = rattled(molecule(name), seed * 100 + k, stdev=0.1)
+        atoms.calc = SinglePointCalculator(
+            atoms,
+            energy=-3.0 * len(atoms) + rng.normal(scale=0.1),
+            forces=rng.normal(scale=0.5, size=(len(atoms), 3)),
+        )
+        structures.append(atoms)
+    return LabelledSet.from_structures(structures)
+
+
+@pytest.mark.parametrize("name", ["joint", "force-ntk"])
+def test_features_from_designs_equal_the_feature_map(backend, name, tmp_path):
+    learner = RidgeLearner(backend, FinetuneOptions(), 5, cache_dir=tmp_path)
+    structures = labelled(["H2O", "CH4", "HCOOH"], 0).structures
+    index = np.array([7, 3, 9])
+    extra = {"force_weight": 0.7} if name == "joint" else {}
+    options = default_options(name, dim=5, **extra)
+    derived, seconds = learner.feature_chunk(options, structures, index)
+    direct = compute_features(backend, structures, options, index)
+    assert seconds > 0
+    np.testing.assert_array_equal(derived.offsets, direct.offsets)
+    np.testing.assert_array_equal(derived.row_kind, direct.row_kind)
+    np.testing.assert_array_equal(derived.source_index, index)
+    np.testing.assert_allclose(derived.values, direct.values, rtol=1e-5, atol=1e-6)
+    # Other widths, seeds or groups are not in the designs.
+    assert learner.feature_chunk(default_options(name, dim=6), structures, index) is None
+    assert learner.feature_chunk(default_options("energy-ntk"), structures, index) is None
+
+
+def test_designs_are_cached_on_disk(backend, tmp_path):
+    data = labelled(["H2O", "NH3"], 1)
+    first = RidgeLearner(backend, FinetuneOptions(), 4, cache_dir=tmp_path)
+    designs = first.designs(data.structures)
+    parts = sorted(tmp_path.rglob("part-*.npz"))
+    assert len(parts) == 1
+    second = RidgeLearner(backend, FinetuneOptions(), 4, cache_dir=tmp_path)
+    again = second.designs(data.structures)
+    assert sorted(tmp_path.rglob("part-*.npz")) == parts  # nothing recomputed
+    for a, b in zip(designs, again):
+        np.testing.assert_array_equal(a.force_rows, b.force_rows)
+        assert a.energy == b.energy
+    assert second.design_seconds(data.structures) == first.design_seconds(data.structures)
+    # Another width lives in another folder.
+    RidgeLearner(backend, FinetuneOptions(), 3, cache_dir=tmp_path).designs(data.structures[:1])
+    assert len(list(tmp_path.glob("designs-*"))) == 2
+
+
+def test_fit_and_evaluate_match_the_backend_with_fitted_weights(backend):
+    train = labelled(["H2O", "CH4", "NH3", "CH3OH", "HCOOH", "H2CO"], 2)
+    test = labelled(["C2H6", "CH3CHO"], 3)
+    learner = RidgeLearner(backend, FinetuneOptions(validation_fraction=0.2), 8)
+    model = learner.fit(train, seed=1)
+    assert model.n_steps_run == 0 and model.coefficients.shape == (8,)
+    assert learner.fit(train, seed=1).coefficients.tolist() == model.coefficients.tolist()
+    metrics = learner.evaluate(model, {"test": test})["test"]
+    params = backend.parameter_group("readout")
+    with torch.no_grad():
+        for name, value in learner.weights(model).items():
+            params[name].copy_(value)
+    try:
+        reference = evaluate_splits(backend, {"test": test}, energy_shift=model.energy_shift)
+    finally:
+        backend.restore_pretrained()
+    ref = reference["test"]
+    assert metrics.force_rmse_mev_per_ang == pytest.approx(ref.force_rmse_mev_per_ang, rel=1e-4)
+    assert metrics.energy_mae_mev_per_atom == pytest.approx(ref.energy_mae_mev_per_atom, rel=1e-4)
+    forces = learner.predict_forces(model, test.structures)
+    assert [f.shape for f in forces] == [(len(a), 3) for a in test.structures]
