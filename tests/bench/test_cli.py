@@ -102,16 +102,30 @@ def test_bench_refuses_foreign_output_dir(tmp_path):
     assert "holds no benchmark state" in result.output
 
 
-@pytest.mark.slow
-def test_bench_quick_end_to_end(tmp_path):
-    """Every method runs one quick round on a tiny emt-adsorbates set (a few CPU minutes)."""
+def test_bench_accepts_the_feature_cache_of_a_killed_run(tmp_path):
+    """A run killed while computing designs leaves only features/; a rerun must resume it
+    (here it then fails on the missing input file, after the directory check)."""
+    (tmp_path / "features" / "designs-x").mkdir(parents=True)
+    args = ["bench", "--init", "i.xyz", "--pool", "p.xyz", "--test", "t.xyz", "-o", str(tmp_path)]
+    result = CliRunner().invoke(app(), args)
+    assert result.exit_code == 1
+    assert "holds no benchmark state" not in result.output
+    assert "i.xyz" in result.output
+    assert (tmp_path / "features" / "designs-x").is_dir()
+
+
+@pytest.mark.parametrize("learner", ["ridge", pytest.param("finetune", marks=pytest.mark.slow)])
+def test_bench_quick_end_to_end(tmp_path, learner):
+    """Every method runs one quick round on a tiny emt-adsorbates set (ridge: under a
+    minute; finetune: a few CPU minutes, marked slow)."""
     from fntk.data import make_dataset
 
     data_dir = tmp_path / "data"
     make_dataset("emt-adsorbates", data_dir, sizes=TINY_SIZES, seed=0)
     out = tmp_path / "results"
     result = CliRunner().invoke(
-        app(), [*bench_args(data_dir, out), "--quick", "--quiet", "--threads", "1"]
+        app(),
+        [*bench_args(data_dir, out), "--quick", "--quiet", "--threads", "1", "--learner", learner],
     )
     assert result.exit_code == 0, result.output
     for name in ("results.csv", "state.json", "summary.md", "learning_curves.png"):
@@ -126,6 +140,7 @@ def test_bench_quick_end_to_end(tmp_path):
         assert (out / "features" / f"{name}.npz").is_file()
     committee = [r for r in rows if r.method == "committee" and r.round == 1]
     assert all(r.seconds_training > 0 for r in committee)  # members 1..3 were fine-tuned
+    assert all((r.n_steps_run > 0) == (learner == "finetune") for r in rows)
     summary = (out / "summary.md").read_text()
     assert "labels to reach random's final force RMSE" in summary
     assert all(f"| {m} |" in summary for m in METHOD_NAMES)

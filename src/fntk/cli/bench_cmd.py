@@ -49,7 +49,7 @@ def bench(
         int | None,
         typer.Option(
             min=1,
-            help="Sketch width of force-ntk/joint and of the ridge learner (default 16; "
+            help="Sketch width of force-ntk/joint and of the ridge learner (default 32; "
             "128: exact SevenNet-0 readout).",
         ),
     ] = None,
@@ -172,7 +172,8 @@ def _parse_tests(specs: list[str]) -> dict[str, list[str]]:
 
 
 def _prepare(output: Path, overwrite: bool) -> Path:
-    """Output directory: resumed when it holds a benchmark state, else refused unless empty.
+    """Output directory: resumed when it holds a benchmark state (or only the ``features``
+    cache of a run killed before its first round), else refused unless empty.
 
     ``--overwrite`` removes only the benchmark's own files.
     """
@@ -186,7 +187,12 @@ def _prepare(output: Path, overwrite: bool) -> Path:
         shutil.rmtree(output / "features", ignore_errors=True)
     if output.exists() and not output.is_dir():
         raise InputError("output path exists and is not a directory", file=str(output))
-    if output.is_dir() and any(output.iterdir()) and not (output / "state.json").is_file():
+    own = {"features"}
+    if (
+        output.is_dir()
+        and any(p.name not in own for p in output.iterdir())
+        and not (output / "state.json").is_file()
+    ):
         raise InputError(
             "output directory is not empty and holds no benchmark state",
             file=str(output),

@@ -48,14 +48,17 @@ SPLITS = {
 """Metals and adsorbates each split draws from."""
 
 DEFAULT_SIZES = {
-    "init": 40,
-    "pool": 1500,
-    "test_id": 200,
-    "test_ood-ads": 150,
-    "test_ood-cat": 150,
-    "test_ood-both": 150,
+    "init": 20,
+    "pool": 600,
+    "test_id": 80,
+    "test_ood-ads": 40,
+    "test_ood-cat": 40,
+    "test_ood-both": 40,
 }
-"""Structures per split: ~2200 structures, about a minute of EMT on one CPU core."""
+"""Structures per split: 820 structures, under a minute of EMT on one CPU core. Sized for
+``fntk bench`` on a laptop: each slab's design rows cost about 2.7 s at the default width 32
+(one backward pass of SevenNet-0 per column), so the default benchmark is about 40 minutes
+of one CPU thread; raise the sizes on a GPU."""
 
 _ADSORBATE_GEOMETRY = {
     # Anchor (surface-bonded) atom first, at the origin; the rest point away from the surface.

@@ -38,7 +38,7 @@ OOD_MOLECULES = (
 SPLITS = {"init": ID_MOLECULES, "pool": ID_MOLECULES, "test_id": ID_MOLECULES}
 SPLITS["test_ood"] = OOD_MOLECULES
 
-DEFAULT_SIZES = {"init": 40, "pool": 1500, "test_id": 200, "test_ood": 200}
+DEFAULT_SIZES = {"init": 20, "pool": 1500, "test_id": 200, "test_ood": 200}
 """Structures per split: ~1900 structures, well under a minute of GFN2-xTB on one core."""
 
 KINDS = ("md", "stretch", "h-transfer")
