@@ -9,10 +9,17 @@ import ase.io
 import numpy as np
 import pytest
 from ase import units
+from ase.calculators.singlepoint import SinglePointCalculator
 
 from fntk.data import make_adsorbate_structures
 from fntk.errors import InputError
-from fntk.io.readers import iter_oc20_db, iter_oc20_s2ef, iter_rgd1, iter_transition1x
+from fntk.io.readers import (
+    iter_oc20_db,
+    iter_oc20_s2ef,
+    iter_pmechdb,
+    iter_rgd1,
+    iter_transition1x,
+)
 
 h5py = pytest.importorskip("h5py")  # installed with the mace extra
 
@@ -167,3 +174,49 @@ def test_oc20_ase_db_rows_keep_results_and_keys(tmp_path, oc20_frames):
     (tmp_path / "junk.db").write_text("junk")
     with pytest.raises(InputError, match="not a readable ASE database"):
         list(iter_oc20_db(tmp_path / "junk.db"))
+
+
+def test_pmechdb_csv_index_reads_geometries_labels_and_columns(tmp_path):
+    from ase.build import molecule
+
+    geoms = tmp_path / "geoms"
+    geoms.mkdir()
+    water = molecule("H2O")
+    water.calc = SinglePointCalculator(water, energy=-1.0, forces=np.ones((3, 3)))
+    ase.io.write(geoms / "r.xyz", water, format="extxyz")
+    ase.io.write(geoms / "p.xyz", molecule("NH3"), format="extxyz")
+    (tmp_path / "steps.csv").write_text(
+        "reaction,role,xyz,energy_hartree\n"
+        "pm-1,reactant,geoms/r.xyz,-2.0\n"
+        "pm-1,product,geoms/p.xyz,\n"
+    )
+    frames = list(
+        iter_pmechdb(tmp_path / "steps.csv", energy_column="energy_hartree", energy_unit="hartree")
+    )
+    assert [a.get_chemical_formula() for a in frames] == ["H2O", "H3N"]
+    assert frames[0].get_potential_energy() == pytest.approx(-2.0 * units.Hartree)
+    np.testing.assert_array_equal(frames[0].get_forces(), np.ones((3, 3)))  # kept from file
+    assert frames[0].info["reaction"] == "pm-1" and frames[0].info["role"] == "reactant"
+    assert frames[0].info["row"] == 1 and frames[0].info["source"] == "pmechdb"
+    assert frames[1].calc is None  # empty energy cell: unlabelled (a pool candidate)
+    # Without an energy column the file's own labels are kept.
+    plain = list(iter_pmechdb(tmp_path / "steps.csv"))
+    assert plain[0].get_potential_energy() == pytest.approx(-1.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "kwargs", "message"),
+    [
+        ("a,b\n1,2\n", {}, "no column 'xyz'"),
+        ("xyz\nmissing.xyz\n", {}, "row 1: geometry file"),
+        ("xyz,e\nr.xyz,abc\n", {"energy_column": "e"}, "row 1: energy 'abc' is not a number"),
+    ],
+)
+def test_pmechdb_errors_name_csv_and_row(tmp_path, text, kwargs, message):
+    from ase.build import molecule
+
+    ase.io.write(tmp_path / "r.xyz", molecule("H2O"))
+    (tmp_path / "steps.csv").write_text(text)
+    with pytest.raises(InputError, match=message) as info:
+        list(iter_pmechdb(tmp_path / "steps.csv", **kwargs))
+    assert "steps.csv" in str(info.value)
