@@ -94,3 +94,14 @@ def test_fit_and_evaluate_match_the_backend_with_fitted_weights(backend):
     assert metrics.energy_mae_mev_per_atom == pytest.approx(ref.energy_mae_mev_per_atom, rel=1e-4)
     forces = learner.predict_forces(model, test.structures)
     assert [f.shape for f in forces] == [(len(a), 3) for a in test.structures]
+
+
+def test_committee_members_are_fitted_on_seeded_subsamples(backend):
+    train = labelled(
+        ["H2O", "CH4", "NH3", "CH3OH", "HCOOH", "H2CO", "C2H6", "HCN", "N2H4", "CO2"], 4
+    )
+    learner = RidgeLearner(backend, FinetuneOptions(validation_fraction=0.0), 6)
+    full = learner.fit(train, seed=0).coefficients
+    members = [learner.fit_member(train, seed=s).coefficients for s in (1, 2)]
+    assert not np.allclose(members[0], full) and not np.allclose(members[0], members[1])
+    np.testing.assert_array_equal(learner.fit_member(train, seed=1).coefficients, members[0])

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import tempfile
 import time
@@ -165,6 +166,10 @@ class FinetuneLearner:
                     params[name].copy_(value)
 
 
+MEMBER_FRACTION = 0.8
+"""Share of the labelled structures each ridge committee member is fitted on."""
+
+
 class RidgeLearner:
     """:class:`Learner` of readout fine-tuning solved as ridge regression (:mod:`fntk.al.ridge`).
 
@@ -251,6 +256,16 @@ class RidgeLearner:
             n_steps_run=0,
             coefficients=result.coefficients,
         )
+
+    def fit_member(self, labelled: LabelledSet, seed: int) -> FittedModel:
+        """A committee member: :meth:`fit` on a seeded random :data:`MEMBER_FRACTION` of
+        ``labelled`` (without replacement). A ridge fit is a convex solve, so members that
+        differ only in seed (held-out slice, folds) barely disagree; subsampling the data
+        (subbagging) is the ridge analogue of other data orders and initialisations."""
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))
+        size = max(2, math.ceil(MEMBER_FRACTION * len(labelled)))
+        sample = np.sort(rng.choice(len(labelled), size=min(size, len(labelled)), replace=False))
+        return self.fit(labelled.subset(sample), seed)
 
     def evaluate(
         self, model: FittedModel, splits: Mapping[str, LabelledSet]

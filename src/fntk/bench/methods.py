@@ -192,9 +192,11 @@ def top_k(scores: np.ndarray, indices: np.ndarray, k: int) -> np.ndarray:
 class CommitteeMethod:
     """Query by committee: the top-``n`` candidates by force disagreement.
 
-    Member 0 is the round's evaluated model; members ``1 .. size-1`` are fine-tuned on the same
-    labelled set with seeds derived from ``(seed, member)``, which changes their held-out slice
-    and mini-batch order (:func:`member_seed`).
+    Member 0 is the round's evaluated model; members ``1 .. size-1`` are fine-tuned with seeds
+    derived from ``(seed, member)`` (:func:`member_seed`): on the same labelled set, which
+    changes their held-out slice and mini-batch order, or, when the learner has a
+    ``fit_member`` (the ridge learner: a convex solve does not depend on data order), on a
+    seeded random 80% of it.
 
     Parameters
     ----------
@@ -217,11 +219,12 @@ class CommitteeMethod:
     def acquire(self, context: SelectionContext, n: int) -> Acquisition:
         structures = [self.data_.pool[i] for i in context.candidates]
         seconds_predict = seconds_training = 0.0
+        fit_member = getattr(context.learner, "fit_member", context.learner.fit)
         members = [context.model]
         forces = []
         for k in range(self.size):
             if k > 0:
-                members.append(context.learner.fit(context.labelled, member_seed(context.seed, k)))
+                members.append(fit_member(context.labelled, member_seed(context.seed, k)))
                 seconds_training += members[k].seconds
             start = time.perf_counter()
             forces.append(context.learner.predict_forces(members[k], structures))
