@@ -300,7 +300,11 @@ class FeatureMethod:
         position = {int(i): p for p, i in enumerate(self.pool_chunk_.source_index)}
         labelled = self.pool_chunk_.subset([position[int(i)] for i in context.labelled_pool])
         unlabelled = self.pool_chunk_.subset([position[int(i)] for i in context.candidates])
-        selector = Selector(self.options.selector, shortlist_size=self.options.shortlist_size)
+        selector = Selector(
+            self.options.selector,
+            shortlist_size=self.options.shortlist_size,
+            relative_noise=self.options.relative_noise,
+        )
         result = selector.fit([self.init_chunk_, labelled]).select(
             [unlabelled], n, random_state=np.random.SeedSequence([context.seed, context.round])
         )

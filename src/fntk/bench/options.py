@@ -60,6 +60,9 @@ class BenchOptions(BaseModel):
         Batch selector of the feature methods (:class:`fntk.select.Selector`). Default ``lcmd``.
     shortlist_size : int or None
         Posterior-variance shortlist of the feature methods; ``None``: the selector's default.
+    relative_noise : float
+        Noise variance of the feature methods' posterior relative to the feature scale
+        (:class:`fntk.select.SelectOptions`; the ``sigma`` knob). Default 1e-6.
     feature_dim : int
         Sketch width ``d`` of the maps with force rows (``force-ntk``, ``joint``) and of the
         ridge learner's readout move. Every column costs one backward pass per structure
@@ -101,6 +104,7 @@ class BenchOptions(BaseModel):
     finetune: FinetuneOptions = FinetuneOptions()
     selector: SelectorName = "lcmd"
     shortlist_size: int | None = Field(None, ge=1)
+    relative_noise: float = Field(1e-6, gt=0.0)
     feature_dim: int = Field(32, ge=1)
     joint_force_weight: float | None = Field(None, gt=0.0)
     committee_size: int = Field(4, ge=2)

@@ -63,6 +63,20 @@ def bench(
     selector: Annotated[
         str | None, typer.Option(help="Selector of the feature methods (default lcmd).")
     ] = None,
+    shortlist: Annotated[
+        int | None,
+        typer.Option(min=1, help="Posterior-variance shortlist size M (default max(1000, 10n))."),
+    ] = None,
+    relative_noise: Annotated[
+        float | None,
+        typer.Option(min=0.0, help="Posterior noise variance relative to the feature scale."),
+    ] = None,
+    joint_lambda: Annotated[
+        float | None,
+        typer.Option(
+            "--joint-lambda", min=0.0, help="lambda of the joint map, A (default: the loss's)."
+        ),
+    ] = None,
     committee_size: Annotated[
         int | None, typer.Option(min=2, help="Committee members K (default 4).")
     ] = None,
@@ -116,6 +130,9 @@ def bench(
         "committee_aggregation": aggregation,
         "max_pool": max_pool,
         "learner": learner,
+        "shortlist_size": shortlist,
+        "relative_noise": relative_noise,
+        "joint_force_weight": joint_lambda,
         "feature_dim": dim,
     }
     overrides.update({k: v for k, v in named.items() if v is not None})
