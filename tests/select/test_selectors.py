@@ -14,6 +14,7 @@ import pytest
 
 from fntk.features.chunk import ENERGY_ROW, FeatureChunk
 from fntk.select import SELECTOR_NAMES, SelectOptions, Selector, select_structures
+from fntk.select.shortlist import uniform_keys
 
 
 def _weighted_blocks(chunk: FeatureChunk, energy_weight: float, force_weight: float) -> list:
@@ -47,13 +48,15 @@ def reference_select(
     cost = pool.n_atoms.astype(float) ** (options.cost_exponent or 0.0)
     score = pv / cost
     size = options.shortlist_size or max(1000, 10 * n)
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    if options.method == "random":  # the shortlist is a uniform sample: rank by hashed keys
+        score = uniform_keys(pool.source_index, int(rng.integers(2**62)))
     keep = sorted(range(pool.n_structures), key=lambda j: (-score[j], pool.source_index[j]))[:size]
     keep = sorted(keep, key=lambda j: pool.source_index[j])
     cands = [pool_blocks[j] for j in keep]
     cost, score = cost[keep], score[keep]
     source = pool.source_index[keep]
     n = min(n, len(keep))
-    rng = np.random.default_rng(np.random.SeedSequence(seed))
     method = options.method
 
     if method == "random":
@@ -193,3 +196,22 @@ def test_randomised_selectors_depend_on_the_seed(make_chunk):
         a = Selector(method).fit([train]).select([pool], 15, random_state=1).indices
         b = Selector(method).fit([train]).select([pool], 15, random_state=2).indices
         assert list(a) != list(b)
+
+
+def test_random_is_uniform_over_the_whole_pool_not_the_shortlist(make_chunk):
+    """With a shortlist of 20 of 200 structures, random picks still reach every structure
+    (over seeds), land mostly outside the posterior-variance top 20, and do not depend on
+    the chunking."""
+    train = make_chunk(6, 20, 10)
+    pool = make_chunk(8, 200, 10)
+    top = Selector("maxdiag", shortlist_size=20).fit([train]).select([pool], 20).shortlist
+    top_set = set(top.source_index.tolist())
+    picked = []
+    for seed in range(100):
+        result = Selector("random", shortlist_size=20).fit([train])
+        picks = result.select([pool], 5, random_state=seed).indices
+        chunked = result.select(pool.split(7), 5, random_state=seed).indices
+        assert list(picks) == list(chunked)
+        picked.extend(picks.tolist())
+    assert len(set(picked)) > 180  # 500 uniform draws from 200 miss ~16 on average
+    assert np.mean([p in top_set for p in picked]) < 0.25  # uniform: 10% in the top 20

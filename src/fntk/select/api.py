@@ -244,6 +244,8 @@ class Selector:
             )
             chunks = _prepend(first, chunks)
         status.extend(precision.status)
+        rng = np.random.default_rng(_seed(random_state))
+        random_key = int(rng.integers(2**62)) if options.method == "random" else None
         shortlist = build_shortlist(
             chunks,
             precision,
@@ -252,6 +254,7 @@ class Selector:
             energy_weight=options.energy_weight,
             force_weight=options.force_weight,
             cost_exponent=options.cost_exponent,
+            random_key=random_key,
         )
         if n > shortlist.n_pool:
             status.append(
@@ -260,9 +263,7 @@ class Selector:
         kernel = self._resolve_kernel(shortlist)
         mode = options.mode if precision.n_train_structures else "p"
         problem = self._problem(shortlist, precision, kernel)
-        outcome = run_greedy(
-            build_selector(options), problem, int(n), np.random.default_rng(_seed(random_state))
-        )
+        outcome = run_greedy(build_selector(options), problem, int(n), rng)
         status.extend(outcome.status)
         for message in status:
             logger.warning("%s", message)

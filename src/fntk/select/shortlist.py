@@ -191,6 +191,22 @@ class _TopM:
         return chunk, self.pv, self.score
 
 
+def uniform_keys(source_index: np.ndarray, key: int) -> np.ndarray:
+    """Pseudo-random numbers in [0, 1), one per source index, from ``key`` (splitmix64 mix).
+
+    They depend only on the index and the key, so a top-M by these numbers is a uniform random
+    M-subset of the pool that does not depend on how the pool is chunked.
+    """
+    with np.errstate(over="ignore"):
+        x = np.asarray(source_index).astype(np.uint64) + np.uint64(key) * np.uint64(
+            0x9E3779B97F4A7C15
+        )
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        x = x ^ (x >> np.uint64(31))
+    return (x >> np.uint64(11)).astype(np.float64) / float(2**53)
+
+
 def build_shortlist(
     pool_chunks: Iterable[FeatureChunk],
     precision: Precision,
@@ -200,6 +216,7 @@ def build_shortlist(
     energy_weight: float = 1.0,
     force_weight: float = 1.0,
     cost_exponent: float | None = None,
+    random_key: int | None = None,
 ) -> Shortlist:
     """Stream the pool once and keep the ``size`` structures with the highest score.
 
@@ -213,6 +230,10 @@ def build_shortlist(
         Shortlist size ``M``.
     normalization, energy_weight, force_weight, cost_exponent
         See :class:`~fntk.select.options.SelectOptions`.
+    random_key : int or None
+        Rank by a uniform pseudo-random number of each source index (:func:`uniform_keys`)
+        instead of the score: the shortlist is then a uniform random sample of the pool, the
+        same for any chunking (the ``random`` selector's shortlist).
 
     Returns
     -------
@@ -245,7 +266,11 @@ def build_shortlist(
             energy_weight=energy_weight,
             force_weight=force_weight,
         )
-        top.offer(chunk, pv, pv / labelling_cost(chunk.n_atoms, cost_exponent))
+        if random_key is None:
+            rank = pv / labelling_cost(chunk.n_atoms, cost_exponent)
+        else:
+            rank = uniform_keys(chunk.source_index, random_key)
+        top.offer(chunk, pv, rank)
         n_pool += chunk.n_structures
         max_rows = max(max_rows, int(chunk.rows_per_structure.max()))
     chunk, pv, score = top.result(precision.n_features)

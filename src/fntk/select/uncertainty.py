@@ -135,9 +135,9 @@ class MaxDiag(GreedySelector):
 @register_selector("random")
 class RandomOrder(GreedySelector):
     """Uniformly random candidates: ``rng.permutation(n_candidates)``, reported with their
-    shortlist score. The candidates are the shortlist, so with a shortlist smaller than the
-    pool this is random among the most uncertain structures; set ``shortlist_size`` to the pool
-    size for a uniform baseline over the pool."""
+    posterior variance. For this selector the shortlist is itself a uniform random sample of
+    the pool (``build_shortlist(random_key=...)``), so the picks are uniform over the whole
+    pool."""
 
     def prepare(self, problem: SelectionProblem, n: int, rng: np.random.Generator) -> None:
         self.problem = problem
