@@ -125,3 +125,12 @@ def test_csv_format_round_trip(tmp_path):
     path.write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="unexpected columns"):
         read_results(path)
+
+
+def test_summary_curve_table_holds_seed_means_per_labelled_size():
+    rows = [row("random", s, r, 100.0 - 10 * r + s) for s in (0, 1) for r in range(3)]
+    rows += [row("joint", 0, r, 90.0 - 20 * r) for r in range(3)]
+    lines = summary_markdown(rows).splitlines()
+    start = lines.index("| method | 10 | 15 | 20 |")
+    assert lines[start + 2] == "| random | 100 | 90 | 80 |"  # (100 + 101) / 2 rounds to 100
+    assert lines[start + 3] == "| joint | 90 | 70 | 50 |"

@@ -315,7 +315,7 @@ def summary_markdown(rows: Sequence[ResultRow], *, notes: Sequence[str] = ()) ->
                 f"| {s.force_rmse_std:.2f} | {reach} "
                 f"| {s.seconds_acquisition:.1f} | {s.seconds_total:.1f} |"
             )
-        lines.append("")
+        lines += ["", *_curve_table(rows, split), ""]
     seeds = max((s.n_seeds for s in summaries), default=0)
     lines += [
         f"Final round, mean ± sample std over {seeds} seed(s). Labels to reach: the labelled-set "
@@ -327,6 +327,27 @@ def summary_markdown(rows: Sequence[ResultRow], *, notes: Sequence[str] = ()) ->
     ]
     lines += [f"- {note}" for note in notes]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _curve_table(rows: Sequence[ResultRow], split: str) -> list[str]:
+    """Markdown rows: mean force RMSE over seeds of each method at each labelled-set size."""
+    mine = [r for r in rows if r.split == split]
+    sizes = sorted({r.n_labels for r in mine})
+    lines = [
+        "Force RMSE (meV/Å, mean over seeds) by labelled structures:",
+        "",
+        "| method | " + " | ".join(f"{n:g}" for n in sizes) + " |",
+        "|---|" + "---|" * len(sizes),
+    ]
+    for method in dict.fromkeys(r.method for r in mine):
+        cells = []
+        for n in sizes:
+            values = [
+                r.force_rmse_mev_per_ang for r in mine if r.method == method and r.n_labels == n
+            ]
+            cells.append(f"{np.mean(values):.0f}" if values else "")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _ordered_keys(rows: Sequence[ResultRow]) -> list[tuple[str, str]]:
