@@ -213,8 +213,16 @@ class CommitteeMethod:
         self.aggregation = aggregation
 
     def prepare(self, data: BenchPool, learner: Learner, cache_dir: Path | None) -> float:
+        """Nothing to prepare for a fine-tuning learner. The ridge learner predicts from design
+        rows, so the candidates' designs are made here and their cost (the same as the
+        ``joint`` features, with which they are shared) is the committee's to pay."""
         self.data_ = data
-        return 0.0
+        design_seconds = getattr(learner, "design_seconds", None)
+        if design_seconds is None:
+            return 0.0
+        pool = [data.pool[i] for i in data.candidates]
+        learner.designs(pool)  # type: ignore[attr-defined]
+        return float(design_seconds(pool))
 
     def acquire(self, context: SelectionContext, n: int) -> Acquisition:
         structures = [self.data_.pool[i] for i in context.candidates]
