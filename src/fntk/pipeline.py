@@ -10,7 +10,6 @@ then the picked geometries), and only per-structure bookkeeping of a few numbers
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import platform
@@ -28,7 +27,13 @@ from fntk import __version__
 from fntk.errors import InputError
 from fntk.features import FeatureChunk, FeatureMapOptions, compute_features, default_options
 from fntk.features.pipeline import load_backend_for
-from fntk.io import atomic_write_text, expand_paths, iter_chunks, write_extxyz
+from fntk.io import (
+    atomic_write_text,
+    expand_paths,
+    iter_chunks,
+    structure_fingerprint,
+    write_extxyz,
+)
 from fntk.io.read import StructureChunk
 from fntk.models import ModelBackend
 from fntk.report.plots import structure_summaries
@@ -124,15 +129,6 @@ class _PoolBook:
     n_atoms: list[int] = field(default_factory=list)
     element_counts: Counter[int] = field(default_factory=Counter)
     sample_summaries: list[np.ndarray] = field(default_factory=list)
-
-
-def structure_fingerprint(atoms: Atoms) -> str:
-    """Hash of species, positions and cell (rounded to 1e-6 Angstrom) for duplicate detection."""
-    digest = hashlib.sha1(atoms.numbers.astype(np.int64).tobytes())
-    digest.update(np.round(atoms.positions, 6).tobytes())
-    digest.update(np.round(np.asarray(atoms.cell), 6).tobytes())
-    digest.update(atoms.pbc.tobytes())
-    return digest.hexdigest()
 
 
 def run_selection(

@@ -84,10 +84,12 @@ def test_solution_is_weighted_least_squares_plus_ridge():
 
 
 def test_held_out_slice_is_the_one_finetune_uses():
-    from fntk.al.finetune import _split
+    from fntk.al.finetune import held_out_split
 
     for seed in range(4):
-        assert split_indices(20, 0.1, seed) == _split(20, 0.1, torch.Generator().manual_seed(seed))
+        assert split_indices(20, 0.1, seed) == held_out_split(
+            20, 0.1, torch.Generator().manual_seed(seed)
+        )
 
 
 def test_noisy_labels_choose_a_stronger_ridge_than_clean_ones():

@@ -57,6 +57,15 @@ class CountingLearner:
     def pretrained_backend(self):
         raise AssertionError("the double methods never need a backend")
 
+    def fit_member(self, labelled: LabelledSet, seed: int) -> FittedModel:
+        return self.fit(labelled, seed)
+
+    def prepare_candidates(self, structures: Sequence) -> float:
+        return 0.0
+
+    def feature_chunk(self, options, structures: Sequence, index: np.ndarray):
+        return None
+
 
 class FirstCandidates:
     """Test double of an acquisition method: picks the lowest unlabelled pool indices.

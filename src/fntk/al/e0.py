@@ -49,6 +49,13 @@ class EnergyShift(nn.Module):
         """``{atomic_number: delta_E0}`` in eV."""
         return dict(zip(self.species, self.delta.detach().cpu().tolist()))
 
+    def of_structures(self, numbers: Sequence[np.ndarray]) -> np.ndarray:
+        """Shift of each structure given its atomic numbers, shape (n,), eV, float64 (numpy
+        counterpart of :meth:`forward`)."""
+        values = np.append(self.delta.detach().cpu().double().numpy(), 0.0)
+        slot = self._slot.cpu().numpy()
+        return np.array([float(values[slot[np.asarray(z)]].sum()) for z in numbers])
+
     def forward(
         self, atomic_numbers: torch.Tensor, batch: torch.Tensor, n_graphs: int
     ) -> torch.Tensor:

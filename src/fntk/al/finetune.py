@@ -135,7 +135,7 @@ def finetune(
         _check_species(backend, e0_reference)
     backend.restore_pretrained()
     generator = torch.Generator().manual_seed(seed)
-    train_idx, val_idx = _split(len(labelled), options.validation_fraction, generator)
+    train_idx, val_idx = held_out_split(len(labelled), options.validation_fraction, generator)
 
     start = time.perf_counter()
     energy_shift = _initial_shift(backend, labelled, train_idx, options.refit_e0, e0_reference)
@@ -307,7 +307,7 @@ def _check_species(backend: ModelBackend, labelled: LabelledSet) -> None:
             )
 
 
-def _split(
+def held_out_split(
     n: int, validation_fraction: float, generator: torch.Generator
 ) -> tuple[list[int], list[int]]:
     """Seeded held-out slice; at least one training structure remains."""

@@ -26,11 +26,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from fntk.al.e0 import EnergyShift, composition_matrix, fit_energy_shift
+from fntk.al.e0 import EnergyShift, fit_energy_shift
+from fntk.al.finetune import held_out_split
 from fntk.al.options import FinetuneOptions
 from fntk.errors import CapabilityError
 from fntk.features import compute_features, default_options
 from fntk.features.chunk import FeatureChunk
+from fntk.features.ntk import hidden_basis
 from fntk.features.options import JointNTKOptions
 from fntk.features.readout import linear_readout
 from fntk.models import ModelBackend
@@ -143,9 +145,7 @@ def readout_designs(
 
 def split_indices(n: int, validation_fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """Seeded held-out slice, the same as :func:`fntk.al.finetune` takes for ``seed``."""
-    from fntk.al.finetune import _split
-
-    return _split(n, validation_fraction, torch.Generator().manual_seed(seed))
+    return held_out_split(n, validation_fraction, torch.Generator().manual_seed(seed))
 
 
 def fit_readout_ridge(
@@ -201,10 +201,7 @@ def fit_readout_ridge(
         shift = fit_energy_shift(fit_numbers, fit_residuals)
     else:
         shift = EnergyShift(sorted({int(z) for z in np.concatenate(numbers)}))
-    species = list(shift.species)
-    values = np.asarray(shift.delta.detach().cpu().double().numpy())
-    offsets = np.array([composition_matrix([d.numbers], species)[0] @ values for d in designs])
-    targets_e = residuals - offsets
+    targets_e = residuals - shift.of_structures([d.numbers for d in designs])
     targets_f = [
         np.asarray(f, dtype=np.float64).reshape(-1) - d.forces.reshape(-1)
         for f, d in zip(forces, designs)
@@ -297,8 +294,6 @@ def readout_weights(
     ``M_1`` the rows of the readout map ``M`` (:class:`fntk.features.readout.LinearReadout`)
     that belong to that layer. Loading these weights reproduces :meth:`ReadoutDesign.predict`.
     """
-    from fntk.features.ntk import _hidden_basis
-
     backend.restore_pretrained()
     readout = linear_readout(backend, "readout")
     if readout is None:
@@ -307,7 +302,7 @@ def readout_weights(
     names = list(params)
     sizes = [params[n].numel() for n in names]
     first = slice(0, sizes[0])
-    basis = _hidden_basis(readout, options).double()
+    basis = hidden_basis(readout, options).double()
     move = basis @ torch.as_tensor(coefficients, dtype=torch.float64)
     m1 = readout.matrix[first].double()
     delta = m1 @ torch.linalg.solve(m1.T @ m1, move)

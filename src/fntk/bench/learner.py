@@ -21,7 +21,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -52,6 +51,7 @@ from fntk.features import FeatureChunk, options_to_json
 from fntk.features.assembly import assemble_chunk
 from fntk.features.chunk import ENERGY_ROW, FORCE_ROW
 from fntk.features.options import FeatureMapOptions
+from fntk.io import atomic_write_npz, structure_fingerprint
 from fntk.models import ModelBackend
 
 logger = logging.getLogger(__name__)
@@ -101,6 +101,22 @@ class Learner(Protocol):
 
     def pretrained_backend(self) -> ModelBackend:
         """The backend reset to its pretrained weights (for frozen-model features)."""
+        ...
+
+    def fit_member(self, labelled: LabelledSet, seed: int) -> FittedModel:
+        """A committee member other than the evaluated model (``seed`` from the member)."""
+        ...
+
+    def prepare_candidates(self, structures: Sequence[Atoms]) -> float:
+        """Work needed before predicting on ``structures`` (ridge: their design rows); its
+        cost in s, the time it took when it was done."""
+        ...
+
+    def feature_chunk(
+        self, options: FeatureMapOptions, structures: Sequence[Atoms], index: np.ndarray
+    ) -> tuple[FeatureChunk, float] | None:
+        """Features the learner already holds for ``options`` and their cost in s, or
+        ``None`` when the feature map must compute them."""
         ...
 
 
@@ -155,6 +171,18 @@ class FinetuneLearner:
     def pretrained_backend(self) -> ModelBackend:
         self.backend.restore_pretrained()
         return self.backend
+
+    def fit_member(self, labelled: LabelledSet, seed: int) -> FittedModel:
+        """:meth:`fit` with the member's seed: another held-out slice and mini-batch order."""
+        return self.fit(labelled, seed)
+
+    def prepare_candidates(self, structures: Sequence[Atoms]) -> float:
+        return 0.0
+
+    def feature_chunk(
+        self, options: FeatureMapOptions, structures: Sequence[Atoms], index: np.ndarray
+    ) -> tuple[FeatureChunk, float] | None:
+        return None
 
     def _load(self, model: FittedModel) -> None:
         """Pretrained weights with the fitted group copied in."""
@@ -218,7 +246,7 @@ class RidgeLearner:
 
     def designs(self, structures: Sequence[Atoms]) -> list[ReadoutDesign]:
         """Design of each structure, computing (and caching) those not seen before."""
-        keys = [structure_key(a) for a in structures]
+        keys = [structure_fingerprint(a) for a in structures]
         missing = list({k: a for k, a in zip(keys, structures) if k not in self._designs}.items())
         for start in range(0, len(missing), self._CHUNK):
             part = missing[start : start + self._CHUNK]
@@ -234,7 +262,12 @@ class RidgeLearner:
 
     def design_seconds(self, structures: Sequence[Atoms]) -> float:
         """Wall time the designs of ``structures`` took when they were computed, s."""
-        return float(sum(self._seconds[structure_key(a)] for a in structures))
+        return float(sum(self._seconds[structure_fingerprint(a)] for a in structures))
+
+    def prepare_candidates(self, structures: Sequence[Atoms]) -> float:
+        """Designs of ``structures`` (predictions need them); the time they took, s."""
+        self.designs(structures)
+        return self.design_seconds(structures)
 
     def fit(self, labelled: LabelledSet, seed: int) -> FittedModel:
         designs = self.designs(labelled.structures)
@@ -272,20 +305,16 @@ class RidgeLearner:
     ) -> dict[str, ErrorMetrics]:
         metrics = {}
         for name, split in splits.items():
-            energy_errors, force_errors = [], []
-            for design, energy, forces in zip(
-                self.designs(split.structures), split.energies, split.forces
-            ):
-                e, f = self._predict(model, design)
-                energy_errors.append((e - energy) / len(design.numbers))
-                force_errors.append((f - forces).reshape(-1))
+            energies, forces = self._predict(model, self.designs(split.structures))
             metrics[name] = error_metrics(
-                np.array(energy_errors), np.concatenate(force_errors), int(split.n_atoms.sum())
+                (energies - split.energies) / split.n_atoms,
+                np.concatenate([(f - ref).reshape(-1) for f, ref in zip(forces, split.forces)]),
+                int(split.n_atoms.sum()),
             )
         return metrics
 
     def predict_forces(self, model: FittedModel, structures: Sequence[Atoms]) -> list[np.ndarray]:
-        return [self._predict(model, d)[1] for d in self.designs(structures)]
+        return self._predict(model, self.designs(structures))[1]
 
     def pretrained_backend(self) -> ModelBackend:
         self.backend.restore_pretrained()
@@ -311,27 +340,24 @@ class RidgeLearner:
         for design in self.designs(structures):
             if options.name == "joint":
                 energy = design.energy_row / (len(design.numbers) if options.per_atom else 1.0)
-                blocks.append(np.vstack([energy, options.force_weight * design.force_rows]))
+                block = np.vstack([energy, options.force_weight * design.force_rows])
                 kinds.append(np.r_[ENERGY_ROW, np.full(len(design.force_rows), FORCE_ROW)])
             else:
-                blocks.append(design.force_rows)
+                block = design.force_rows
                 kinds.append(np.full(len(design.force_rows), FORCE_ROW))
+            blocks.append(block.astype(options.dtype))
         chunk = assemble_chunk(blocks, kinds, structures, index)
-        chunk = FeatureChunk(
-            values=chunk.values.astype(np.float32),
-            offsets=chunk.offsets,
-            source_index=chunk.source_index,
-            n_atoms=chunk.n_atoms,
-            row_kind=chunk.row_kind,
-        )
         return chunk, self.design_seconds(structures)
 
-    def _predict(self, model: FittedModel, design: ReadoutDesign) -> tuple[float, np.ndarray]:
-        energy, forces = design.predict(model.coefficients)
+    def _predict(
+        self, model: FittedModel, designs: Sequence[ReadoutDesign]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Energies (eV, with the E0 shift) and forces of ``model`` on each design."""
+        predicted = [design.predict(model.coefficients) for design in designs]
+        energies = np.array([e for e, _ in predicted])
         if model.energy_shift is not None:
-            shift = model.energy_shift.as_dict()
-            energy += float(sum(shift.get(int(z), 0.0) for z in design.numbers))
-        return energy, forces
+            energies += model.energy_shift.of_structures([d.numbers for d in designs])
+        return energies, [f for _, f in predicted]
 
     def _e0_reference(self) -> tuple[list[np.ndarray], np.ndarray | None]:
         """Atomic numbers and pretrained-model residuals of the E0 reference structures."""
@@ -346,7 +372,6 @@ class RidgeLearner:
     def _save_part(self, keys: list[str]) -> None:
         if self.cache_dir is None:
             return
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
         designs = [self._designs[k] for k in keys]
         arrays = {
             "keys": np.array(keys),
@@ -359,15 +384,7 @@ class RidgeLearner:
             "force_rows": np.concatenate([d.force_rows for d in designs]),
         }
         index = len(list(self.cache_dir.glob("part-*.npz")))
-        path = self.cache_dir / f"part-{index:05d}.npz"
-        fd, tmp = tempfile.mkstemp(dir=self.cache_dir, prefix=".part-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_npz(self.cache_dir / f"part-{index:05d}.npz", **arrays)
 
     def _load_cache(self) -> None:
         if self.cache_dir is None or not self.cache_dir.is_dir():
@@ -385,13 +402,3 @@ class RidgeLearner:
                         force_rows=a["force_rows"][3 * lo : 3 * hi],
                     )
                     self._seconds[key] = float(a["seconds"][j])
-
-
-def structure_key(atoms: Atoms) -> str:
-    """SHA-256 of a structure's numbers, positions, cell and periodicity (labels ignored)."""
-    digest = hashlib.sha256()
-    digest.update(np.asarray(atoms.numbers, dtype=np.int64).tobytes())
-    digest.update(np.asarray(atoms.positions, dtype=np.float64).round(8).tobytes())
-    digest.update(np.asarray(atoms.cell.array, dtype=np.float64).round(8).tobytes())
-    digest.update(np.asarray(atoms.pbc, dtype=bool).tobytes())
-    return digest.hexdigest()

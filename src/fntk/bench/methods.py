@@ -13,8 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,6 +27,7 @@ from fntk.bench.learner import FittedModel, Learner
 from fntk.bench.options import METHOD_NAMES, Aggregation, BenchOptions
 from fntk.features import FeatureChunk, compute_features, default_options, options_to_json
 from fntk.features.options import FeatureMapOptions
+from fntk.io import atomic_write_npz
 from fntk.select import Selector
 
 _FEATURE_CHUNK = 64
@@ -192,11 +191,10 @@ def top_k(scores: np.ndarray, indices: np.ndarray, k: int) -> np.ndarray:
 class CommitteeMethod:
     """Query by committee: the top-``n`` candidates by force disagreement.
 
-    Member 0 is the round's evaluated model; members ``1 .. size-1`` are fine-tuned with seeds
-    derived from ``(seed, member)`` (:func:`member_seed`): on the same labelled set, which
-    changes their held-out slice and mini-batch order, or, when the learner has a
-    ``fit_member`` (the ridge learner: a convex solve does not depend on data order), on a
-    seeded random 80% of it.
+    Member 0 is the round's evaluated model; members ``1 .. size-1`` come from the learner's
+    ``fit_member`` with seeds derived from ``(seed, member)`` (:func:`member_seed`): Adam
+    fine-tuning on the same labelled set with another held-out slice and mini-batch order, or
+    a ridge fit on a seeded random 80% of it (a convex solve does not depend on data order).
 
     Parameters
     ----------
@@ -213,26 +211,21 @@ class CommitteeMethod:
         self.aggregation = aggregation
 
     def prepare(self, data: BenchPool, learner: Learner, cache_dir: Path | None) -> float:
-        """Nothing to prepare for a fine-tuning learner. The ridge learner predicts from design
-        rows, so the candidates' designs are made here and their cost (the same as the
-        ``joint`` features, with which they are shared) is the committee's to pay."""
+        """What the learner needs to predict on the candidates (the ridge learner: their design
+        rows, shared with the ``joint`` features, whose cost the committee pays too)."""
         self.data_ = data
-        design_seconds = getattr(learner, "design_seconds", None)
-        if design_seconds is None:
-            return 0.0
-        pool = [data.pool[i] for i in data.candidates]
-        learner.designs(pool)  # type: ignore[attr-defined]
-        return float(design_seconds(pool))
+        return learner.prepare_candidates([data.pool[i] for i in data.candidates])
 
     def acquire(self, context: SelectionContext, n: int) -> Acquisition:
         structures = [self.data_.pool[i] for i in context.candidates]
         seconds_predict = seconds_training = 0.0
-        fit_member = getattr(context.learner, "fit_member", context.learner.fit)
         members = [context.model]
         forces = []
         for k in range(self.size):
             if k > 0:
-                members.append(fit_member(context.labelled, member_seed(context.seed, k)))
+                members.append(
+                    context.learner.fit_member(context.labelled, member_seed(context.seed, k))
+                )
                 seconds_training += members[k].seconds
             start = time.perf_counter()
             forces.append(context.learner.predict_forces(members[k], structures))
@@ -285,12 +278,12 @@ class FeatureMethod:
             return seconds
         init_index = -1 - np.arange(len(data.init), dtype=np.int64)
         pool = [data.pool[i] for i in data.candidates]
-        derive = getattr(learner, "feature_chunk", None)
-        derived = derive and derive(self.feature_options_, data.init, init_index)
-        if derived:
+        derived = learner.feature_chunk(self.feature_options_, data.init, init_index)
+        if derived is not None:
             # The ridge learner's design rows are these features: computed once, cost shared.
             self.init_chunk_, seconds_init = derived
-            self.pool_chunk_, seconds = derive(self.feature_options_, pool, data.candidates)
+            pool_chunk = learner.feature_chunk(self.feature_options_, pool, data.candidates)
+            self.pool_chunk_, seconds = pool_chunk  # type: ignore[misc]
             seconds += seconds_init
             self.status_ = (f"{self.name} features are the ridge learner's design rows",)
         else:
@@ -388,21 +381,13 @@ def _save_cached(
     path: Path, key: str, init: FeatureChunk, pool: FeatureChunk, seconds: float
 ) -> None:
     """Write the feature cache through a temporary file and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(
-                handle,
-                key=np.array(key),
-                seconds=np.array(seconds),
-                **_chunk_arrays("init", init),
-                **_chunk_arrays("pool", pool),
-            )
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_npz(
+        path,
+        key=np.array(key),
+        seconds=np.array(seconds),
+        **_chunk_arrays("init", init),
+        **_chunk_arrays("pool", pool),
+    )
 
 
 def _load_cached(path: Path | None, key: str) -> tuple[FeatureChunk, FeatureChunk, float] | None:

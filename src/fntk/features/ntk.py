@@ -175,13 +175,13 @@ class NTKFeatureMap:
         options = self.options
         readout = linear_readout(backend, options.group)
         if readout is not None:
-            return _HiddenPlan(readout=readout, basis=_hidden_basis(readout, options))
+            return _HiddenPlan(readout=readout, basis=hidden_basis(readout, options))
         parameters = tuple(backend.parameter_group(options.group).values())
         n_parameters = sum(p.numel() for p in parameters)
         return _ParameterPlan(parameters, n_parameters, sketched=n_parameters > options.dim)
 
 
-def _hidden_basis(readout: LinearReadout, options: NTKOptions) -> torch.Tensor:
+def hidden_basis(readout: LinearReadout, options: NTKOptions) -> torch.Tensor:
     """B = V S (exact, d >= F) or V S Omega_h (sketched), shape (F, d_eff)."""
     m = readout.matrix
     # M^T M = V S^2 V^T; B = V S is a square root of it in the hidden coordinates.

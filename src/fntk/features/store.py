@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from fntk import __version__
 from fntk.errors import InputError
 from fntk.features.chunk import FeatureChunk
 from fntk.features.options import FeatureMapOptions, parse_feature_options
-from fntk.io import atomic_write_text
+from fntk.io import atomic_write_npz, atomic_write_text
 
 META_FILE = "meta.json"
 _CHUNK_PATTERN = "chunk-{:06d}.npz"
@@ -143,16 +142,9 @@ class FeatureStore:
             raise ValueError(
                 f"chunk has {chunk.n_features} feature columns, the store {self.n_features}"
             )
-        path = self.chunk_path(chunk_id)
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, **{name: getattr(chunk, name) for name in _FIELDS})
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write_npz(
+            self.chunk_path(chunk_id), **{name: getattr(chunk, name) for name in _FIELDS}
+        )
 
     def read_chunk(self, chunk_id: int) -> FeatureChunk:
         """Chunk ``chunk_id`` as written."""

@@ -10,13 +10,14 @@ from fntk.io.read import (
     iter_frames,
     read_structures,
 )
-from fntk.io.validate import MIN_DISTANCE_ANGSTROM, validate_structure
-from fntk.io.write import atomic_write_text, write_extxyz
+from fntk.io.validate import MIN_DISTANCE_ANGSTROM, structure_fingerprint, validate_structure
+from fntk.io.write import atomic_write_npz, atomic_write_text, write_extxyz
 
 __all__ = [
     "MIN_DISTANCE_ANGSTROM",
     "Labels",
     "StructureChunk",
+    "atomic_write_npz",
     "atomic_write_text",
     "count_frames",
     "expand_paths",
@@ -25,6 +26,7 @@ __all__ = [
     "prepare_output_dir",
     "read_labels",
     "read_structures",
+    "structure_fingerprint",
     "validate_structure",
     "write_extxyz",
 ]

@@ -6,6 +6,8 @@ cheap (the overlap test uses a neighbour list with a small cutoff, linear in the
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 from ase import Atoms
 from ase.data import chemical_symbols
@@ -81,3 +83,12 @@ def validate_structure(
 
 def _symbol(z: int) -> str:
     return chemical_symbols[z] if 0 <= z < len(chemical_symbols) else f"Z={z}"
+
+
+def structure_fingerprint(atoms: Atoms) -> str:
+    """Hash of species, positions and cell (rounded to 1e-6 Angstrom) for duplicate detection."""
+    digest = hashlib.sha1(atoms.numbers.astype(np.int64).tobytes())
+    digest.update(np.round(atoms.positions, 6).tobytes())
+    digest.update(np.round(np.asarray(atoms.cell), 6).tobytes())
+    digest.update(atoms.pbc.tobytes())
+    return digest.hexdigest()

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import ase.io
+import numpy as np
 from ase import Atoms
 
 from fntk.errors import InputError
@@ -20,6 +21,11 @@ from fntk.errors import InputError
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and an atomic rename."""
     _atomic(path, lambda handle: handle.write(text))
+
+
+def atomic_write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
+    """``numpy.savez`` of ``arrays`` to ``path`` through a temporary file and an atomic rename."""
+    _atomic(path, lambda handle: np.savez(handle, **arrays), mode="wb")
 
 
 def write_extxyz(
@@ -41,12 +47,12 @@ def write_extxyz(
     _atomic(path, lambda handle: ase.io.write(handle, list(structures), format="extxyz"))
 
 
-def _atomic(path: str | os.PathLike, write) -> None:
+def _atomic(path: str | os.PathLike, write, mode: str = "w") -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as handle:
+        with os.fdopen(fd, mode) as handle:
             write(handle)
         os.replace(tmp, path)
     except BaseException:
