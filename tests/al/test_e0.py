@@ -25,3 +25,9 @@ def test_forward_sums_per_structure_and_ignores_unknown_elements():
     batch = torch.tensor([0, 0, 0, 1, 1])
     out = shift(numbers, batch, 2)
     assert torch.allclose(out, torch.tensor([-1.0, 0.5], dtype=torch.float64))
+
+
+def test_of_structures_is_the_numpy_forward():
+    shift = EnergyShift([1, 8], [0.5, -2.0])
+    numbers = [np.array([8, 1, 1]), np.array([29, 1]), np.array([29])]
+    np.testing.assert_allclose(shift.of_structures(numbers), [-1.0, 0.5, 0.0])

@@ -85,6 +85,9 @@ def bench_args(data_dir, out) -> list[str]:
         (["--methods", "random,bald"], "invalid benchmark options: methods"),
         (["--pool-shift", "elements:Pt"], "pool shift"),
         (["--committee-aggregation", "median"], "committee_aggregation"),
+        (["--relative-noise", "0"], "relative_noise"),
+        (["--joint-lambda", "0"], "joint_force_weight"),
+        (["--learner", "adam"], "learner"),
     ],
 )
 def test_bench_option_errors(tmp_path, extra, message):

@@ -105,3 +105,17 @@ def test_committee_members_are_fitted_on_seeded_subsamples(backend):
     members = [learner.fit_member(train, seed=s).coefficients for s in (1, 2)]
     assert not np.allclose(members[0], full) and not np.allclose(members[0], members[1])
     np.testing.assert_array_equal(learner.fit_member(train, seed=1).coefficients, members[0])
+
+
+def test_committee_pays_for_the_pool_designs_it_predicts_from(backend):
+    from fntk.bench import BenchOptions, build_method
+    from fntk.bench.methods import BenchPool
+
+    pool = labelled(["H2O", "CH4", "NH3", "HCN"], 5).structures
+    view = BenchPool(init=[], pool=pool, candidates=np.array([0, 2, 3]))
+    learner = RidgeLearner(backend, FinetuneOptions(), 4)
+    seconds = build_method("committee", BenchOptions()).prepare(view, learner, None)
+    candidates = [pool[i] for i in (0, 2, 3)]
+    assert seconds > 0
+    assert seconds == learner.design_seconds(candidates)
+    assert learner.prepare_candidates(candidates) == seconds  # cached: the original cost
