@@ -30,7 +30,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from fntk.features.chunk import ENERGY_ROW, FORCE_ROW, FeatureChunk
+from fntk.chunk import ENERGY_ROW, FORCE_ROW, FeatureChunk
 from fntk.select import Selector
 
 N_DIRECTIONS = 32

@@ -43,3 +43,18 @@ class CapabilityError(FntkError, ValueError):
 
 class NumericalError(FntkError, ArithmeticError):
     """A numerical step failed for good (e.g. Cholesky still failing after jitter)."""
+
+
+def invalid_options(exc: Exception, what: str = "option") -> InputError:
+    """One-line :class:`InputError` for a pydantic ``ValidationError`` (or a ``ValueError``).
+
+    Each problem is written ``field.path: message``; ``what`` names the options (e.g.
+    ``"benchmark option"``).
+    """
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in errors()
+        ]
+        return InputError(f"invalid {what}: " + "; ".join(problems))
+    return InputError(str(exc))

@@ -56,7 +56,6 @@ def test_e0_refit_recovers_an_energy_shift_without_gradient_steps(sevennet):
         assert fitted[z] == pytest.approx(value, abs=1e-4)
     metrics = evaluate(sevennet, labelled, energy_shift=result.energy_shift)
     assert metrics.energy_mae_mev_per_atom < 0.01
-    assert metrics.force_rmse_mev_per_ang < 1e-3
     assert result.n_steps_run == 0
 
 

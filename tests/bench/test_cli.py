@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from fntk.bench import METHOD_NAMES, read_results
 from fntk.cli.bench_cmd import bench
 from fntk.cli.data_cmd import data_app, make
-from fntk.cli.main import _user_errors_as_one_line
+from fntk.cli.main import user_errors_as_one_line
 
 TINY_SIZES = {
     "init": 4,
@@ -27,9 +27,9 @@ TINY_SIZES = {
 
 def app() -> typer.Typer:
     local = typer.Typer(pretty_exceptions_enable=False)
-    local.command()(_user_errors_as_one_line(bench))
+    local.command()(user_errors_as_one_line(bench))
     group = typer.Typer()
-    group.command("make")(_user_errors_as_one_line(make))
+    group.command("make")(user_errors_as_one_line(make))
     local.add_typer(group, name="data")
     return local
 
@@ -82,7 +82,7 @@ def bench_args(data_dir, out) -> list[str]:
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--methods", "random,bald"], "invalid benchmark options: methods"),
+        (["--methods", "random,bald"], "invalid benchmark option: methods"),
         (["--pool-shift", "elements:Pt"], "pool shift"),
         (["--committee-aggregation", "median"], "committee_aggregation"),
         (["--relative-noise", "0"], "relative_noise"),

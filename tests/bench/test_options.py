@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from fntk.bench import QUICK_PRESET, BenchOptions, build_bench_options
-from fntk.bench.methods import _load_cached, _save_cached
+from fntk.bench.methods import load_feature_cache, save_feature_cache
 from fntk.features import FORCE_ROW, FeatureChunk
 
 
@@ -43,9 +43,9 @@ def test_feature_cache_round_trip(tmp_path):
         row_kind=np.array([0, FORCE_ROW, FORCE_ROW, FORCE_ROW], dtype=np.int8),
     )
     path = tmp_path / "joint.npz"
-    _save_cached(path, "key-1", chunk, chunk.subset([1]), 12.5)
-    init, pool, seconds = _load_cached(path, "key-1")
+    save_feature_cache(path, "key-1", chunk, chunk.subset([1]), 12.5)
+    init, pool, seconds = load_feature_cache(path, "key-1")
     np.testing.assert_array_equal(init.values, chunk.values)
     assert pool.source_index.tolist() == [9] and seconds == 12.5
-    assert _load_cached(path, "other options") is None
-    assert _load_cached(tmp_path / "absent.npz", "key-1") is None
+    assert load_feature_cache(path, "other options") is None
+    assert load_feature_cache(tmp_path / "absent.npz", "key-1") is None

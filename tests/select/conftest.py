@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from fntk.features.chunk import ENERGY_ROW, FORCE_ROW, FeatureChunk
+from fntk.chunk import ENERGY_ROW, FORCE_ROW, FeatureChunk
 
 
 def random_chunk(

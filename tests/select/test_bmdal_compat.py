@@ -15,9 +15,14 @@ import pytest
 from fntk.select import Selector
 
 torch = pytest.importorskip("torch")
-setattr(np, "Inf", np.inf)  # noqa: B010 - bmdal_reg 3.0.2 uses the alias removed in numpy 2
 algorithms = pytest.importorskip("bmdal_reg.bmdal.algorithms")
 feature_data = pytest.importorskip("bmdal_reg.bmdal.feature_data")
+
+
+@pytest.fixture(autouse=True)
+def _numpy_inf_alias(monkeypatch):
+    """bmdal_reg 3.0.2 uses ``np.Inf``, which NumPy 2 removed; restored after each test."""
+    monkeypatch.setattr(np, "Inf", np.inf, raising=False)
 
 
 @pytest.mark.parametrize(("method", "bmdal_method"), [("lcmd", "lcmd"), ("maxdist", "maxdist")])

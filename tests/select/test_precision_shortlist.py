@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fntk.chunk import FeatureChunk
 from fntk.errors import InputError, NumericalError
-from fntk.features.chunk import FeatureChunk
 from fntk.select import Selector, build_shortlist, factorize_precision, robust_cholesky
 from fntk.select.precision import accumulate_gram
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fntk.features.chunk import ENERGY_ROW, FeatureChunk
-from fntk.select import SELECTOR_NAMES, SelectOptions, Selector, select_structures
+from fntk.chunk import ENERGY_ROW, FeatureChunk
+from fntk.select import SelectOptions, Selector, select_structures, selectors
 from fntk.select.shortlist import uniform_keys
+
+SELECTOR_NAMES = selectors().names()
 
 
 def _weighted_blocks(chunk: FeatureChunk, energy_weight: float, force_weight: float) -> list:

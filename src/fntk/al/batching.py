@@ -48,7 +48,7 @@ def make_batch(
     )
 
 
-def iter_batches(
+def iter_labelled_batches(
     labelled: LabelledSet, indices: Sequence[int], batch_size: int, backend: ModelBackend
 ) -> Iterator[LabelledBatch]:
     """Consecutive batches of at most ``batch_size`` structures over ``indices``."""

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from fntk.al.batching import iter_batches, predict
+from fntk.al.batching import iter_labelled_batches, predict
 from fntk.al.e0 import EnergyShift
 from fntk.al.labelled import LabelledSet
 from fntk.models import ModelBackend
@@ -65,7 +65,7 @@ def evaluate(
     """
     energy_errors, force_errors = [], []
     indices = list(range(len(labelled)))
-    for batch in iter_batches(labelled, indices, batch_size, backend):
+    for batch in iter_labelled_batches(labelled, indices, batch_size, backend):
         energies, forces = predict(backend, energy_shift, batch.graph)
         n_atoms = batch.graph.n_atoms.to(energies.dtype)
         per_atom = ((energies.detach() - batch.energies) / n_atoms).double().cpu()

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from fntk.al.batching import LabelledBatch, iter_batches, make_batch, predict
+from fntk.al.batching import LabelledBatch, iter_labelled_batches, make_batch, predict
 from fntk.al.e0 import EnergyShift, fit_energy_shift
 from fntk.al.labelled import LabelledSet
 from fntk.al.options import FinetuneOptions
@@ -263,7 +263,9 @@ class _Run:
     def _validation_loss(self) -> float:
         energy_sum = force_sum = 0.0
         n_components = 0
-        for batch in iter_batches(self.labelled, self.val_idx, _EVAL_BATCH_SIZE, self.backend):
+        for batch in iter_labelled_batches(
+            self.labelled, self.val_idx, _EVAL_BATCH_SIZE, self.backend
+        ):
             energies, forces = predict(self.backend, self.energy_shift, batch.graph)
             e, f = self._loss_sums(energies.detach(), forces.detach(), batch)
             energy_sum += float(e)
@@ -338,7 +340,7 @@ def _residuals(backend: ModelBackend, labelled: LabelledSet, indices: list[int])
     """Reference minus pretrained energy of each structure at ``indices``, eV, float64."""
     predicted = [
         predict(backend, None, batch.graph)[0].detach().double().cpu().numpy()
-        for batch in iter_batches(labelled, indices, _EVAL_BATCH_SIZE, backend)
+        for batch in iter_labelled_batches(labelled, indices, _EVAL_BATCH_SIZE, backend)
     ]
     return labelled.energies[indices] - np.concatenate(predicted)
 

@@ -11,7 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Scope = Literal["readout", "last-interaction", "all"]
+from fntk.options import ParameterGroup as Scope
+
 """Parameter group that receives gradients; the others stay frozen (``ModelBackend`` groups)."""
 
 LossName = Literal["mse", "huber"]

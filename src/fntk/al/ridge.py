@@ -29,9 +29,9 @@ import torch
 from fntk.al.e0 import EnergyShift, fit_energy_shift
 from fntk.al.finetune import held_out_split
 from fntk.al.options import FinetuneOptions
+from fntk.chunk import FeatureChunk
 from fntk.errors import CapabilityError
 from fntk.features import compute_features, default_options
-from fntk.features.chunk import FeatureChunk
 from fntk.features.ntk import hidden_basis
 from fntk.features.options import JointNTKOptions
 from fntk.features.readout import linear_readout

@@ -47,9 +47,9 @@ from fntk.al.ridge import (
     readout_designs,
     readout_weights,
 )
+from fntk.chunk import ENERGY_ROW, FORCE_ROW
 from fntk.features import FeatureChunk, options_to_json
 from fntk.features.assembly import assemble_chunk
-from fntk.features.chunk import ENERGY_ROW, FORCE_ROW
 from fntk.features.options import FeatureMapOptions
 from fntk.io import atomic_write_npz, structure_fingerprint
 from fntk.models import ModelBackend

@@ -416,6 +416,7 @@ class _Runner:
         state = {
             "version": _STATE_VERSION,
             "options": self.options.resume_key(),
+            "run_options": self.options.model_dump(mode="json"),
             "data": self.fingerprint,
             "tests": self._test_sizes(),
             "candidates": [int(i) for i in self.view.candidates],

@@ -27,7 +27,7 @@ from fntk.bench.learner import FittedModel, Learner
 from fntk.bench.options import METHOD_NAMES, Aggregation, BenchOptions
 from fntk.features import FeatureChunk, compute_features, default_options, options_to_json
 from fntk.features.options import FeatureMapOptions
-from fntk.io import atomic_write_npz
+from fntk.io import atomic_write_npz, structure_fingerprint
 from fntk.select import Selector
 
 _FEATURE_CHUNK = 64
@@ -53,11 +53,11 @@ class BenchPool:
     candidates: np.ndarray
 
     def fingerprint(self) -> str:
-        """SHA-256 of the numbers and positions of the initial and candidate structures."""
+        """SHA-256 over the :func:`~fntk.io.structure_fingerprint` of the initial and candidate
+        structures, in order."""
         digest = hashlib.sha256()
         for atoms in [*self.init, *(self.pool[i] for i in self.candidates)]:
-            digest.update(np.asarray(atoms.numbers, dtype=np.int64).tobytes())
-            digest.update(np.asarray(atoms.positions, dtype=np.float64).round(8).tobytes())
+            digest.update(structure_fingerprint(atoms).encode())
         return digest.hexdigest()
 
 
@@ -271,7 +271,7 @@ class FeatureMethod:
         self.status_: tuple[str, ...] = ()
         key = _cache_key(self.feature_options_, self.options.model, data.fingerprint())
         path = None if cache_dir is None else cache_dir / f"{self.name}.npz"
-        cached = _load_cached(path, key)
+        cached = load_feature_cache(path, key)
         if cached is not None:
             self.init_chunk_, self.pool_chunk_, seconds = cached
             self.status_ = (f"{self.name} features loaded from {path}",)
@@ -293,7 +293,7 @@ class FeatureMethod:
             self.pool_chunk_ = self._compute(backend, pool, data.candidates)
             seconds = time.perf_counter() - start
         if path is not None:
-            _save_cached(path, key, self.init_chunk_, self.pool_chunk_, seconds)
+            save_feature_cache(path, key, self.init_chunk_, self.pool_chunk_, seconds)
         return seconds
 
     def acquire(self, context: SelectionContext, n: int) -> Acquisition:
@@ -357,27 +357,7 @@ def _cache_key(options: FeatureMapOptions, model: str, fingerprint: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _chunk_arrays(prefix: str, chunk: FeatureChunk) -> dict[str, np.ndarray]:
-    return {
-        f"{prefix}_values": chunk.values,
-        f"{prefix}_offsets": chunk.offsets,
-        f"{prefix}_source_index": chunk.source_index,
-        f"{prefix}_n_atoms": chunk.n_atoms,
-        f"{prefix}_row_kind": chunk.row_kind,
-    }
-
-
-def _chunk_from(arrays, prefix: str) -> FeatureChunk:
-    return FeatureChunk(
-        values=arrays[f"{prefix}_values"],
-        offsets=arrays[f"{prefix}_offsets"],
-        source_index=arrays[f"{prefix}_source_index"],
-        n_atoms=arrays[f"{prefix}_n_atoms"],
-        row_kind=arrays[f"{prefix}_row_kind"],
-    )
-
-
-def _save_cached(
+def save_feature_cache(
     path: Path, key: str, init: FeatureChunk, pool: FeatureChunk, seconds: float
 ) -> None:
     """Write the feature cache through a temporary file and an atomic rename."""
@@ -385,19 +365,22 @@ def _save_cached(
         path,
         key=np.array(key),
         seconds=np.array(seconds),
-        **_chunk_arrays("init", init),
-        **_chunk_arrays("pool", pool),
+        **init.to_arrays("init_"),
+        **pool.to_arrays("pool_"),
     )
 
 
-def _load_cached(path: Path | None, key: str) -> tuple[FeatureChunk, FeatureChunk, float] | None:
+def load_feature_cache(
+    path: Path | None, key: str
+) -> tuple[FeatureChunk, FeatureChunk, float] | None:
     """Cached chunks and their original cost (s) when ``path`` holds features for ``key``."""
     if path is None or not path.is_file():
         return None
     with np.load(path) as arrays:
         if str(arrays["key"]) != key:
             return None
-        return _chunk_from(arrays, "init"), _chunk_from(arrays, "pool"), float(arrays["seconds"])
+        init = FeatureChunk.from_arrays(arrays, "init_")
+        return init, FeatureChunk.from_arrays(arrays, "pool_"), float(arrays["seconds"])
 
 
 _FACTORIES: dict[str, Callable[[BenchOptions], AcquisitionMethod]] = {

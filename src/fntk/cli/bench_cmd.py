@@ -9,13 +9,22 @@ from typing import Annotated
 
 import typer
 
-from fntk.cli.types import Device, ModelSpec, OutDir, Overwrite
+from fntk.cli.types import (
+    Config,
+    Device,
+    ModelSpec,
+    OptionalSelectorChoice,
+    OutDir,
+    Overwrite,
+    given_flags,
+)
 
 METHODS_HELP = "random, committee, embedding, energy-ntk, force-ntk, joint"
 _OUTPUT_FILES = ("results.csv", "state.json", "summary.md", "learning_curves.png")
 
 
 def bench(
+    ctx: typer.Context,
     init: Annotated[
         list[str], typer.Option("--init", help="Labelled initial structures (repeatable).")
     ],
@@ -60,9 +69,7 @@ def bench(
         ),
     ] = None,
     steps: Annotated[int | None, typer.Option(min=0, help="Fine-tuning steps per round.")] = None,
-    selector: Annotated[
-        str | None, typer.Option(help="Selector of the feature methods (default lcmd).")
-    ] = None,
+    selector: OptionalSelectorChoice = None,
     shortlist: Annotated[
         int | None,
         typer.Option(min=1, help="Posterior-variance shortlist size M (default max(1000, 10n))."),
@@ -105,6 +112,7 @@ def bench(
             min=1, help="Torch CPU threads for this command (1 is often fastest on busy CPUs)."
         ),
     ] = None,
+    config: Config = None,
     overwrite: Overwrite = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress log.")] = False,
 ) -> None:
@@ -118,9 +126,12 @@ def bench(
     from pydantic import ValidationError
 
     from fntk.bench import build_bench_options, run_benchmark_files
-    from fntk.errors import InputError
+    from fntk.errors import invalid_options
+    from fntk.pipeline.options import read_config
 
-    overrides: dict[str, object] = {"model": model, "device": device}
+    overrides: dict[str, object] = dict(read_config(config)) if config is not None else {}
+    given = given_flags(ctx, ("model", "device"), {"model": model, "device": device})
+    overrides.update(given if config is not None else {"model": model, "device": device})
     named = {
         "rounds": rounds,
         "batch": batch,
@@ -140,14 +151,12 @@ def bench(
         overrides["methods"] = tuple(m.strip() for m in methods.split(",") if m.strip())
     if pool_shift:
         overrides["pool_shift"] = tuple(pool_shift)
-    tuning = {k: v for k, v in {"scope": scope, "n_steps": steps}.items() if v is not None}
+    tuning = dict(overrides.pop("finetune", None) or {})  # type: ignore[call-overload]
+    tuning.update({k: v for k, v in {"scope": scope, "n_steps": steps}.items() if v is not None})
     try:
         options = build_bench_options(quick=quick, finetune=tuning, **overrides)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
-        raise InputError(f"invalid benchmark options: {problems}") from None
+        raise invalid_options(exc, "benchmark option") from None
     out = _prepare(output, overwrite)
     if not quiet:
         logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
 
 import typer
 
-from fntk.cli.types import Device, ModelSpec, OutDir, Overwrite, Seed
+from fntk.cli.types import Device, FeatureMapName, ModelSpec, OutDir, Overwrite, Seed
 
 DEMO_TRAIN, DEMO_POOL, DEMO_PICKS = 16, 120, 12
+DEMO_OUTPUT = Path("demo-output")
 
 
 def demo(
-    output: OutDir = "demo-output",
+    output: OutDir = DEMO_OUTPUT,
     model: ModelSpec = "sevennet-0",
-    features: Annotated[str, typer.Option(help="Feature map (see fntk select).")] = "joint",
+    features: FeatureMapName = "joint",
     device: Device = "auto",
     overwrite: Overwrite = False,
     seed: Seed = 0,
@@ -24,9 +25,10 @@ def demo(
     Training set: EMT-labelled H, O, OH, CO on Cu, Pt, Ni (111)/(100) slabs. Pool: unlabelled
     slabs that add N and CH2 adsorbates, which the training set has never seen.
     """
-    from fntk.cli.select_cmd import select
+    from fntk.cli.select_cmd import run_job
     from fntk.data import make_adsorbate_structures
     from fntk.io import prepare_output_dir, write_extxyz
+    from fntk.pipeline import build_run_options
 
     out = prepare_output_dir(output, overwrite=overwrite)
     train = make_adsorbate_structures(DEMO_TRAIN, seed=seed)
@@ -39,15 +41,8 @@ def demo(
     typer.echo(
         f"wrote {len(train)} EMT-labelled training and {len(pool)} pool structures to {inputs}"
     )
-    select(
-        pool=[str(inputs / "pool.xyz")],
-        output=out,
-        train=[str(inputs / "train.xyz")],
-        n=DEMO_PICKS,
-        features=features,
-        model=model,
-        device=device,
-        seed=seed,
-        overwrite=True,
+    options = build_run_options(
+        n=DEMO_PICKS, features=features, model=model, device=device, seed=seed
     )
+    run_job([str(inputs / "pool.xyz")], [str(inputs / "train.xyz")], out, options)
     typer.echo(f"open {out / 'report.html'} to see what was picked and why")

@@ -3,26 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 
-from fntk.cli.types import BatchSize, Device, ModelSpec, Seed, StructureFiles
-
-MapName = Literal["embedding", "energy-ntk", "force-ntk", "joint"]
-Group = Literal["readout", "last-interaction", "all"]
+from fntk.cli.types import (
+    BatchSize,
+    Device,
+    MapChoice,
+    ModelSpec,
+    ParameterGroupName,
+    Seed,
+    StructureFiles,
+)
+from fntk.options import ComputeDtype
 
 
 def features(
     files: StructureFiles,
     output: Annotated[Path, typer.Option("--output", "-o", help="Feature store directory.")],
-    map_name: Annotated[
-        MapName, typer.Option("--map", help="Feature map (DESIGN.md section 2).")
-    ] = "joint",
+    map_name: MapChoice = "joint",
     model: ModelSpec = "sevennet-0",
-    group: Annotated[
-        Group, typer.Option("--group", help="Parameter group of the NTK maps.")
-    ] = "readout",
+    group: ParameterGroupName = "readout",
     dim: Annotated[
         int | None,
         typer.Option(
@@ -37,7 +39,7 @@ def features(
         ),
     ] = None,
     dtype: Annotated[
-        Literal["float32", "float64"], typer.Option("--dtype", help="Model and feature dtype.")
+        ComputeDtype, typer.Option("--dtype", help="Model and feature dtype.")
     ] = "float32",
     batch_size: BatchSize = 8,
     chunk_size: Annotated[
@@ -49,7 +51,7 @@ def features(
     from pydantic import ValidationError
 
     from fntk.cli.progress import progress_bar
-    from fntk.errors import InputError
+    from fntk.errors import invalid_options
     from fntk.features import build_feature_map, default_options, load_backend_for
     from fntk.features.store import FeatureStore
     from fntk.io import count_frames, iter_chunks
@@ -64,8 +66,7 @@ def features(
     try:
         options = default_options(map_name, **settings)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise InputError(f"invalid feature options ({problems})") from None
+        raise invalid_options(exc, "feature option") from None
 
     backend = load_backend_for(model, options)
     feature_map = build_feature_map(options)

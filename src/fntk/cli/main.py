@@ -30,7 +30,7 @@ app = typer.Typer(
 )
 
 
-def _user_errors_as_one_line(command: Callable) -> Callable:
+def user_errors_as_one_line(command: Callable) -> Callable:
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         from fntk.errors import FntkError
@@ -47,8 +47,8 @@ def _user_errors_as_one_line(command: Callable) -> Callable:
 
 
 for _command in (select, features, bench, demo, predict, models):
-    app.command()(_user_errors_as_one_line(_command))
-data_app.command("make")(_user_errors_as_one_line(make))
+    app.command()(user_errors_as_one_line(_command))
+data_app.command("make")(user_errors_as_one_line(make))
 app.add_typer(data_app, name="data")
 
 

@@ -1,14 +1,6 @@
-"""``fntk models``: the model backends and how to name them."""
+"""``fntk models``: the model backends and how to name them (read from the backend registry)."""
 
 from __future__ import annotations
-
-BACKEND_HELP = {
-    "sevennet-0": "SevenNet-0 (11Jul2024), shipped in the sevenn wheel; loads offline. Default.",
-    "sevennet": "sevennet:PATH - a SevenNet checkpoint file (e.g. your own fine-tune).",
-    "mace": "mace:PATH - any mace-torch model file (MACE-MP-0, MACE-OFF, your own).",
-    "mace-mp": "mace-mp:small|medium - downloaded by mace-torch; needs internet.",
-    "mace-off": "mace-off:small|medium|large - downloaded by mace-torch; needs internet.",
-}
 
 
 def models() -> None:
@@ -16,9 +8,10 @@ def models() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from fntk.models import available_backends
+    from fntk.models.base import backend_registry
 
-    table = Table("spec", "what it loads")
-    for prefix in available_backends():
-        table.add_row(prefix, BACKEND_HELP.get(prefix, ""))
+    table = Table("spec", "what it loads", "offline")
+    for entry in backend_registry():
+        offline = "yes" if "offline" in entry.capabilities else "needs internet"
+        table.add_row(entry.usage, entry.help, offline)
     Console().print(table)

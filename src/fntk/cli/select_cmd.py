@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from fntk.cli.types import BatchSize, Device, ModelSpec, OutDir, Overwrite, Seed, StructureFiles
+from fntk.cli.types import (
+    BatchSize,
+    Config,
+    Device,
+    FeatureMapName,
+    ModelSpec,
+    OutDir,
+    Overwrite,
+    ParameterGroupName,
+    Seed,
+    SelectorChoice,
+    StructureFiles,
+    given_flags,
+)
 
-FEATURE_MAPS = ("joint", "force-ntk", "energy-ntk", "embedding")
+if TYPE_CHECKING:
+    from fntk.pipeline import RunOptions, SelectRun
 
 
 def select(
+    ctx: typer.Context,
     pool: StructureFiles,
     output: OutDir,
     train: Annotated[
@@ -20,16 +35,10 @@ def select(
         typer.Option("--train", "-t", help="Labelled structures (repeat for several files)."),
     ] = None,
     n: Annotated[int, typer.Option("-n", min=0, help="How many structures to pick.")] = 100,
-    features: Annotated[
-        str, typer.Option(help=f"Feature map: {', '.join(FEATURE_MAPS)}.")
-    ] = "joint",
-    selector: Annotated[
-        str, typer.Option(help="lcmd, maxdet, maxdiag, bait, kmeans++, maxdist, random.")
-    ] = "lcmd",
+    features: FeatureMapName = "joint",
+    selector: SelectorChoice = "lcmd",
     model: ModelSpec = "sevennet-0",
-    group: Annotated[
-        str, typer.Option(help="Parameter group of NTK maps: readout, last-interaction, all.")
-    ] = "readout",
+    group: ParameterGroupName = "readout",
     dim: Annotated[
         int | None,
         typer.Option(min=1, help="Sketch width d of NTK maps (default: the map's own, joint 12)."),
@@ -44,35 +53,42 @@ def select(
     ] = False,
     seed: Seed = 0,
     device: Device = "auto",
+    config: Config = None,
     overwrite: Overwrite = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print run.json to stdout instead of the summary.")
     ] = False,
 ) -> None:
-    """Pick N structures of POOL to label next; write OUTDIR/selected.xyz, scores.csv, report."""
+    """Pick N structures of POOL to label next; write OUTDIR/selected.xyz, scores.csv, report.
+
+    Options come from the defaults, then --config (YAML, TOML, JSON or a previous run.json),
+    then the flags given on the command line.
+    """
+    from fntk.io import prepare_output_dir
+    from fntk.pipeline import FLAGS, load_run_options
+
+    options = load_run_options(config, **given_flags(ctx, FLAGS, locals()))
+    out = prepare_output_dir(output, overwrite=overwrite)
+    run_job(pool, train or [], out, options, quiet=quiet, json_output=json_output)
+
+
+def run_job(
+    pool: list[str],
+    train: list[str],
+    out: Path,
+    options: RunOptions,
+    *,
+    quiet: bool = False,
+    json_output: bool = False,
+) -> None:
+    """Run the selection into the prepared directory ``out`` and print its summary."""
     import json
 
-    from fntk.io import prepare_output_dir
-    from fntk.pipeline import build_run_options, run_and_write
+    from fntk.pipeline import run_and_write
 
-    options = build_run_options(
-        n=n,
-        features=features,
-        selector=selector,
-        model=model,
-        group=group,
-        dim=dim,
-        shortlist=shortlist,
-        chunk_size=chunk_size,
-        batch_size=batch_size,
-        cost_aware=cost_aware,
-        seed=seed,
-        device=device,
-    )
-    out = prepare_output_dir(output, overwrite=overwrite)
     progress = None if quiet or json_output else _RichProgress()
-    run, paths = run_and_write(pool, train or [], out, options, progress=progress)
+    run, paths = run_and_write(pool, train, out, options, progress=progress)
     if json_output:
         typer.echo(json.dumps(run.run_record(), indent=2, default=str))
     elif not quiet:
@@ -97,7 +113,7 @@ class _RichProgress:
             self.bar.stop()
 
 
-def _print_summary(run, paths: dict[str, Path]) -> None:
+def _print_summary(run: SelectRun, paths: dict[str, Path]) -> None:
     from rich.console import Console
     from rich.table import Table
 

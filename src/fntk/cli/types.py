@@ -1,19 +1,38 @@
-"""Option types shared by commands, declared once."""
+"""Option types shared by commands, declared once; choices come from the registries.
+
+The selector and feature-map registries are torch-free, so building these types keeps
+``fntk --help`` fast. Model specs are listed by ``fntk models`` (loading the backend registry
+imports torch).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 import typer
+
+from fntk.features.registry import FEATURE_MAPS
+from fntk.options import PARAMETER_GROUPS
+from fntk.select.registry import selectors
+
+if TYPE_CHECKING:  # the choices are only known at run time; to a type checker they are strings
+    _MapNames: TypeAlias = str
+    _SelectorNames: TypeAlias = str
+    _GroupNames: TypeAlias = str
+else:
+    _MapNames = Literal[FEATURE_MAPS.names()]
+    _SelectorNames = Literal[selectors().names()]
+    _GroupNames = Literal[PARAMETER_GROUPS]
 
 ModelSpec = Annotated[
     str,
     typer.Option(
         "--model",
         "-m",
-        help="Model spec: sevennet-0 (embedded default), sevennet:PATH, mace:PATH, "
-        "mace-mp:small|medium, mace-off:small.",
+        help="Model spec, e.g. sevennet-0 (embedded default), sevennet:PATH, mace:PATH; "
+        "`fntk models` lists every form.",
     ),
 ]
 Device = Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")]
@@ -28,3 +47,56 @@ BatchSize = Annotated[
     int, typer.Option("--batch-size", min=1, help="Structures per model forward pass.")
 ]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed; same seed, same result.")]
+Config = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="Options file (YAML, TOML or JSON; a previous run.json works). Flags given on the "
+        "command line override it.",
+    ),
+]
+FeatureMapName = Annotated[
+    _MapNames,
+    typer.Option(
+        "--features",
+        help="Feature map (README, 'Feature maps').",
+    ),
+]
+MapChoice = Annotated[
+    _MapNames,
+    typer.Option("--map", help="Feature map (README, 'Feature maps')."),
+]
+SelectorChoice = Annotated[
+    _SelectorNames,
+    typer.Option(
+        "--selector",
+        help="Batch selector (README, 'Selection').",
+    ),
+]
+OptionalSelectorChoice = Annotated[
+    _SelectorNames | None,
+    typer.Option("--selector", help="Batch selector of the feature methods (default lcmd)."),
+]
+ParameterGroupName = Annotated[
+    _GroupNames,
+    typer.Option(
+        "--group",
+        help="Parameter group of the NTK maps.",
+    ),
+]
+
+
+def given_flags(
+    ctx: typer.Context, names: Iterable[str], values: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The flags among ``names`` given on the command line (not defaults), with their values.
+
+    A config file supplies everything else, so a flag that was not typed must not override it.
+    """
+    typed = ("COMMANDLINE", "ENVIRONMENT", "PROMPT")
+    given = {}
+    for name in names:
+        source = ctx.get_parameter_source(name)
+        if source is not None and source.name in typed:
+            given[name] = values[name]
+    return given

@@ -2,7 +2,7 @@
 
 Maps compute blocks batch by batch (:func:`iter_batches`); :func:`assemble_chunk` stacks them
 into the ragged
-:class:`~fntk.features.chunk.FeatureChunk` contract, whatever the batch size.
+:class:`~fntk.chunk.FeatureChunk` contract, whatever the batch size.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from ase import Atoms
 
+from fntk.chunk import FeatureChunk
 from fntk.errors import CapabilityError
-from fntk.features.chunk import FeatureChunk
 from fntk.models.base import ModelBackend
 
 

@@ -13,12 +13,12 @@ import numpy as np
 import torch
 from ase import Atoms
 
+from fntk.chunk import ENERGY_ROW, FeatureChunk
 from fntk.features.assembly import (
     assemble_chunk,
     check_backend_dtype,
     iter_batches,
 )
-from fntk.features.chunk import ENERGY_ROW, FeatureChunk
 from fntk.features.options import EmbeddingOptions
 from fntk.models.base import ModelBackend, reproducible_execution
 

@@ -29,12 +29,12 @@ import numpy as np
 import torch
 from ase import Atoms
 
+from fntk.chunk import ENERGY_ROW, FORCE_ROW, FeatureChunk
 from fntk.features.assembly import (
     assemble_chunk,
     check_backend_dtype,
     iter_batches,
 )
-from fntk.features.chunk import ENERGY_ROW, FORCE_ROW, FeatureChunk
 from fntk.features.options import EnergyNTKOptions, ForceNTKOptions, JointNTKOptions
 from fntk.features.readout import LinearReadout, linear_readout
 from fntk.features.sketch import sketch_column, sketch_matrix

@@ -12,8 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-ParameterGroup = Literal["readout", "last-interaction", "all"]
-ComputeDtype = Literal["float32", "float64"]
+from fntk.options import ComputeDtype, ParameterGroup
 
 
 class _CommonOptions(BaseModel):

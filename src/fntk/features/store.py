@@ -18,14 +18,18 @@ from pathlib import Path
 import numpy as np
 
 from fntk import __version__
+from fntk.chunk import FeatureChunk
 from fntk.errors import InputError
-from fntk.features.chunk import FeatureChunk
 from fntk.features.options import FeatureMapOptions, parse_feature_options
 from fntk.io import atomic_write_npz, atomic_write_text
 
 META_FILE = "meta.json"
 _CHUNK_PATTERN = "chunk-{:06d}.npz"
-_FIELDS = ("values", "offsets", "source_index", "n_atoms", "row_kind")
+
+
+RUN_ONLY_OPTIONS = ("device", "batch_size", "max_batch_atoms")
+"""Feature options that change how the model runs, not the values: not part of the identity, so
+a store made with ``--device cuda`` resumes with ``--device cpu``."""
 
 
 class FeatureStore:
@@ -142,14 +146,12 @@ class FeatureStore:
             raise ValueError(
                 f"chunk has {chunk.n_features} feature columns, the store {self.n_features}"
             )
-        atomic_write_npz(
-            self.chunk_path(chunk_id), **{name: getattr(chunk, name) for name in _FIELDS}
-        )
+        atomic_write_npz(self.chunk_path(chunk_id), **chunk.to_arrays())
 
     def read_chunk(self, chunk_id: int) -> FeatureChunk:
         """Chunk ``chunk_id`` as written."""
         with np.load(self.chunk_path(chunk_id)) as data:
-            return FeatureChunk(**{name: data[name] for name in _FIELDS})
+            return FeatureChunk.from_arrays(data)
 
     def iter_chunks(self) -> Iterator[FeatureChunk]:
         """All chunks on disk in id order, one at a time."""
@@ -167,7 +169,7 @@ class FeatureStore:
         return {
             "fntk_version": __version__,
             "model": self.model_spec,
-            "options": self.options.model_dump(mode="json"),
+            "options": self.options.model_dump(mode="json", exclude=set(RUN_ONLY_OPTIONS)),
             "chunk_size": self.chunk_size,
             "n_features": self.n_features,
         }

@@ -20,8 +20,8 @@ from torch import nn
 
 from fntk.errors import CapabilityError, ModelLoadError
 from fntk.models.graph import GraphBatch, build_graph_batch
-
-PARAMETER_GROUPS = ("readout", "last-interaction", "all")
+from fntk.options import PARAMETER_GROUPS
+from fntk.registry import Registry
 
 
 @contextlib.contextmanager
@@ -165,25 +165,30 @@ class ModelBackend(nn.Module, abc.ABC):
 
 
 BackendLoader = Callable[[str, torch.device, torch.dtype], ModelBackend]
-_BACKENDS: dict[str, BackendLoader] = {}
+BACKENDS: Registry[BackendLoader] = Registry("model backend")
+"""Loaders by spec prefix, with usage (``mace:PATH``), help and capabilities (``offline``)."""
 
 
-def register_backend(prefix: str) -> Callable[[BackendLoader], BackendLoader]:
-    """Register a loader for specs ``prefix`` or ``prefix:ARGUMENT``."""
+def register_backend(
+    prefix: str, *, usage: str, help: str, capabilities: frozenset[str] | set[str] = frozenset()
+) -> Callable[[BackendLoader], BackendLoader]:
+    """Register a loader for specs ``prefix`` or ``prefix:ARGUMENT``.
 
-    def decorate(loader: BackendLoader) -> BackendLoader:
-        if prefix in _BACKENDS:
-            raise ValueError(f"backend {prefix!r} registered twice")
-        _BACKENDS[prefix] = loader
-        return loader
+    ``usage`` is how users write the spec (``"mace:PATH"``); ``capabilities`` holds
+    ``"offline"`` when the model loads without a network.
+    """
+    return BACKENDS.register(prefix, usage=usage, help=help, capabilities=capabilities)
 
-    return decorate
+
+def backend_registry() -> Registry[BackendLoader]:
+    """The complete backend registry (imports the built-in backend modules once)."""
+    _import_builtin_backends()
+    return BACKENDS
 
 
 def available_backends() -> list[str]:
     """Registered spec prefixes."""
-    _import_builtin_backends()
-    return sorted(_BACKENDS)
+    return sorted(backend_registry().names())
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -200,14 +205,13 @@ def load_backend(
     spec: str, *, device: str | torch.device = "auto", dtype: torch.dtype = torch.float32
 ) -> ModelBackend:
     """Load the model named by ``spec`` (see README, "Model backends") in eval mode."""
-    _import_builtin_backends()
+    registry = backend_registry()
     prefix, _, argument = spec.partition(":")
-    loader = _BACKENDS.get(prefix)
-    if loader is None:
+    if prefix not in registry:
         raise ModelLoadError(
-            f"unknown model spec {spec!r}; valid forms: sevennet-0, sevennet:PATH, mace:PATH, "
-            "mace-mp:small|medium, mace-off:small"
+            f"unknown model spec {spec!r}; valid forms: {registry.choices()} (see fntk models)"
         )
+    loader = registry.get(prefix)
     backend = loader(argument, resolve_device(device), dtype).eval()
     backend.remember_pretrained()
     return backend

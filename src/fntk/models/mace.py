@@ -74,7 +74,12 @@ class MaceBackend(ModelBackend):
         return out["energy"].reshape(-1), node_features
 
 
-@register_backend("mace")
+@register_backend(
+    "mace",
+    usage="mace:PATH",
+    help="any mace-torch model file: MACE-MP-0, MACE-OFF, your own fine-tune",
+    capabilities={"offline"},
+)
 def _load_mace_file(argument: str, device: torch.device, dtype: torch.dtype) -> MaceBackend:
     if not argument:
         raise ModelLoadError("spec 'mace:PATH' needs a model file path after the colon")
@@ -83,7 +88,11 @@ def _load_mace_file(argument: str, device: torch.device, dtype: torch.dtype) -> 
     return _from_file(argument, f"mace:{os.path.abspath(argument)}", device, dtype)
 
 
-@register_backend("mace-mp")
+@register_backend(
+    "mace-mp",
+    usage="mace-mp:small|medium",
+    help="MACE-MP-0, fetched by mace-torch's downloader (needs internet)",
+)
 def _load_mace_mp(argument: str, device: torch.device, dtype: torch.dtype) -> MaceBackend:
     size = argument or "medium"
     if size not in ("small", "medium"):
@@ -95,7 +104,11 @@ def _load_mace_mp(argument: str, device: torch.device, dtype: torch.dtype) -> Ma
     return _from_file(path, f"mace-mp:{size}", device, dtype)
 
 
-@register_backend("mace-off")
+@register_backend(
+    "mace-off",
+    usage="mace-off:small|medium|large",
+    help="MACE-OFF, fetched by mace-torch's downloader (needs internet)",
+)
 def _load_mace_off(argument: str, device: torch.device, dtype: torch.dtype) -> MaceBackend:
     size = argument or "small"
     if size not in ("small", "medium", "large"):

@@ -89,7 +89,12 @@ class SevenNetBackend(ModelBackend):
         return energy, node_features
 
 
-@register_backend("sevennet-0")
+@register_backend(
+    "sevennet-0",
+    usage="sevennet-0",
+    help="SevenNet-0 (11Jul2024), shipped in the sevenn wheel. Default.",
+    capabilities={"offline"},
+)
 def _load_sevennet_0(argument: str, device: torch.device, dtype: torch.dtype) -> SevenNetBackend:
     if argument:
         raise ModelLoadError("spec 'sevennet-0' takes no argument; for a file use sevennet:PATH")
@@ -99,7 +104,12 @@ def _load_sevennet_0(argument: str, device: torch.device, dtype: torch.dtype) ->
     return _load_checkpoint(pretrained_name_to_path("7net-0"), "sevennet-0", device, dtype)
 
 
-@register_backend("sevennet")
+@register_backend(
+    "sevennet",
+    usage="sevennet:PATH",
+    help="a SevenNet checkpoint file, e.g. your own fine-tune",
+    capabilities={"offline"},
+)
 def _load_sevennet_file(argument: str, device: torch.device, dtype: torch.dtype) -> SevenNetBackend:
     if not argument:
         raise ModelLoadError("spec 'sevennet:PATH' needs a checkpoint path after the colon")

@@ -15,7 +15,7 @@ from ase.data import chemical_symbols
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from fntk.features.chunk import FeatureChunk
+from fntk.chunk import FeatureChunk
 
 POOL_COLOR, PICKED_COLOR, TRAIN_COLOR = "#9aa5b1", "#d1495b", "#2e86ab"
 

@@ -1,74 +1,95 @@
-"""The report of one ``fntk select`` run: three PNG plots and an HTML page that shows them."""
+"""The report of one ``fntk select`` run: three PNG plots and an HTML page that shows them.
+
+The report takes a plain record (:class:`SelectionRecord`: numbers, strings and arrays), not the
+pipeline's run object, so the report layer sits below the pipeline that fills it.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from fntk.report.html import render_report
 from fntk.report.plots import plot_composition, plot_posterior_variance, plot_projection
 
-if TYPE_CHECKING:
-    from fntk.pipeline import SelectRun
+
+@dataclass
+class PlotData:
+    """What the report plots need, in memory independent of the pool size.
+
+    ``*_summaries`` are :func:`fntk.report.plots.structure_summaries` of the training set, of a
+    deterministic subsample of at most ``fntk.pipeline.job.PLOT_SAMPLE`` pool structures, and of
+    the picks.
+    """
+
+    train_summaries: np.ndarray
+    pool_summaries: np.ndarray
+    picked_summaries: np.ndarray
+    pool_element_counts: Counter[int]
+    pool_sizes: np.ndarray
 
 
-def write_selection_report(run: SelectRun, out_dir: str | Path) -> dict[str, Path]:
+@dataclass
+class SelectionRecord:
+    """Everything the report shows of one selection run.
+
+    Attributes
+    ----------
+    summary : dict
+        Label -> value rows of the summary table (model, map, counts, timings).
+    shortlist_pv : ndarray, shape (M,), float64
+        Normalised posterior variance of every shortlisted candidate.
+    picked_pv : ndarray, shape (n,), float64
+        Normalised posterior variance of the picks, in pick order.
+    picked_numbers : list of ndarray
+        Atomic numbers of each pick.
+    picked_rows : list of dict
+        One row of the picks table per pick (rank, file, frame, formula, score, ...).
+    plot : PlotData
+    """
+
+    summary: dict[str, object]
+    shortlist_pv: np.ndarray
+    picked_pv: np.ndarray
+    picked_numbers: list[np.ndarray]
+    picked_rows: list[dict[str, object]] = field(default_factory=list)
+    plot: PlotData | None = None
+
+
+def write_selection_report(record: SelectionRecord, out_dir: str | Path) -> dict[str, Path]:
     """Write pv_histogram.png, projection.png, composition.png and report.html to ``out_dir``."""
     out = Path(out_dir)
-    data = run.plot_data
-    result = run.result
-    picked_pv = np.array([a.info["fntk_posterior_variance"] for a in run.picked])
+    data = record.plot
     paths = {
         "pv_histogram": plot_posterior_variance(
-            result.shortlist.posterior_variance, picked_pv, out / "pv_histogram.png"
+            record.shortlist_pv, record.picked_pv, out / "pv_histogram.png"
         ),
-        "composition": plot_composition(
+    }
+    figures = [("Posterior variance: shortlist (top candidates) vs picked", "pv_histogram.png")]
+    if data is not None:
+        paths["composition"] = plot_composition(
             data.pool_element_counts,
             data.pool_sizes.tolist(),
-            [a.numbers for a in run.picked],
+            record.picked_numbers,
             out / "composition.png",
-        ),
-    }
-    figures = [
-        ("Posterior variance: shortlist (top candidates) vs picked", "pv_histogram.png"),
-        ("Elements and sizes: pool vs picked", "composition.png"),
-    ]
-    if data.pool_summaries.size and data.picked_summaries.size:
-        paths["projection"] = plot_projection(
-            data.train_summaries, data.pool_summaries, data.picked_summaries, out / "projection.png"
         )
-        figures.insert(1, ("Features, first two principal components", "projection.png"))
-    options = run.options
-    summary = {
-        "model": run.model_spec,
-        "feature map": options.features.name,
-        "selector": options.select.method,
-        "pool structures": run.n_pool,
-        "training structures": run.n_train,
-        "excluded (already in training set)": len(run.excluded_duplicates),
-        "shortlist size": len(run.shortlist),
-        "picked": len(run.picked),
-        "seed": options.seed,
-        **{f"time: {k} (s)": f"{v:.2f}" for k, v in run.timings_s.items()},
-    }
-    rows = [
-        {
-            "rank": a.info["fntk_rank"],
-            "file": a.info["fntk_source_file"],
-            "frame": a.info["fntk_source_index"],
-            "formula": a.get_chemical_formula(),
-            "score": f"{a.info['fntk_score']:.4g}",
-            "posterior variance": f"{a.info['fntk_posterior_variance']:.4g}",
-        }
-        for a in run.picked
-    ]
+        figures.append(("Elements and sizes: pool vs picked", "composition.png"))
+        if data.pool_summaries.size and data.picked_summaries.size:
+            paths["projection"] = plot_projection(
+                data.train_summaries,
+                data.pool_summaries,
+                data.picked_summaries,
+                out / "projection.png",
+            )
+            figures.insert(1, ("Features, first two principal components", "projection.png"))
     paths["report"] = render_report(
         out / "report.html",
         title="fntk selection report",
-        summary=summary,
+        summary=record.summary,
         figures=figures,
-        picked_rows=rows,
+        picked_rows=record.picked_rows,
     )
     return paths

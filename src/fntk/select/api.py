@@ -11,7 +11,6 @@ give the same batch whatever the chunking.
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from fntk.features.chunk import FeatureChunk
-from fntk.select.base import SelectionProblem, build_selector, get_selector, run_greedy
+from fntk.chunk import FeatureChunk
+from fntk.select.base import SelectionProblem, build_selector, run_greedy
 from fntk.select.options import SelectOptions
 from fntk.select.precision import (
     Precision,
@@ -28,6 +27,7 @@ from fntk.select.precision import (
     factorize_precision,
     posterior_blocks,
 )
+from fntk.select.registry import selectors
 from fntk.select.shortlist import Shortlist, build_shortlist, labelling_cost
 
 logger = logging.getLogger(__name__)
@@ -86,13 +86,18 @@ class SelectionResult:
 class Selector:
     """Pick the next structures to label from streamed feature chunks.
 
-    Parameters are those of :class:`~fntk.select.options.SelectOptions` (see there for
-    defaults, units and the maths); they are validated in :meth:`fit`.
+    Parameters
+    ----------
+    options : SelectOptions or str, optional
+        All options (defaults, units and the maths are documented on
+        :class:`~fntk.select.options.SelectOptions`), or just the selector name.
+    **params
+        Fields of :class:`~fntk.select.options.SelectOptions` that replace those of ``options``.
 
     Attributes
     ----------
-    options_ : SelectOptions
-        Validated options (after :meth:`fit`).
+    options : SelectOptions
+        The validated options (what :meth:`get_params` returns).
     precision_ : Precision or None
         Factorised precision of the training set; ``None`` when no training chunk was given
         (built as ``sigma^2 I`` once the pool reveals the feature width).
@@ -100,50 +105,24 @@ class Selector:
         Training blocks, kept only when the selector uses them as centres (TP mode).
     """
 
-    def __init__(
-        self,
-        method: str = "lcmd",
-        *,
-        sigma: float | None = None,
-        relative_noise: float = 1e-6,
-        energy_weight: float = 1.0,
-        force_weight: float = 1.0,
-        normalization: str = "per-row",
-        shortlist_size: int | None = None,
-        mode: str = "tp",
-        kernel: str = "auto",
-        cost_exponent: float | None = None,
-        jitter_tries: int = 8,
-    ) -> None:
-        self.method = method
-        self.sigma = sigma
-        self.relative_noise = relative_noise
-        self.energy_weight = energy_weight
-        self.force_weight = force_weight
-        self.normalization = normalization
-        self.shortlist_size = shortlist_size
-        self.mode = mode
-        self.kernel = kernel
-        self.cost_exponent = cost_exponent
-        self.jitter_tries = jitter_tries
+    def __init__(self, options: SelectOptions | str | None = None, **params: Any) -> None:
+        if isinstance(options, str):
+            options, params = None, {"method": options, **params}
+        base = options if options is not None else SelectOptions()
+        self.options = _updated(base, params)
 
     @classmethod
     def from_options(cls, options: SelectOptions) -> Selector:
-        """Selector with the values of ``options``."""
-        return cls(**options.model_dump())
+        """Selector with ``options``."""
+        return cls(options)
 
     def get_params(self) -> dict[str, Any]:
-        """Constructor arguments, by name."""
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {name: getattr(self, name) for name in names}
+        """The options, by field name (scikit-learn convention)."""
+        return self.options.model_dump()
 
     def set_params(self, **params: Any) -> Selector:
-        """Set constructor arguments (validated at the next :meth:`fit`)."""
-        valid = self.get_params()
-        for name, value in params.items():
-            if name not in valid:
-                raise ValueError(f"unknown parameter {name!r}; valid: {', '.join(valid)}")
-            setattr(self, name, value)
+        """Replace option fields (validated now; an unknown name raises)."""
+        self.options = _updated(self.options, params)
         return self
 
     def fit(self, train_chunks: Iterable[FeatureChunk]) -> Selector:
@@ -168,12 +147,11 @@ class Selector:
         NumericalError
             If the precision matrix cannot be factorised even with jitter.
         """
-        options = SelectOptions(**self.get_params())
-        selector_cls = get_selector(options.method)
+        options = self.options
+        selector_cls = selectors().get(options.method)
         gram, n_structures, n_rows, chunks = accumulate_gram(
             train_chunks, options.energy_weight, options.force_weight
         )
-        self.options_ = options
         self.precision_ = (
             None
             if gram is None
@@ -210,11 +188,11 @@ class Selector:
         -------
         SelectionResult
         """
-        if not hasattr(self, "options_"):
+        if not hasattr(self, "precision_"):
             raise RuntimeError("call fit(train_chunks) before select()")
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
             raise ValueError(f"n must be a non-negative integer, got {n!r}")
-        options = self.options_
+        options = self.options
         status: list[str] = []
         size = options.resolved_shortlist_size(int(n))
         if n == 0:
@@ -279,14 +257,14 @@ class Selector:
 
     def _resolve_kernel(self, shortlist: Shortlist) -> str:
         """``options.kernel``, with ``"auto"`` resolved from the largest block seen."""
-        if self.options_.kernel != "auto":
-            return self.options_.kernel
+        if self.options.kernel != "auto":
+            return self.options.kernel
         train_rows = 0 if self.train_ is None else int(self.train_.rows_per_structure.max())
         return "linear" if max(shortlist.max_rows, train_rows) <= 1 else "gram"
 
     def _problem(self, shortlist: Shortlist, precision: Precision, kernel: str) -> SelectionProblem:
         """Posterior blocks of the shortlist (by source index) and, in TP mode, of the train."""
-        options = self.options_
+        options = self.options
         order = np.argsort(shortlist.source_index, kind="stable")
         chunk = shortlist.chunk.subset(order)
         weights = (options.energy_weight, options.force_weight)
@@ -338,3 +316,10 @@ def select_structures(
     """
     selector = Selector.from_options(options or SelectOptions())
     return selector.fit(train_chunks).select(pool_chunks, n, random_state=random_state)
+
+
+def _updated(options: SelectOptions, params: dict[str, Any]) -> SelectOptions:
+    """``options`` with ``params`` replacing fields, validated (unknown names raise)."""
+    if not params:
+        return options
+    return SelectOptions.model_validate({**options.model_dump(), **params})

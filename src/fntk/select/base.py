@@ -5,28 +5,24 @@ candidates, and of the training structures in TP mode) and fills in three hooks,
 bmdal_reg's ``IterativeSelectionMethod``: :meth:`GreedySelector.prepare` (state before the first
 pick; TP-mode selectors add the training centres here), :meth:`GreedySelector.next_index`
 (the next candidate) and :meth:`GreedySelector.add` (update after a pick). :func:`run_greedy` is
-the one loop that calls them. Selectors are registered by name with :func:`register_selector`.
+the one loop that calls them. Selectors are registered by name with
+:func:`fntk.select.registry.register_selector`.
 
-Tie rule: scores are compared after rounding to a grid of ``2**-40`` times a scale the selector
-fixes in ``prepare`` (its largest initial score), and equal rounded scores go to the candidate
-with the smaller source index. Rounding noise (chunking, BLAS blocking, cancellation in
-``k(x, x) + k(y, y) - 2 k(x, y)``) therefore cannot reorder exact ties such as duplicated
-structures, and the picks do not depend on the chunk size.
+Ties follow the one rule of :mod:`fntk.select.ties`.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
 
-from fntk.select.options import SELECTOR_NAMES, KernelName, SelectOptions
+from fntk.select.options import KernelName, SelectOptions
 from fntk.select.precision import PosteriorBlocks
-
-_TIE_BITS = 40
+from fntk.select.registry import selectors
+from fntk.select.ties import tie_keys
 
 
 @dataclass(frozen=True)
@@ -81,12 +77,6 @@ class GreedyOutcome:
     status: list[str] = field(default_factory=list)
 
 
-def tie_keys(values: np.ndarray, scale: float) -> np.ndarray:
-    """``values`` rounded to multiples of ``scale * 2**-40`` (the tie grid), shape kept."""
-    quantum = (scale if scale > 0.0 else 1.0) * 2.0**-_TIE_BITS
-    return np.rint(values / quantum)
-
-
 def argmax_with_ties(
     scores: np.ndarray, eligible: np.ndarray, scale: float, source_index: np.ndarray
 ) -> int:
@@ -98,7 +88,7 @@ def argmax_with_ties(
     eligible : ndarray, shape (n,), bool
         At least one entry must be True.
     scale : float
-        Scores are rounded to multiples of ``scale * 2**-40``.
+        Scores are rounded to multiples of ``scale * 2**-40`` (:func:`fntk.select.ties.tie_keys`).
     source_index : ndarray, shape (n,), int64
         Tie-breaker (smaller wins).
 
@@ -172,44 +162,7 @@ def run_greedy(
     return GreedyOutcome(positions=positions, scores=scores, status=list(selector.status))
 
 
-_REGISTRY: dict[str, type[GreedySelector]] = {}
-
-
-def register_selector(name: str) -> Callable[[type[GreedySelector]], type[GreedySelector]]:
-    """Class decorator registering a selector under ``name`` (one of ``SelectorName``)."""
-
-    def decorate(cls: type[GreedySelector]) -> type[GreedySelector]:
-        if name not in SELECTOR_NAMES:
-            raise ValueError(f"selector name {name!r} is not listed in SelectorName")
-        if name in _REGISTRY:
-            raise ValueError(f"selector {name!r} is already registered")
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return decorate
-
-
-def get_selector(name: str) -> type[GreedySelector]:
-    """Selector class registered under ``name``.
-
-    Raises
-    ------
-    ValueError
-        For an unknown name; the message lists the valid ones.
-    """
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        valid = ", ".join(sorted(_REGISTRY))
-        raise ValueError(f"unknown selector {name!r}; valid names: {valid}") from None
-
-
-def registered_selectors() -> tuple[str, ...]:
-    """Names of all registered selectors, sorted."""
-    return tuple(sorted(_REGISTRY))
-
-
 def build_selector(options: SelectOptions) -> GreedySelector:
-    """A fresh selector for ``options.method``."""
-    return get_selector(options.method)()
+    """A fresh selector for ``options.method`` (names: :func:`fntk.select.registry.selectors`)."""
+    selector: GreedySelector = selectors().get(options.method)()
+    return selector

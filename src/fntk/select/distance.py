@@ -18,10 +18,10 @@ from fntk.select.base import (
     GreedySelector,
     SelectionProblem,
     argmax_with_ties,
-    register_selector,
-    tie_keys,
 )
 from fntk.select.kernels import StructureKernel, squared_distances
+from fntk.select.registry import register_selector
+from fntk.select.ties import tie_keys
 
 _MAX_PRODUCT_ELEMENTS = 2**24
 """Bound on candidate rows x centre rows per kernel batch (128 MiB of float64)."""
@@ -106,7 +106,7 @@ class _DistanceSelector(GreedySelector):
         self.centres.add_candidate(position)
 
 
-@register_selector("maxdist")
+@register_selector("maxdist", help="greedy k-centre: the candidate farthest from all centres")
 class MaxDist(_DistanceSelector):
     """Greedy k-centre: pick the candidate farthest from all centres (bmdal_reg ``maxdist``)."""
 
@@ -116,7 +116,7 @@ class MaxDist(_DistanceSelector):
         return self._farthest(~selected)
 
 
-@register_selector("lcmd")
+@register_selector("lcmd", help="largest cluster, max distance (Holzmüller et al. 2023); default")
 class LargestClusterMaxDist(_DistanceSelector):
     """LCMD (Holzmüller et al., JMLR 2023; bmdal_reg ``LargestClusterMaxDistSelectionMethod``).
 
@@ -139,7 +139,9 @@ class LargestClusterMaxDist(_DistanceSelector):
         return self._farthest(eligible)
 
 
-@register_selector("kmeans++")
+@register_selector(
+    "kmeans++", help="k-means++ seeding: sampled by squared distance to the nearest centre"
+)
 class KMeansPlusPlus(_DistanceSelector):
     """k-means++ seeding: sample with probability proportional to the squared distance.
 

@@ -2,21 +2,26 @@
 
 :class:`SelectOptions` holds every knob of the precision matrix, the posterior-variance
 shortlist and the batch selector (DESIGN.md sections 3-4). Defaults and their units live here
-only. The selector names are written once, in :data:`SelectorName`; the registry in
-:mod:`fntk.select.base` refuses any name not listed there, so the option's ``Literal``, the
-registry keys and CLI choices cannot drift apart.
+only. Selector names come from the registry (:func:`fntk.select.registry.selectors`) alone:
+:data:`SelectorName` validates against it, and CLI choices are read from it.
 """
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-SelectorName = Literal["lcmd", "maxdiag", "maxdet", "bait", "maxdist", "kmeans++", "random"]
-"""Names of the registered batch selectors (``lcmd`` is the default)."""
 
-SELECTOR_NAMES: tuple[str, ...] = get_args(SelectorName)
+def _registered_selector(name: str) -> str:
+    from fntk.select.registry import selectors
+
+    selectors().entry(name)  # ValueError listing the names
+    return name
+
+
+SelectorName = Annotated[str, AfterValidator(_registered_selector)]
+"""Name of a registered batch selector (``lcmd`` is the default)."""
 
 Normalization = Literal["total", "per-row", "per-atom"]
 Mode = Literal["tp", "p"]

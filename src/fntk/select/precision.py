@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
+from fntk.chunk import ENERGY_ROW, FeatureChunk
 from fntk.errors import InputError, NumericalError
-from fntk.features.chunk import ENERGY_ROW, FeatureChunk
 
 _JITTER_START = 1e-12
 _JITTER_GROWTH = 10.0
@@ -35,7 +35,7 @@ class Precision:
         Noise standard deviation (feature units).
     jitter : float
         Diagonal added to ``A`` so that it factorised (0.0 when none was needed).
-    n_train_structures, n_train_rows : int
+    n_train_structures : int
         Size of the training set that ``A`` was accumulated from.
     status : tuple of str
         Messages about fallbacks taken (jitter, empty training set).
@@ -45,7 +45,6 @@ class Precision:
     sigma: float
     jitter: float
     n_train_structures: int
-    n_train_rows: int
     status: tuple[str, ...] = ()
 
     @property
@@ -241,7 +240,6 @@ def factorize_precision(
         sigma=sigma,
         jitter=jitter,
         n_train_structures=n_structures,
-        n_train_rows=n_rows,
         status=tuple(status),
     )
 

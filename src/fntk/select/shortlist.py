@@ -3,9 +3,9 @@
 For each pool chunk the posterior variance ``PV(x) = sigma^2 tr(Phi A^{-1} Phi^T)`` of every
 block is one triangular solve (DESIGN.md section 3); it is normalised (total, per row or per
 atom), divided by the labelling cost when cost-aware acquisition is on, and merged into a
-running top-``M`` list. Scores are compared after rounding to 40 significant bits, and ties
-are broken by the smaller source index, so rounding noise from different chunkings cannot
-reorder equal structures and the shortlist does not depend on the chunk size. Memory is
+running top-``M`` list. Scores are compared under the tie rule of :mod:`fntk.select.ties` (40
+significant bits, then the smaller source index), so that rounding noise from different
+chunkings does not reorder equal structures. Memory is
 ``O(d^2 + chunk * m * d + M * m * d)``: only candidates that beat the current ``M``-th score
 are copied, and the kept blocks are compacted whenever dropped ones outnumber them.
 """
@@ -17,12 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fntk.chunk import FeatureChunk
 from fntk.errors import InputError
-from fntk.features.chunk import FeatureChunk
 from fntk.select.options import Normalization
 from fntk.select.precision import Precision, check_chunk, posterior_rows
-
-_RANK_BITS = 40
+from fntk.select.ties import tie_keys
 
 
 @dataclass(frozen=True)
@@ -54,21 +53,6 @@ class Shortlist:
     def source_index(self) -> np.ndarray:
         """Source indices of the shortlisted structures, best first, shape (M,)."""
         return self.chunk.source_index
-
-
-def round_significant(values: np.ndarray, bits: int = _RANK_BITS) -> np.ndarray:
-    """Round to ``bits`` significant bits, so that rounding noise cannot split exact ties.
-
-    Parameters
-    ----------
-    values : ndarray, float64
-
-    Returns
-    -------
-    ndarray, same shape, float64
-    """
-    mantissa, exponent = np.frexp(values)
-    return np.ldexp(np.rint(mantissa * 2.0**bits) / 2.0**bits, exponent)
 
 
 def labelling_cost(n_atoms: np.ndarray, cost_exponent: float | None) -> np.ndarray:
@@ -135,7 +119,7 @@ class _TopM:
         self.stored = 0
 
     def offer(self, chunk: FeatureChunk, pv: np.ndarray, score: np.ndarray) -> None:
-        key = round_significant(score)
+        key = tie_keys(score)
         source = chunk.source_index
         passing = np.ones(len(key), dtype=bool)
         if len(self.key) == self.size:

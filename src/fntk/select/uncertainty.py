@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from fntk.select.base import GreedySelector, SelectionProblem, argmax_with_ties, register_selector
+from fntk.select.base import GreedySelector, SelectionProblem, argmax_with_ties
 from fntk.select.kernels import size_groups
+from fntk.select.registry import register_selector
 
 
 def _whitening_update(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -63,7 +64,7 @@ class _WhitenedSelector(GreedySelector):
         return position, float(self.gains[position])
 
 
-@register_selector("maxdet")
+@register_selector("maxdet", help="greedy information gain (block log-determinant)")
 class MaxDet(_WhitenedSelector):
     """Greedy block information gain ``logdet(I + Phi(x) A_S^{-1} Phi(x)^T) / c(N)``."""
 
@@ -84,7 +85,9 @@ class MaxDet(_WhitenedSelector):
         self.gains = self._gains() / self.problem.cost
 
 
-@register_selector("bait")
+@register_selector(
+    "bait", help="BAIT: greedy reduction of the shortlist's total posterior variance"
+)
 class Bait(_WhitenedSelector):
     """Greedy reduction of ``tr(F A_S^{-1})`` over cost (``F``: shortlist Fisher matrix)."""
 
@@ -118,7 +121,7 @@ class Bait(_WhitenedSelector):
         self.gains = self._gains() / self.problem.cost
 
 
-@register_selector("maxdiag")
+@register_selector("maxdiag", help="top-n by posterior variance (no batch diversity)")
 class MaxDiag(GreedySelector):
     """Top ``n`` candidates by shortlist score (normalised posterior variance over cost)."""
 
@@ -132,7 +135,7 @@ class MaxDiag(GreedySelector):
         return position, float(scores[position])
 
 
-@register_selector("random")
+@register_selector("random", help="uniform over the whole pool (baseline)")
 class RandomOrder(GreedySelector):
     """Uniformly random candidates: ``rng.permutation(n_candidates)``, reported with their
     posterior variance. For this selector the shortlist is itself a uniform random sample of

@@ -1,59 +1,40 @@
 """The main job: pool (and training set) in, batch to label out (``fntk select``).
 
-Wiring only: structures are streamed from files (:mod:`fntk.io`), turned into feature blocks by
-one pretrained model (:mod:`fntk.features`), scored and selected (:mod:`fntk.select`), and the
-picks are written with their scores (:mod:`fntk.report`). Each stage is a function over chunks
-(DESIGN.md section 1). Memory stays flat in the pool size: the pool is read twice (features,
-then the picked geometries), and only per-structure bookkeeping of a few numbers is kept.
+Structures are streamed from files (:mod:`fntk.io`), turned into feature blocks by one
+pretrained model (:mod:`fntk.features`), scored and selected (:mod:`fntk.select`). Each stage is
+a function over chunks (DESIGN.md section 1). The pool files are read three times: a frame count
+(for the progress bar and the check of ``n``), the features, and the picked geometries. Memory
+stays flat in the pool size: only per-structure bookkeeping of a few numbers is kept. Writing the
+outputs is :mod:`fntk.pipeline.outputs`.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import platform
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from ase import Atoms
-from pydantic import BaseModel, ConfigDict, Field
 
 from fntk import __version__
+from fntk.chunk import FeatureChunk
 from fntk.errors import InputError
-from fntk.features import FeatureChunk, FeatureMapOptions, compute_features, default_options
-from fntk.features.pipeline import load_backend_for
-from fntk.io import (
-    atomic_write_text,
-    expand_paths,
-    iter_chunks,
-    structure_fingerprint,
-    write_extxyz,
-)
+from fntk.features.options import FeatureMapOptions
+from fntk.features.registry import compute_features, load_backend_for
+from fntk.io import count_frames, expand_paths, iter_chunks, structure_fingerprint
 from fntk.io.read import StructureChunk
 from fntk.models import ModelBackend
+from fntk.pipeline.options import RunOptions
 from fntk.report.plots import structure_summaries
-from fntk.select import SelectionResult, SelectOptions, Selector
+from fntk.report.selection import PlotData
+from fntk.select import SelectionResult, Selector
 
 Progress = Callable[[str, int, int | None], None]
 """``progress(stage, advance, total)``: called as work finishes; the CLI draws bars from it."""
-
-
-class RunOptions(BaseModel):
-    """Everything a selection run depends on, besides its input files (stored in run.json)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    n: int = Field(100, ge=0, description="Number of structures to pick.")
-    model: str = Field("sevennet-0", description="Model spec (see fntk.models.load_backend).")
-    features: FeatureMapOptions = Field(default_factory=lambda: default_options("joint"))
-    select: SelectOptions = Field(default_factory=SelectOptions)
-    chunk_size: int = Field(256, ge=1, description="Structures read and featurised at a time.")
-    seed: int = Field(0, ge=0, description="Seed of the random choices in selection.")
 
 
 @dataclass
@@ -101,22 +82,8 @@ class SelectRun:
         }
 
 
-@dataclass
-class PlotData:
-    """What the report plots need, in memory independent of the pool size.
-
-    ``*_summaries`` are :func:`fntk.report.plots.structure_summaries` of the training set, of a
-    deterministic subsample of at most ``PLOT_SAMPLE`` pool structures, and of the picks.
-    """
-
-    train_summaries: np.ndarray
-    pool_summaries: np.ndarray
-    picked_summaries: np.ndarray
-    pool_element_counts: Counter[int]
-    pool_sizes: np.ndarray
-
-
 PLOT_SAMPLE = 2000
+"""Most pool structures whose summaries are kept for the projection plot."""
 
 
 @dataclass
@@ -162,8 +129,6 @@ def run_selection(
     backend = backend or load_backend_for(options.model, options.features)
     timings["load_model"] = time.perf_counter() - start
 
-    from fntk.io import count_frames
-
     n_pool_frames = count_frames(pool_files)
     if options.n > n_pool_frames:
         raise InputError(
@@ -189,7 +154,7 @@ def run_selection(
     book = _PoolBook()
     excluded: list[dict[str, object]] = []
     feature_seconds = [0.0]
-    sample_stride = max(1, n_pool_frames // PLOT_SAMPLE)
+    sample_stride = max(1, -(-n_pool_frames // PLOT_SAMPLE))  # ceil: at most PLOT_SAMPLE kept
     report("pool features + scoring", 0, n_pool_frames)
 
     def pool_chunks() -> Iterator[FeatureChunk]:
@@ -244,31 +209,6 @@ def run_selection(
         files={"pool": pool_files, "train": train_files},
         plot_data=plot_data,
     )
-
-
-def write_outputs(run: SelectRun, out_dir: str | Path, *, report: bool = True) -> dict[str, Path]:
-    """Write selected.xyz, scores.csv, run.json and (optionally) report.html with its PNGs."""
-    out = Path(out_dir)
-    protected = run.files.get("pool", []) + run.files.get("train", [])
-    paths = {
-        "selected": out / "selected.xyz",
-        "scores": out / "scores.csv",
-        "run": out / "run.json",
-    }
-    write_extxyz(paths["selected"], run.picked, protected=protected)
-    buffer = io.StringIO()
-    columns = ["rank", "source_file", "source_index", "pool_index", "n_atoms"]
-    columns += ["posterior_variance", "picked", "score"]
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(run.shortlist)
-    atomic_write_text(paths["scores"], buffer.getvalue())
-    atomic_write_text(paths["run"], json.dumps(run.run_record(), indent=2, default=str) + "\n")
-    if report:
-        from fntk.report.selection import write_selection_report
-
-        paths.update(write_selection_report(run, out))
-    return paths
 
 
 def _featurise(
@@ -352,100 +292,3 @@ def _shortlist_rows(book: _PoolBook, result: SelectionResult) -> list[dict[str, 
             }
         )
     return rows
-
-
-def run_and_write(
-    pool: Sequence[str],
-    train: Sequence[str],
-    out_dir: str | Path,
-    options: RunOptions,
-    *,
-    progress: Progress | None = None,
-    report: bool = True,
-) -> tuple[SelectRun, dict[str, Path]]:
-    """Run the selection and write every output to ``out_dir`` (``fntk select``'s body)."""
-    run = run_selection(pool, train, options, progress=progress)
-    return run, write_outputs(run, out_dir, report=report)
-
-
-def build_run_options(
-    *,
-    n: int = 100,
-    features: str = "joint",
-    selector: str = "lcmd",
-    model: str = "sevennet-0",
-    group: str = "readout",
-    dim: int | None = None,
-    shortlist: int | None = None,
-    chunk_size: int = 256,
-    batch_size: int = 8,
-    cost_aware: bool = False,
-    seed: int = 0,
-    device: str = "auto",
-) -> RunOptions:
-    """Validated options from command-line style arguments (errors name the bad argument).
-
-    ``group``, ``dim`` (``None``: the map's default) and ``seed`` configure the NTK maps;
-    ``cost_aware`` turns on the labelling-cost exponent 3 (DFT-like) of
-    :class:`~fntk.select.SelectOptions`.
-    """
-    from pydantic import ValidationError
-
-    from fntk.select.options import DEFAULT_COST_EXPONENT
-
-    common: dict[str, object] = {"batch_size": batch_size, "device": device}
-    if features != "embedding":
-        common.update(group=group, seed=seed)
-        if dim is not None:
-            common["dim"] = dim
-    try:
-        return RunOptions(
-            n=n,
-            model=model,
-            features=default_options(features, **common),
-            select=SelectOptions(
-                method=selector,
-                shortlist_size=shortlist,
-                cost_exponent=DEFAULT_COST_EXPONENT if cost_aware else None,
-            ),
-            chunk_size=chunk_size,
-            seed=seed,
-        )
-    except (ValueError, ValidationError) as exc:
-        raise InputError(_one_line(exc)) from None
-
-
-def select_files(
-    pool: str | Path | Sequence[str | Path],
-    train: str | Path | Sequence[str | Path] = (),
-    *,
-    output: str | Path | None = None,
-    overwrite: bool = False,
-    progress: Progress | None = None,
-    **options: object,
-) -> SelectRun:
-    """Python mirror of ``fntk select``: ``fntk.select("pool.xyz", "train.xyz", n=50)``.
-
-    ``options`` are the keyword arguments of :func:`build_run_options` (``n``, ``features``,
-    ``selector``, ``model``, ...). With ``output``, the files of ``fntk select -o`` are written.
-    """
-    pool_files = [str(p) for p in ([pool] if isinstance(pool, str | Path) else pool)]
-    train_files = [str(t) for t in ([train] if isinstance(train, str | Path) else train)]
-    run_options = build_run_options(**options)
-    if output is None:
-        return run_selection(pool_files, train_files, run_options, progress=progress)
-    from fntk.io import prepare_output_dir
-
-    out = prepare_output_dir(output, overwrite=overwrite)
-    return run_and_write(pool_files, train_files, out, run_options, progress=progress)[0]
-
-
-def _one_line(exc: Exception) -> str:
-    from pydantic import ValidationError
-
-    if isinstance(exc, ValidationError):
-        problems = [
-            f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors()
-        ]
-        return "invalid option: " + "; ".join(problems)
-    return str(exc)

@@ -1,5 +1,8 @@
 """Ragged feature chunks: the contract between feature maps, the store and the selectors.
 
+This module is the torch-free core of the package: it needs NumPy only, so the selection engine
+(:mod:`fntk.select`), which sees arrays only, can be imported without torch or ASE.
+
 A chunk holds the feature blocks Phi(x) of several structures stacked row-wise
 (DESIGN.md section 1). Structure ``j`` owns rows ``offsets[j]:offsets[j + 1]`` of ``values``.
 Each row is tagged as an energy row or a force row, because the precision matrix weights
@@ -8,13 +11,15 @@ them differently and distance-based selectors must never sum force rows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 ENERGY_ROW = np.int8(0)
 FORCE_ROW = np.int8(1)
+CHUNK_FIELDS = ("values", "offsets", "source_index", "n_atoms", "row_kind")
+"""Array fields of a :class:`FeatureChunk`, in the order they are stored."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,15 @@ class FeatureChunk:
             n_atoms=np.concatenate([c.n_atoms for c in chunks]).astype(np.int64),
             row_kind=np.concatenate([c.row_kind for c in chunks]).astype(np.int8),
         )
+
+    def to_arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
+        """The arrays keyed ``prefix + field`` (for ``np.savez``); see :meth:`from_arrays`."""
+        return {prefix + name: getattr(self, name) for name in CHUNK_FIELDS}
+
+    @staticmethod
+    def from_arrays(arrays: Mapping[str, np.ndarray], prefix: str = "") -> FeatureChunk:
+        """The chunk that :meth:`to_arrays` wrote (``arrays``: a dict or an open ``NpzFile``)."""
+        return FeatureChunk(**{name: np.asarray(arrays[prefix + name]) for name in CHUNK_FIELDS})
 
     def split(self, chunk_size: int) -> list[FeatureChunk]:
         """Split into consecutive chunks of at most ``chunk_size`` structures."""

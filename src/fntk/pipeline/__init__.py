@@ -1,0 +1,35 @@
+"""The selection job (``fntk select``): options, the streamed run, and its output files.
+
+:mod:`~fntk.pipeline.options` parses options once (defaults, config file, flags);
+:mod:`~fntk.pipeline.job` streams files through features, scoring and selection;
+:mod:`~fntk.pipeline.outputs` writes selected.xyz, scores.csv, run.json and the report;
+:func:`next_batch` is the whole job from Python.
+"""
+
+from fntk.pipeline.batch import next_batch, run_and_write
+from fntk.pipeline.job import Progress, SelectRun, run_selection
+from fntk.pipeline.options import (
+    FLAGS,
+    RunOptions,
+    apply_flags,
+    build_run_options,
+    load_run_options,
+    read_config,
+)
+from fntk.pipeline.outputs import selection_record, write_outputs
+
+__all__ = [
+    "FLAGS",
+    "Progress",
+    "RunOptions",
+    "SelectRun",
+    "apply_flags",
+    "build_run_options",
+    "load_run_options",
+    "next_batch",
+    "read_config",
+    "run_and_write",
+    "run_selection",
+    "selection_record",
+    "write_outputs",
+]

@@ -1,0 +1,70 @@
+"""``fntk.next_batch``: the whole selection job from Python, the mirror of ``fntk select``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from fntk.pipeline.job import Progress, SelectRun, run_selection
+from fntk.pipeline.options import RunOptions, load_run_options
+from fntk.pipeline.outputs import write_outputs
+
+
+def run_and_write(
+    pool: Sequence[str],
+    train: Sequence[str],
+    out_dir: str | Path,
+    options: RunOptions,
+    *,
+    progress: Progress | None = None,
+    report: bool = True,
+) -> tuple[SelectRun, dict[str, Path]]:
+    """Run the selection and write every output to ``out_dir`` (``fntk select``'s body)."""
+    run = run_selection(pool, train, options, progress=progress)
+    return run, write_outputs(run, out_dir, report=report)
+
+
+def next_batch(
+    pool: str | Path | Sequence[str | Path],
+    train: str | Path | Sequence[str | Path] = (),
+    *,
+    output: str | Path | None = None,
+    overwrite: bool = False,
+    config: str | Path | None = None,
+    options: RunOptions | None = None,
+    progress: Progress | None = None,
+    **flags: Any,
+) -> SelectRun:
+    """Pick the structures of ``pool`` to label next: ``fntk.next_batch("pool.xyz", n=50)``.
+
+    Parameters
+    ----------
+    pool, train : path or sequence of paths
+        Structure files (any format ASE reads, globs allowed); ``train`` may be empty.
+    output : path, optional
+        Also write the files of ``fntk select -o`` there (refused when not empty, unless
+        ``overwrite``).
+    config : path, optional
+        YAML/TOML/JSON options file (or a previous run.json), see
+        :func:`fntk.pipeline.options.read_config`.
+    options : RunOptions, optional
+        Ready options (instead of ``config``); ``flags`` still apply on top.
+    **flags
+        Command-line style options (``n``, ``features``, ``selector``, ``model``, ``dim``, ...;
+        see :func:`fntk.pipeline.options.apply_flags`).
+    """
+    pool_files = [str(p) for p in ([pool] if isinstance(pool, str | Path) else pool)]
+    train_files = [str(t) for t in ([train] if isinstance(train, str | Path) else train)]
+    if options is not None:
+        from fntk.pipeline.options import apply_flags
+
+        run_options = apply_flags(options, **{k: v for k, v in flags.items() if v is not None})
+    else:
+        run_options = load_run_options(config, **flags)
+    if output is None:
+        return run_selection(pool_files, train_files, run_options, progress=progress)
+    from fntk.io import prepare_output_dir
+
+    out = prepare_output_dir(output, overwrite=overwrite)
+    return run_and_write(pool_files, train_files, out, run_options, progress=progress)[0]

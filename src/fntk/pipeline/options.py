@@ -1,0 +1,175 @@
+"""Options of the whole selection job (``fntk select``), parsed once.
+
+:class:`RunOptions` nests the options of each component (feature map, selector) and is written
+into ``run.json`` under ``"options"``, so a run can be repeated from its own record:
+``fntk select ... --config old/run.json``. It is built from, in increasing priority, the
+defaults of the component options classes (the only place defaults live), a YAML, TOML or JSON
+file (:func:`read_config`), and command-line flags (:func:`apply_flags`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from fntk.errors import InputError, invalid_options
+from fntk.features.options import EmbeddingOptions, FeatureMapOptions
+from fntk.features.registry import default_options
+from fntk.select.options import DEFAULT_COST_EXPONENT, SelectOptions
+
+
+class RunOptions(BaseModel):
+    """Everything a selection run depends on, besides its input files (stored in run.json)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    n: int = Field(100, ge=0, description="Number of structures to pick.")
+    model: str = Field("sevennet-0", description="Model spec (see fntk.models.load_backend).")
+    features: FeatureMapOptions = Field(default_factory=lambda: default_options("joint"))
+    select: SelectOptions = Field(default_factory=SelectOptions)
+    chunk_size: int = Field(256, ge=1, description="Structures read and featurised at a time.")
+    seed: int = Field(0, ge=0, description="Seed of the random choices in selection.")
+
+
+FLAGS = (
+    "n",
+    "features",
+    "selector",
+    "model",
+    "group",
+    "dim",
+    "shortlist",
+    "chunk_size",
+    "batch_size",
+    "cost_aware",
+    "seed",
+    "device",
+)
+"""Flat names of the command-line flags of ``fntk select`` that :func:`apply_flags` takes."""
+
+_NTK_ONLY = ("group", "dim")
+
+
+def apply_flags(base: RunOptions, **flags: Any) -> RunOptions:
+    """``base`` with the command-line style ``flags`` applied on top (validated).
+
+    Parameters
+    ----------
+    base : RunOptions
+        Defaults, or the options read from a config file.
+    **flags
+        Any of :data:`FLAGS`: ``n``, ``model``, ``chunk_size``, ``seed`` (also the sketch seed of
+        NTK maps); ``features`` (a map name: a new map keeps ``batch_size``, ``device`` and
+        ``dtype``), ``group``, ``dim``, ``batch_size``, ``device`` (feature options);
+        ``selector``, ``shortlist`` and ``cost_aware`` (labelling-cost exponent
+        :data:`~fntk.select.options.DEFAULT_COST_EXPONENT` on or off) (selection options).
+
+    Raises
+    ------
+    InputError
+        Unknown flag, invalid value, or a flag that does not apply to the chosen feature map
+        (``--dim``/``--group`` with ``embedding``).
+    """
+    unknown = sorted(set(flags) - set(FLAGS))
+    if unknown:
+        raise InputError(f"unknown option(s): {', '.join(unknown)}; valid: {', '.join(FLAGS)}")
+    data = base.model_dump(mode="json")
+    features: dict[str, Any] = data["features"]
+    if "features" in flags and flags["features"] != features["name"]:
+        kept = {k: features[k] for k in ("batch_size", "device", "dtype")}
+        features = default_options(flags["features"], **kept).model_dump(mode="json")
+    is_ntk = features["name"] != EmbeddingOptions.model_fields["name"].default
+    inapplicable = [f"--{k}" for k in _NTK_ONLY if k in flags and not is_ntk]
+    if inapplicable:
+        raise InputError(
+            f"{', '.join(inapplicable)} do(es) not apply to the {features['name']!r} feature map "
+            "(it has no parameter group or sketch); drop the option or choose an NTK map"
+        )
+    features.update({k: flags[k] for k in ("group", "dim", "batch_size", "device") if k in flags})
+    select: dict[str, Any] = data["select"]
+    if "selector" in flags:
+        select["method"] = flags["selector"]
+    if "shortlist" in flags:
+        select["shortlist_size"] = flags["shortlist"]
+    if "cost_aware" in flags:
+        select["cost_exponent"] = DEFAULT_COST_EXPONENT if flags["cost_aware"] else None
+    if "seed" in flags:
+        data["seed"] = flags["seed"]
+        if is_ntk:
+            features["seed"] = flags["seed"]
+    data.update({k: flags[k] for k in ("n", "model", "chunk_size") if k in flags})
+    data["features"], data["select"] = features, select
+    try:
+        return RunOptions.model_validate(data)
+    except (ValueError, ValidationError) as exc:
+        raise invalid_options(exc) from None
+
+
+def build_run_options(**flags: Any) -> RunOptions:
+    """Validated options from command-line style arguments on top of the defaults.
+
+    ``None`` values mean "not given" (the default stays). See :func:`apply_flags`.
+    """
+    return apply_flags(RunOptions(), **{k: v for k, v in flags.items() if v is not None})
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """The options mapping in a YAML (``.yaml``/``.yml``), TOML or JSON file.
+
+    A ``run.json`` written by ``fntk select`` holds its options under ``"options"`` and a
+    ``state.json`` of ``fntk bench`` under ``"run_options"``; that key is used when present, so
+    a run repeats from its own record.
+
+    Raises
+    ------
+    InputError
+        Missing file, unknown extension, or text that does not parse to a mapping.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise InputError("config file not found", file=str(file))
+    text = file.read_text(encoding="utf-8")
+    suffix = file.suffix.lower()
+    try:
+        if suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        elif suffix == ".toml":
+            import tomllib
+
+            data = tomllib.loads(text)
+        elif suffix == ".json":
+            data = json.loads(text)
+        else:
+            raise InputError(
+                f"unknown config format {suffix!r}",
+                file=str(file),
+                hint="use .yaml, .yml, .toml or .json",
+            )
+    except InputError:
+        raise
+    except Exception as exc:  # each parser has its own error class
+        raise InputError(f"config does not parse: {exc}".splitlines()[0], file=str(file)) from None
+    for key in ("run_options", "options"):
+        if isinstance(data, Mapping) and isinstance(data.get(key), Mapping):
+            data = data[key]
+            break
+    if not isinstance(data, Mapping):
+        raise InputError("config must hold a mapping of options", file=str(file))
+    return dict(data)
+
+
+def load_run_options(config: str | Path | None = None, **flags: Any) -> RunOptions:
+    """Options from the defaults, then ``config`` (a file, optional), then ``flags``."""
+    base = RunOptions()
+    if config is not None:
+        try:
+            base = RunOptions.model_validate(read_config(config))
+        except ValidationError as exc:
+            raise invalid_options(exc, f"option in {config}") from None
+    return apply_flags(base, **{k: v for k, v in flags.items() if v is not None})
