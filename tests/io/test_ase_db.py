@@ -44,7 +44,7 @@ def test_rows_keep_results_constraints_keys_and_data(tmp_path, frames, suffix):
     assert [a.info["sid"] for a in chunk.structures] == ["random1"]
 
 
-def test_stream_does_not_load_all_rows(tmp_path, frames):
+def test_rows_arrive_one_at_a_time(tmp_path, frames):
     path = tmp_path / "many.db"
     with ase.db.connect(path) as db:
         for atoms in frames:
@@ -65,3 +65,15 @@ def test_bad_files_are_input_errors(tmp_path):
         list(iter_ase_db(tmp_path / "junk.aselmdb"))
     with pytest.raises(InputError, match="file not found"):
         list(iter_ase_db(tmp_path / "none.aselmdb"))
+
+
+def test_sqlite_rows_come_in_pages_in_id_order(tmp_path, frames, monkeypatch):
+    import fntk.io.readers.ase_db as module
+
+    monkeypatch.setattr(module, "SQLITE_PAGE", 2)
+    path = tmp_path / "paged.db"
+    with ase.db.connect(path) as db:
+        for k in range(5):
+            db.write(frames[k % 3], k=k)
+    assert [a.info["k"] for a in iter_ase_db(path)] == [0, 1, 2, 3, 4]
+    assert [a.info["k"] for a in iter_ase_db(path, query="k>=2")] == [2, 3, 4]

@@ -101,3 +101,10 @@ def test_explicit_format_with_txt_option(tmp_path, oc20_builders):
     (chunk,) = list(iter_chunks([spec], 10))
     assert chunk.source_files == [spec] * 3
     assert chunk.structures[2].info["record"] == "random2181546,frame7"
+
+
+def test_compressed_shard_without_its_txt_says_so(oc20_shard):
+    path, _ = oc20_shard
+    (path.parent / "0.txt.xz").unlink()
+    with pytest.raises(InputError, match=r"0\.txt\.xz: file not found \(S2EF shards come in pairs"):
+        list(iter_chunks([str(path)], 4))

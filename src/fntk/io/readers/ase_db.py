@@ -45,8 +45,7 @@ def iter_ase_db(path: str | os.PathLike, *, query: str = "") -> Iterator[Atoms]:
     """
     db = _connect(path)
     try:
-        rows = db.select(query) if query else db.select()
-        for row in _guard(rows, path):
+        for row in _guard(_rows(db, query), path):
             atoms = row.toatoms()
             data = row.get("data") or {}
             atoms.info.update({k: v for k, v in data.items() if _simple(v)})
@@ -68,6 +67,27 @@ def count_ase_db(path: str | os.PathLike, *, query: str = "") -> int:
         ) from None
     finally:
         _close(db)
+
+
+SQLITE_PAGE = 500
+"""Rows fetched per query from SQLite (ASE's SQLite ``select`` fetches all its rows at once)."""
+
+
+def _rows(db, query: str) -> Iterator:
+    """The rows of ``db`` matching ``query``, in id order, never all of them in memory."""
+    from ase.db.sqlite import SQLite3Database
+
+    if not isinstance(db, SQLite3Database):
+        yield from (db.select(query) if query else db.select())  # lmdb backends stream
+        return
+    last = 0
+    while True:
+        page = list(db.select(",".join(filter(None, [f"id>{last}", query])), limit=SQLITE_PAGE))
+        page.sort(key=lambda row: row.id)
+        yield from page
+        if len(page) < SQLITE_PAGE:
+            return
+        last = page[-1].id
 
 
 def _simple(value: object) -> bool:

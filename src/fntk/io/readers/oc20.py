@@ -82,7 +82,13 @@ def count_oc20_s2ef(path: str | os.PathLike, *, txt: str = "", adsorption: bool 
 
 
 def is_s2ef_shard(path: str) -> bool:
-    """Whether ``path`` has an S2EF metadata file beside it whose first line starts ``random``."""
+    """Whether ``path`` has an S2EF metadata file beside it whose first line starts ``random``.
+
+    A compressed ``.extxyz.xz`` is always taken (ASE cannot read it), so a missing ``.txt``
+    is reported as such.
+    """
+    if path.lower().endswith(".xz"):
+        return True
     try:
         with _open_text(_sibling_txt(Path(path))) as lines:
             first = _next_line(lines)
