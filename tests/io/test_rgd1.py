@@ -112,3 +112,14 @@ def test_wrong_file_for_reader_says_which_file(rgd1_files):
         list(iter_rgd1(rps))
     with pytest.raises(InputError, match=r"has no dataset 'DFTG' \(is this RGD1_RPs.h5\?\)"):
         list(iter_rgd1_molecules(chno))
+
+
+def test_energy_only_frames_enter_a_labelled_set_only_when_asked(rgd1_files):
+    from fntk.al import LabelledSet
+
+    chno, _, reactions, _ = rgd1_files
+    with pytest.raises(InputError, match="no reference forces"):
+        LabelledSet.from_files([str(chno)])
+    split = LabelledSet.from_files([str(chno)], require_forces=False)
+    assert not split.has_forces and np.isnan(split.forces[0]).all()
+    assert split.energies[0] == pytest.approx(reactions["MR_100_0"][2]["TS_E"] * units.Hartree)

@@ -114,16 +114,22 @@ def error_metrics(
     energy_errors_per_atom: np.ndarray, force_errors: np.ndarray, n_atoms: int
 ) -> ErrorMetrics:
     """:class:`ErrorMetrics` from errors in eV: ``(E - E^ref) / N`` of each structure (eV/atom)
-    and every force component's ``F - F^ref`` (eV/Angstrom)."""
+    and every force component's ``F - F^ref`` (eV/Angstrom).
+
+    Components without a reference (NaN: energy-only structures) are left out; with none left
+    the force metrics are NaN (omitted).
+    """
     de = np.asarray(energy_errors_per_atom, dtype=np.float64) * _MEV_PER_EV
     df = np.asarray(force_errors, dtype=np.float64).reshape(-1) * _MEV_PER_EV
+    df = df[np.isfinite(df)]
+    no_forces = len(df) == 0
     return ErrorMetrics(
         n_structures=len(de),
         n_atoms=n_atoms,
         energy_mae_mev_per_atom=float(np.mean(np.abs(de))),
         energy_rmse_mev_per_atom=float(np.sqrt(np.mean(de**2))),
-        force_mae_mev_per_ang=float(np.mean(np.abs(df))),
-        force_rmse_mev_per_ang=float(np.sqrt(np.mean(df**2))),
+        force_mae_mev_per_ang=np.nan if no_forces else float(np.mean(np.abs(df))),
+        force_rmse_mev_per_ang=np.nan if no_forces else float(np.sqrt(np.mean(df**2))),
     )
 
 
