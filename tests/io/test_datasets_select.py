@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 
 import ase.io
+import pytest
 from typer.testing import CliRunner
 
 from fntk.cli.main import app
@@ -39,6 +40,7 @@ def test_select_on_transition1x_test_split_traces_picks_to_reactions(t1x_file, t
     assert {r["source_file"] for r in rows} == {spec}
 
 
+@pytest.mark.slow  # ~20 s on the shared CPU; the Transition1x run above covers the default suite
 def test_select_on_a_compressed_oc20_shard_keeps_sid_fid_and_fixed_atoms(oc20_shard, tmp_path):
     path, _ = oc20_shard
     picked = select([str(path)], tmp_path / "out", 2)
