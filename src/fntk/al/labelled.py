@@ -44,6 +44,11 @@ class LabelledSet:
         return len(self.structures)
 
     @property
+    def has_forces(self) -> bool:
+        """Whether every structure has reference forces (False for energy-only sets)."""
+        return all(np.isfinite(f).all() for f in self.forces)
+
+    @property
     def n_atoms(self) -> np.ndarray:
         """Atom count of every structure, shape (n,), int64."""
         return np.array([len(a) for a in self.structures], dtype=np.int64)
@@ -66,6 +71,7 @@ class LabelledSet:
         source: str = "<memory>",
         energy_key: str | None = None,
         forces_key: str | None = None,
+        require_forces: bool = True,
     ) -> LabelledSet:
         """Labels of in-memory ``structures`` (named keys, else the attached calculator).
 
@@ -82,6 +88,7 @@ class LabelledSet:
             energy_key,
             forces_key,
             source,
+            require_forces,
         )
 
     @classmethod
@@ -91,8 +98,12 @@ class LabelledSet:
         *,
         energy_key: str | None = None,
         forces_key: str | None = None,
+        require_forces: bool = True,
     ) -> LabelledSet:
         """Read every frame of ``paths`` (any format ASE reads) with its labels.
+
+        ``require_forces=False`` admits energy-only frames (NaN forces; for test sets such as
+        RGD1, whose force metrics are then omitted).
 
         Raises
         ------
@@ -107,6 +118,7 @@ class LabelledSet:
             energy_key,
             forces_key,
             ", ".join(paths),
+            require_forces,
         )
 
     @classmethod
@@ -118,6 +130,7 @@ class LabelledSet:
         energy_key: str | None,
         forces_key: str | None,
         source: str,
+        require_forces: bool = True,
     ) -> LabelledSet:
         if not structures:
             raise InputError(
@@ -126,7 +139,14 @@ class LabelledSet:
                 hint="fine-tuning and evaluation need at least one labelled structure",
             )
         labels = [
-            read_labels(a, file=f, index=i, energy_key=energy_key, forces_key=forces_key)
+            read_labels(
+                a,
+                file=f,
+                index=i,
+                energy_key=energy_key,
+                forces_key=forces_key,
+                require_forces=require_forces,
+            )
             for a, f, i in zip(structures, files, frames)
         ]
         return cls(

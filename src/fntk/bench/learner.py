@@ -39,7 +39,7 @@ from fntk.al import (
     evaluate_splits,
     finetune,
 )
-from fntk.al.evaluate import error_metrics
+from fntk.al.evaluate import error_metrics, free_force_errors
 from fntk.al.ridge import (
     ReadoutDesign,
     design_options,
@@ -308,7 +308,10 @@ class RidgeLearner:
             energies, forces = self._predict(model, self.designs(split.structures))
             metrics[name] = error_metrics(
                 (energies - split.energies) / split.n_atoms,
-                np.concatenate([(f - ref).reshape(-1) for f, ref in zip(forces, split.forces)]),
+                free_force_errors(
+                    np.concatenate([f - ref for f, ref in zip(forces, split.forces)]),
+                    split.structures,
+                ),
                 int(split.n_atoms.sum()),
             )
         return metrics

@@ -127,9 +127,21 @@ def load_bench_data(
     return BenchData(
         init=LabelledSet.from_files(list(init), **keys),
         pool=LabelledSet.from_files(list(pool), **keys),
-        tests={name: LabelledSet.from_files(list(paths), **keys) for name, paths in tests.items()},
+        tests={name: _test_set(name, paths, keys) for name, paths in tests.items()},
         e0_reference=LabelledSet.from_files(list(e0_reference)) if e0_reference else None,
     )
+
+
+def _test_set(name: str, paths: Sequence[str], keys: dict[str, str | None]) -> LabelledSet:
+    """A test split; energy-only files (RGD1) are admitted, their force metrics omitted."""
+    split = LabelledSet.from_files(list(paths), require_forces=False, **keys)
+    if not split.has_forces:
+        logger.warning(
+            "test split %s: some structures have no reference forces (energy only); "
+            "force metrics count the others, and are NaN (omitted) when none has forces",
+            name,
+        )
+    return split
 
 
 def run_benchmark_files(

@@ -293,9 +293,14 @@ def summary_markdown(rows: Sequence[ResultRow], *, notes: Sequence[str] = ()) ->
     has_reference = any(s.method == REFERENCE_METHOD for s in summaries)
     lines = ["# Active-learning benchmark", ""]
     for split in dict.fromkeys(s.split for s in summaries):
+        energy_only = all(np.isnan(r.force_rmse_mev_per_ang) for r in rows if r.split == split)
+        lines += [f"## {split}", ""]
+        if energy_only:
+            lines += [
+                "Energy-only split (no reference forces, e.g. RGD1): force metrics omitted.",
+                "",
+            ]
         lines += [
-            f"## {split}",
-            "",
             "| method | labels | energy RMSE (meV/atom) | force RMSE (meV/Å) "
             "| force RMSE std over seeds | labels to reach random's final force RMSE "
             "| acquisition s/run | total s/run |",
@@ -303,7 +308,9 @@ def summary_markdown(rows: Sequence[ResultRow], *, notes: Sequence[str] = ()) ->
         ]
         for s in (s for s in summaries if s.split == split):
             reach = (
-                "no random run"
+                "-"
+                if energy_only
+                else "no random run"
                 if not has_reference
                 else "not reached"
                 if s.labels_to_reach_random is None
@@ -315,7 +322,7 @@ def summary_markdown(rows: Sequence[ResultRow], *, notes: Sequence[str] = ()) ->
                 f"| {s.force_rmse_std:.2f} | {reach} "
                 f"| {s.seconds_acquisition:.1f} | {s.seconds_total:.1f} |"
             )
-        lines += ["", *_curve_table(rows, split), ""]
+        lines += ["", *([] if energy_only else _curve_table(rows, split)), ""]
     seeds = max((s.n_seeds for s in summaries), default=0)
     lines += [
         f"Final round, mean ± sample std over {seeds} seed(s). Labels to reach: the labelled-set "

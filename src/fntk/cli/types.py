@@ -36,9 +36,12 @@ ModelSpec = Annotated[
     ),
 ]
 Device = Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")]
-StructureFiles = Annotated[
-    list[str], typer.Argument(help="Structure files in any format ASE reads (globs allowed).")
-]
+SOURCE_HELP = (
+    "Structure files in any format ASE reads (globs allowed), or data sets as released "
+    "(OC20 .extxyz.xz/.lmdb/.aselmdb, Transition1x and RGD1 .h5), by extension or written "
+    "FORMAT[,KEY=VALUE...]:PATH, e.g. transition1x,split=test:transition1x.h5."
+)
+StructureFiles = Annotated[list[str], typer.Argument(help=SOURCE_HELP)]
 OutDir = Annotated[Path, typer.Option("--output", "-o", help="Output directory.")]
 Overwrite = Annotated[
     bool, typer.Option("--overwrite", help="Replace an existing output directory's files.")

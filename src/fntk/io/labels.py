@@ -17,7 +17,10 @@ from fntk.errors import InputError
 
 @dataclass(frozen=True)
 class Labels:
-    """Reference energy in eV and forces in eV/Angstrom, shape (n_atoms, 3)."""
+    """Reference energy in eV and forces in eV/Angstrom, shape (n_atoms, 3).
+
+    Forces are all NaN for an energy-only frame read with ``require_forces=False`` (RGD1).
+    """
 
     energy: float
     forces: np.ndarray
@@ -30,9 +33,15 @@ def read_labels(
     index: int,
     energy_key: str | None = None,
     forces_key: str | None = None,
+    require_forces: bool = True,
 ) -> Labels:
-    """Labels of ``atoms``; raise :class:`InputError` when missing or malformed."""
+    """Labels of ``atoms``; raise :class:`InputError` when missing or malformed.
+
+    With ``require_forces=False`` a frame without forces gets NaN forces (energy only).
+    """
     energy = _energy(atoms, file, index, energy_key)
+    if not require_forces and not _has_forces(atoms, forces_key):
+        return Labels(energy=_finite(energy, file, index), forces=np.full((len(atoms), 3), np.nan))
     forces = _forces(atoms, file, index, forces_key)
     if not np.isfinite(energy):
         raise InputError(
@@ -53,6 +62,20 @@ def read_labels(
             hint="fix or remove the frame",
         )
     return Labels(energy=energy, forces=forces)
+
+
+def _has_forces(atoms: Atoms, key: str | None) -> bool:
+    if key is not None and key in atoms.arrays:
+        return True
+    return _from_calculator(atoms, "forces") is not None
+
+
+def _finite(energy: float, file: str, index: int) -> float:
+    if not np.isfinite(energy):
+        raise InputError(
+            f"energy is {energy}", file=file, index=index, hint="fix or remove the frame"
+        )
+    return energy
 
 
 def _energy(atoms: Atoms, file: str, index: int, key: str | None) -> float:

@@ -1,14 +1,17 @@
 """Streaming structures from any file ASE reads, in chunks, with their provenance.
 
-Frames are read lazily with :func:`ase.io.iread`, validated one by one, and grouped into
-:class:`StructureChunk` objects that remember the source file and frame index of every
-structure, plus a running global index over all files (the ``source_index`` of features).
-Input files are only ever opened for reading.
+Frames are read lazily, validated one by one, and grouped into :class:`StructureChunk` objects
+that remember the source file and frame index of every structure, plus a running global index
+over all files (the ``source_index`` of features). Each path is a source spec of
+:mod:`fntk.io.formats` (``PATH`` or ``FORMAT[,KEY=VALUE...]:PATH``): published data sets
+(OC20, Transition1x, RGD1, ...) go to their registered reader, everything else to
+:func:`ase.io.iread`. Input files are only ever opened for reading.
 """
 
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -19,6 +22,7 @@ from ase import Atoms
 from ase.io.formats import UnknownFileTypeError
 
 from fntk.errors import InputError
+from fntk.io.formats import FORMATS, Source, format_of, parse_source, reader_options
 from fntk.io.validate import MIN_DISTANCE_ANGSTROM, validate_structure
 
 
@@ -46,24 +50,49 @@ class StructureChunk:
         return len(self.structures)
 
 
-def expand_paths(paths: Sequence[str]) -> list[str]:
-    """Expand globs; raise :class:`InputError` for a path or pattern that matches nothing."""
+def expand_paths(paths: Sequence[str], *, file_format: str | None = None) -> list[str]:
+    """Expand globs and data-set folders of source specs, keeping their ``FORMAT:`` prefix.
+
+    Raise :class:`InputError` for a path or pattern that matches nothing, or a folder that no
+    format reads. ``file_format`` is the format of specs without a prefix (``None``: guess).
+    """
     expanded: list[str] = []
-    for path in paths:
+    for spec in paths:
+        source = parse_source(spec, file_format)
+        path = source.path
         if glob.has_magic(path):
             matches = sorted(glob.glob(path))
             if not matches:
                 raise InputError(f"pattern {path!r} matches no file", hint="check the path")
-            expanded.extend(matches)
+            for match in matches:
+                expanded.extend(_expand_one(source.with_path(match), spec))
         elif not os.path.exists(path):
             raise InputError("file not found", file=path, hint="check the path")
-        elif os.path.isdir(path):
-            raise InputError("is a directory, not a structure file", file=path)
         else:
-            expanded.append(path)
+            expanded.extend(_expand_one(source, spec))
     if not expanded:
         raise InputError("no input files given")
     return expanded
+
+
+def _expand_one(source: Source, spec: str) -> list[str]:
+    if not os.path.isdir(source.path):
+        return [source.spec()]
+    fmt = format_of(source)
+    if fmt is None or fmt.directory_glob is None:
+        readers = [f"{f.name} ({f.directory_glob})" for f in FORMATS.values() if f.directory_glob]
+        raise InputError(
+            "is a directory, not a structure file",
+            file=source.path,
+            hint=f"folders are read by: {', '.join(readers)}",
+        )
+    shards = sorted(glob.glob(os.path.join(source.path, fmt.directory_glob)))
+    if not shards:
+        raise InputError(
+            f"folder holds no {fmt.directory_glob} files", file=source.path, hint="check the path"
+        )
+    named = Source(source.path, fmt.name, source.options)
+    return [named.with_path(shard).spec() for shard in shards]
 
 
 def iter_frames(
@@ -74,8 +103,11 @@ def iter_frames(
     species: frozenset[int] | None = None,
     min_distance: float = MIN_DISTANCE_ANGSTROM,
 ) -> Iterator[tuple[str, int, Atoms]]:
-    """Yield ``(file, frame_index, atoms)`` for every frame of every file, validated."""
-    for path in expand_paths(paths):
+    """Yield ``(file, frame_index, atoms)`` for every frame of every file, validated.
+
+    ``file`` is the source spec of the file (its path, prefixed by ``FORMAT:`` when explicit).
+    """
+    for path in expand_paths(paths, file_format=file_format):
         n_read = 0
         for frame, atoms in enumerate(_iread(path, index, file_format)):
             validate_structure(
@@ -121,8 +153,16 @@ def read_structures(paths: Sequence[str], **kwargs) -> StructureChunk:
 
 
 def count_frames(paths: Sequence[str], *, file_format: str | None = None) -> int:
-    """Number of frames in ``paths`` (reads every file once; for progress totals)."""
-    return sum(sum(1 for _ in _iread(path, ":", file_format)) for path in expand_paths(paths))
+    """Number of frames in ``paths`` (for progress totals; data-set readers count cheaply)."""
+    total = 0
+    for spec in expand_paths(paths, file_format=file_format):
+        source = parse_source(spec, file_format)
+        fmt = format_of(source)
+        if fmt is not None and fmt.count is not None:
+            total += fmt.count(source.path, **reader_options(fmt, source))
+        else:
+            total += sum(1 for _ in _iread(spec, ":", file_format))
+    return total
 
 
 def _chunk(frames: list[tuple[str, int, Atoms]], start: int) -> StructureChunk:
@@ -134,18 +174,34 @@ def _chunk(frames: list[tuple[str, int, Atoms]], start: int) -> StructureChunk:
     )
 
 
-def _iread(path: str, index: str, file_format: str | None) -> Iterator[Atoms]:
-    """``ase.io.iread`` with its many exception types turned into one :class:`InputError`."""
+def _iread(spec: str, index: str, file_format: str | None) -> Iterator[Atoms]:
+    """Frames of one source spec: its registered reader, else ``ase.io.iread``.
+
+    ASE's many exception types become one :class:`InputError`.
+    """
+    source = parse_source(spec, file_format)
+    fmt = format_of(source)
+    if fmt is not None:
+        frames = fmt.read(source.path, **reader_options(fmt, source))
+        yield from _slice(frames, index, spec)
+        return
+    if source.options:
+        raise InputError(
+            f"ASE format {source.format!r} takes no reader options", file=spec, hint="drop them"
+        )
+    path = source.path
     frame = 0
     try:
-        for atoms in ase.io.iread(path, index=index, format=file_format):
+        for atoms in ase.io.iread(path, index=index, format=source.format):
             yield atoms
             frame += 1
+    except InputError:
+        raise
     except UnknownFileTypeError as exc:
         raise InputError(
             f"ASE cannot tell the file format ({exc})",
             file=path,
-            hint="use a known extension (.xyz, .extxyz, .traj, .db, ...) or pass the format",
+            hint="use a known extension (.xyz, .extxyz, .traj, .db, ...) or write FORMAT:PATH",
         ) from None
     except (ValueError, KeyError, IndexError, OSError, StopIteration, AssertionError) as exc:
         # ASE's readers raise all of these (and XYZError, a ValueError subclass) on bad content.
@@ -154,3 +210,25 @@ def _iread(path: str, index: str, file_format: str | None) -> Iterator[Atoms]:
             file=path,
             hint="check that the file is complete and in the format its extension says",
         ) from None
+
+
+def _slice(frames: Iterator[Atoms], index: str, spec: str) -> Iterator[Atoms]:
+    """ASE-style ``index`` (``":"``, ``"5"``, ``"a:b:c"``, non-negative) on a reader's stream."""
+    if index == ":":
+        yield from frames
+        return
+    try:
+        parts = [int(p) if p else None for p in index.split(":")]
+    except ValueError:
+        parts = [-1]
+    if any(p is not None and p < 0 for p in parts) or len(parts) > 3:
+        raise InputError(
+            f"index {index!r} is not supported for this format",
+            file=spec,
+            hint="use ':' or non-negative 'start:stop:step'",
+        )
+    if len(parts) == 1:
+        start = parts[0] or 0
+        yield from itertools.islice(frames, start, start + 1)
+    else:
+        yield from itertools.islice(frames, *parts)

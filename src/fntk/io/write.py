@@ -38,9 +38,11 @@ def write_extxyz(
 
     ``protected`` lists input files; writing onto one of them raises :class:`InputError`.
     """
+    from fntk.io.formats import parse_source
+
     target = Path(path).resolve()
     for p in protected:
-        if Path(p).resolve() == target:
+        if Path(parse_source(p).path).resolve() == target:
             raise InputError(
                 "refusing to overwrite an input file", file=str(path), hint="choose another output"
             )

@@ -1,11 +1,15 @@
-"""Readers of OC20 S2EF data (Chanussot et al., ACS Catal. 2021): extxyz shards and ASE dbs.
+"""Reader of OC20 S2EF shards (Chanussot et al., ACS Catal. 2021) as FAIR-Chem releases them.
 
-An S2EF shard is a pair ``N.extxyz`` + ``N.txt`` (each optionally LZMA-compressed, ``.xz``).
-The extxyz frames carry the total DFT energy (eV), forces (eV/Angstrom) and per-atom ``tags``
-(0 subsurface, 1 surface, 2 adsorbate); line ``i`` of the text file describes frame ``i`` as
-``system_id,frame_number,reference_energy``, where ``frame_number`` indexes the source
-relaxation and the reference energy (eV) turns the total energy into the adsorption energy
-that OC20 models predict. OC20 subsets converted to ASE databases (``.db``) are read row by row.
+Checked against fairchem's own converter, ``src/fairchem/core/scripts/preprocess_ef.py``
+(FAIR-Chem/fairchem): an S2EF shard is a pair ``N.extxyz`` + ``N.txt`` (both LZMA-compressed,
+``.xz``, in the download). Line ``i`` of the text file describes frame ``i`` of the extxyz as
+``random<sid>,frame<fid>,<reference energy>``; fairchem strips the ``random``/``frame`` prefixes
+to integers ``sid`` (system id) and ``fid`` (frame in the relaxation) and subtracts the
+reference energy (eV, the gas-phase and slab references) to get the adsorption energy its
+models train on. The extxyz frames carry ``energy`` and ``free_energy`` (eV; fairchem's
+``AtomsToGraphs`` trains on ``energy``), ``forces`` (eV/Angstrom), per-atom ``tags`` (0
+subsurface, 1 surface, 2 adsorbate) and ``move_mask`` (False = fixed), which ASE turns into a
+``FixAtoms`` constraint. fairchem reads forces with ``apply_constraint=False``; so does fntk.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import ase.db
 import ase.io
 from ase import Atoms
 
@@ -24,88 +27,127 @@ from fntk.errors import InputError
 
 
 def iter_oc20_s2ef(
-    extxyz_path: str | os.PathLike, txt_path: str | os.PathLike | None = None
+    path: str | os.PathLike, *, txt: str = "", adsorption: bool = False
 ) -> Iterator[Atoms]:
-    """Yield the frames of one S2EF shard with their metadata.
+    """Yield the frames of one S2EF shard with their metadata, one at a time.
 
     Parameters
     ----------
-    extxyz_path : path of ``N.extxyz`` or ``N.extxyz.xz``
-    txt_path : path or None
-        The metadata file; default: the same stem with ``.txt`` (``.txt.xz`` for a compressed
-        shard).
+    path : path of ``N.extxyz`` or ``N.extxyz.xz``
+    txt : str
+        The metadata file; default (empty): the same stem with ``.txt`` (``.txt.xz`` for a
+        compressed shard, whichever exists).
+    adsorption : bool
+        Subtract the reference energy from ``energy`` (and ``free_energy``), as fairchem's
+        ``--ref-energy`` does; default: total DFT energies as released.
 
     Yields
     ------
     Atoms
-        Total energy (eV) and forces (eV/Angstrom) as read; ``info`` has ``source="oc20"``,
-        ``oc20_system_id``, ``oc20_frame`` (index in the source relaxation),
-        ``oc20_reference_energy`` (eV), ``file`` and ``index`` (frame in the shard).
+        Energy, free energy and forces as a single-point calculator, fixed atoms as
+        ``FixAtoms``, ``tags`` as read. ``info``: ``dataset="oc20"``, ``sid`` and ``fid``
+        (integers), ``oc20_reference_energy`` (eV), ``record`` (``random<sid>,frame<fid>``).
 
     Raises
     ------
     InputError
-        A file is missing, a metadata line is malformed, or the frame and line counts differ.
+        A file is missing, a metadata line is malformed, or frame and line counts differ.
     """
-    extxyz_path = Path(extxyz_path)
-    txt_path = Path(txt_path) if txt_path is not None else _sibling_txt(extxyz_path)
-    metadata = _read_metadata(txt_path)
-    n_frames = 0
-    for index, atoms in enumerate(_iread_extxyz(extxyz_path)):
-        if index >= len(metadata):
-            raise _count_mismatch(extxyz_path, txt_path, len(metadata))
-        system_id, frame, reference = metadata[index]
-        atoms.info.update(
-            source="oc20",
-            oc20_system_id=system_id,
-            oc20_frame=frame,
-            oc20_reference_energy=reference,
-            file=str(extxyz_path),
-            index=index,
-        )
-        n_frames += 1
-        yield atoms
-    if n_frames != len(metadata):
-        raise _count_mismatch(extxyz_path, txt_path, len(metadata))
+    extxyz = Path(path)
+    txt_path = Path(txt) if txt else _sibling_txt(extxyz)
+    with _open_text(txt_path) as lines, _open_text(extxyz) as handle:
+        frames = ase.io.iread(handle, index=":", format="extxyz")
+        for index, atoms in enumerate(frames):
+            line = _next_line(lines)
+            if line is None:
+                raise _count_mismatch(extxyz, txt_path, index)
+            sid, fid, reference = _parse_line(line, txt_path, index)
+            if adsorption and reference is not None and atoms.calc is not None:
+                for key in ("energy", "free_energy"):
+                    if key in atoms.calc.results:
+                        atoms.calc.results[key] = float(atoms.calc.results[key]) - reference
+            atoms.info.update(dataset="oc20", sid=sid, fid=fid, record=_record(sid, fid))
+            if reference is not None:
+                atoms.info["oc20_reference_energy"] = reference
+            yield atoms
+        if _next_line(lines) is not None:
+            raise _count_mismatch(extxyz, txt_path, None)
 
 
-def _count_mismatch(extxyz_path: Path, txt_path: Path, n_lines: int) -> InputError:
+def count_oc20_s2ef(path: str | os.PathLike, *, txt: str = "", adsorption: bool = False) -> int:
+    """Number of frames of a shard: the non-empty lines of its metadata file."""
+    txt_path = Path(txt) if txt else _sibling_txt(Path(path))
+    with _open_text(txt_path) as lines:
+        return sum(1 for line in lines if line.strip())
+
+
+def is_s2ef_shard(path: str) -> bool:
+    """Whether ``path`` has an S2EF metadata file beside it whose first line starts ``random``.
+
+    A compressed ``.extxyz.xz`` is always taken (ASE cannot read it), so a missing ``.txt``
+    is reported as such.
+    """
+    if path.lower().endswith(".xz"):
+        return True
+    try:
+        with _open_text(_sibling_txt(Path(path))) as lines:
+            first = _next_line(lines)
+    except (InputError, OSError, lzma.LZMAError, UnicodeDecodeError):
+        return False
+    return first is not None and first.startswith("random")
+
+
+def _record(sid: int | str, fid: int | str) -> str:
+    return f"random{sid},frame{fid}"
+
+
+def _parse_line(line: str, path: Path, index: int) -> tuple[int | str, int, float | None]:
+    """``random<sid>,frame<fid>[,<reference energy>]``; bare numbers are accepted too."""
+    parts = [p.strip() for p in line.split(",")]
+    try:
+        if len(parts) not in (2, 3):
+            raise ValueError
+        sid_text = parts[0].removeprefix("random")
+        sid: int | str = int(sid_text) if sid_text.isdigit() else parts[0]
+        fid = int(parts[1].removeprefix("frame"))
+        reference = float(parts[2]) if len(parts) == 3 and parts[2] else None
+    except ValueError:
+        raise InputError(
+            f"line {index + 1} is {line!r}",
+            file=str(path),
+            hint="expected 'random<sid>,frame<fid>,<reference energy>'",
+        ) from None
+    return sid, fid, reference
+
+
+def _next_line(lines) -> str | None:
+    for line in lines:
+        if line.strip():
+            return line.strip()
+    return None
+
+
+def _count_mismatch(extxyz: Path, txt: Path, n_frames: int | None) -> InputError:
+    what = (
+        "more metadata lines than frames"
+        if n_frames is None
+        else (f"only {n_frames} metadata lines for more frames")
+    )
     return InputError(
-        f"{n_lines} metadata lines in {txt_path} but a different number of frames",
-        file=str(extxyz_path),
-        hint="use the .txt file that belongs to this shard",
+        f"{what} in {txt}", file=str(extxyz), hint="use the .txt file that belongs to this shard"
     )
 
 
-def iter_oc20_db(path: str | os.PathLike) -> Iterator[Atoms]:
-    """Yield every row of an ASE database of OC20 structures with its stored results.
-
-    ``info`` has ``source="oc20"``, ``db_id`` (row id) and the row's key-value pairs.
-
-    Raises
-    ------
-    InputError
-        The file is missing or is not an ASE database.
-    """
-    if not os.path.isfile(path):
-        raise InputError("file not found", file=str(path), hint="check the path")
-    try:
-        rows = list(ase.db.connect(str(path), type="db").select())
-    except Exception as exc:  # ase.db raises sqlite3 and ValueError subclasses on bad files
-        raise InputError(
-            f"not a readable ASE database ({exc})", file=str(path), hint="check the file"
-        ) from None
-    for row in rows:
-        atoms = row.toatoms()
-        atoms.info.update(row.key_value_pairs, source="oc20", db_id=row.id)
-        yield atoms
-
-
-def _sibling_txt(extxyz_path: Path) -> Path:
-    name = extxyz_path.name
-    if name.endswith(".extxyz.xz"):
-        return extxyz_path.with_name(name[: -len(".extxyz.xz")] + ".txt.xz")
-    return extxyz_path.with_suffix(".txt")
+def _sibling_txt(extxyz: Path) -> Path:
+    name = extxyz.name
+    for ending in (".extxyz.xz", ".extxyz", ".xyz.xz", ".xyz"):
+        if name.endswith(ending):
+            stem = name[: -len(ending)]
+            plain, packed = extxyz.with_name(stem + ".txt"), extxyz.with_name(stem + ".txt.xz")
+            if ending.endswith(".xz"):
+                return packed if packed.exists() or not plain.exists() else plain
+            return plain if plain.exists() or not packed.exists() else packed
+    return extxyz.with_suffix(".txt")
 
 
 def _open_text(path: Path) -> io.TextIOBase:
@@ -114,27 +156,3 @@ def _open_text(path: Path) -> io.TextIOBase:
     if path.suffix == ".xz":
         return lzma.open(path, "rt")
     return open(path)
-
-
-def _read_metadata(path: Path) -> list[tuple[str, int, float]]:
-    rows = []
-    with _open_text(path) as handle:
-        for line_number, line in enumerate(handle):
-            if not line.strip():
-                continue
-            parts = line.strip().split(",")
-            try:
-                system_id, frame, reference = parts
-                rows.append((system_id, int(frame), float(reference)))
-            except ValueError:
-                raise InputError(
-                    f"line {line_number + 1} is {line.strip()!r}",
-                    file=str(path),
-                    hint="expected 'system_id,frame_number,reference_energy'",
-                ) from None
-    return rows
-
-
-def _iread_extxyz(path: Path) -> Iterator[Atoms]:
-    with _open_text(path) as handle:
-        yield from ase.io.iread(handle, index=":", format="extxyz")

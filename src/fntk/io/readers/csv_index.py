@@ -1,13 +1,16 @@
-"""Reader of PMechDB elementary steps given as geometry files indexed by a CSV table.
+"""Reader of a CSV index of geometry files: one structure per row, the other columns as info.
 
-PMechDB (Tavakoli et al., polar elementary steps) is released as CSV tables of atom-mapped
-reaction SMIRKS, without 3D geometries or energies. Benchmarks on it first embed and label the
-species of each step; this reader takes that result in its simplest form: a CSV file with one
-row per structure, a column naming its geometry file (any format ASE reads, relative to the
-CSV's folder; extended XYZ keeps forces) and optionally a column with its energy. Every other
-column (e.g. ``reaction``, ``role``, ``smirks``, ``mechanism_class``) goes into ``Atoms.info``.
+This is *not* a reader of anything PMechDB publishes. PMechDB (Tavakoli et al., polar
+elementary reaction steps) releases CSV tables of atom-mapped reaction SMIRKS with arrow-pushing
+codes for the electron flow: no 3D geometries, no energies, no forces. To use such steps here,
+embed and label their species yourself (e.g. RDKit conformers, then GFN2-xTB or DFT) and list
+the resulting files in a CSV; this reader then streams them with the step's columns attached.
 
-Example ``steps.csv``::
+The CSV has one row per structure, a column naming its geometry file (any format ASE reads,
+relative to the CSV's folder; extended XYZ keeps energies and forces) and optionally a column
+with its energy. Every other column (e.g. ``reaction``, ``role``, ``smirks``) goes into
+``Atoms.info``. Read it with ``csv-index:steps.csv`` (options ``geometry_column``,
+``energy_column``, ``energy_unit``). Example ``steps.csv``::
 
     reaction,role,xyz,energy_hartree
     pm-0001,reactant,geoms/pm-0001_r.xyz,-153.2211
@@ -30,11 +33,11 @@ ENERGY_UNITS = {"eV": 1.0, "hartree": units.Hartree, "kcal/mol": units.kcal / un
 """Energy units of the energy column, in eV."""
 
 
-def iter_pmechdb(
+def iter_csv_index(
     path: str | os.PathLike,
     *,
     geometry_column: str = "xyz",
-    energy_column: str | None = None,
+    energy_column: str = "",
     energy_unit: str = "eV",
 ) -> Iterator[Atoms]:
     """Yield one structure per CSV row, labelled when the row or the file carries labels.
@@ -45,15 +48,16 @@ def iter_pmechdb(
         The CSV index.
     geometry_column : str
         Column with the geometry file of the row (relative paths start at the CSV's folder).
-    energy_column : str or None
-        Column with the energy; ``None`` keeps whatever the geometry file carries (an
-        extended XYZ ``energy`` and ``forces``), an empty cell leaves the row unlabelled.
+    energy_column : str
+        Column with the energy; empty (default) keeps whatever the geometry file carries (an
+        extended XYZ ``energy`` and ``forces``); an empty cell leaves the row unlabelled.
     energy_unit : {"eV", "hartree", "kcal/mol"}
 
     Yields
     ------
     Atoms
-        ``info``: ``source="pmechdb"``, ``row`` (1-based data row) and the row's other columns.
+        ``info``: ``dataset="csv-index"``, ``row`` (1-based data row), ``record``
+        (``row<k>``), ``geometry_file`` and the row's other columns.
         With ``energy_column``, the energy (eV) joins the forces the file holds, if any.
 
     Raises
@@ -65,6 +69,7 @@ def iter_pmechdb(
     import ase.io
 
     csv_path = Path(path)
+    energy_column = energy_column or None
     if energy_unit not in ENERGY_UNITS:
         raise ValueError(f"energy_unit must be one of {', '.join(ENERGY_UNITS)}")
     if not csv_path.is_file():
@@ -92,7 +97,13 @@ def iter_pmechdb(
             if energy_column is not None and row[energy_column].strip():
                 _attach_energy(atoms, row[energy_column], energy_unit, csv_path, row_number)
             info = {k: v for k, v in row.items() if k not in (geometry_column, energy_column)}
-            atoms.info.update({"source": "pmechdb", "row": row_number, **info})
+            atoms.info.update(info)
+            atoms.info.update(
+                dataset="csv-index",
+                row=row_number,
+                record=f"row{row_number}",
+                geometry_file=row[geometry_column],
+            )
             yield atoms
 
 
