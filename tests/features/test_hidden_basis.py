@@ -55,9 +55,9 @@ def _rotate_degenerate_eigenvectors(eigh):
             while stop < len(values) and values[stop] - values[start] <= 1e-9 * values.abs().max():
                 stop += 1
             if stop - start > 1:
-                q, _ = torch.linalg.qr(
-                    torch.randn(stop - start, stop - start, generator=generator, dtype=torch.float64)
-                )
+                size = stop - start
+                noise = torch.randn(size, size, generator=generator, dtype=torch.float64)
+                q, _ = torch.linalg.qr(noise)
                 vectors[:, start:stop] = vectors[:, start:stop] @ q.to(vectors.dtype)
             start = stop
         return values, vectors
@@ -123,7 +123,8 @@ _THREADS_SCRIPT = textwrap.dedent(
     from fntk.features import default_options
     from fntk.features.ntk import hidden_basis
     from fntk.features.readout import LinearReadout
-    readout = LinearReadout(torch.load(sys.argv[2], weights_only=True), torch.ones(1), torch.zeros(119))
+    matrix = torch.load(sys.argv[2], weights_only=True)
+    readout = LinearReadout(matrix, torch.ones(1), torch.zeros(119))
     bases = [
         hidden_basis(readout, default_options("joint", dim=d, dtype="float64")) for d in (12, 128)
     ]
