@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -87,6 +88,28 @@ class NTKFeatureMap:
         if isinstance(plan, _HiddenPlan):
             return int(plan.basis.shape[1])
         return self.options.dim if plan.sketched else plan.n_parameters
+
+    def path(self, backend: ModelBackend) -> Literal["hidden", "parameter"]:
+        """Which computation runs on ``backend``: the linear-readout ``hidden`` path or the
+        generic ``parameter`` path (see the module docstring)."""
+        return "hidden" if isinstance(self._plan(backend), _HiddenPlan) else "parameter"
+
+    def describe(self, backend: ModelBackend) -> str:
+        """One status line: map, path, group and width, e.g. for run.json."""
+        plan = self._plan(backend)
+        name, group = self.options.name, self.options.group
+        if isinstance(plan, _HiddenPlan):
+            exact = self.options.dim >= plan.readout.n_hidden
+            how = "exact square-root basis" if exact else "sketch M^T Omega"
+            return (
+                f"{name} features: hidden path (linear readout of {backend.spec}, "
+                f"{plan.readout.n_hidden} hidden features, {how}, d={self.n_features(backend)})"
+            )
+        how = f"sketched, seed {self.options.seed}" if plan.sketched else "unsketched"
+        return (
+            f"{name} features: parameter path (group {group}, {plan.n_parameters} parameters, "
+            f"{how}, d={self.n_features(backend)})"
+        )
 
     def projection(self, backend: ModelBackend) -> torch.Tensor:
         """The effective Omega_eff with ``Phi = J Omega_eff``, shape (P, d_eff).
