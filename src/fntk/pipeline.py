@@ -31,7 +31,9 @@ from fntk.features import (
     build_feature_map,
     compute_features,
     default_options,
+    force_row_weight,
 )
+from fntk.features.options import DEFAULT_ENERGY_WEIGHT, DEFAULT_FORCES_WEIGHT
 from fntk.features.pipeline import load_backend_for
 from fntk.io import (
     atomic_write_text,
@@ -390,12 +392,19 @@ def build_run_options(
     cost_aware: bool = False,
     seed: int = 0,
     device: str = "auto",
+    energy_weight: float = DEFAULT_ENERGY_WEIGHT,
+    forces_weight: float = DEFAULT_FORCES_WEIGHT,
+    reference_files: Sequence[str] = (),
 ) -> RunOptions:
     """Validated options from command-line style arguments (errors name the bad argument).
 
     ``group``, ``dim`` (``None``: the map's default) and ``seed`` configure the NTK maps;
     ``cost_aware`` turns on the labelling-cost exponent 3 (DFT-like) of
-    :class:`~fntk.select.SelectOptions`.
+    :class:`~fntk.select.SelectOptions`. The joint map's lambda is
+    :func:`~fntk.features.force_row_weight` of the fine-tuning loss weights ``energy_weight``
+    (``w_E``, 1/(eV/atom)^2) and ``forces_weight`` (``w_F``, 1/(eV/Angstrom)^2) for the mean
+    atom count of ``reference_files`` (the training set, else the pool;
+    :func:`reference_atom_count`).
     """
     from pydantic import ValidationError
 
@@ -407,6 +416,9 @@ def build_run_options(
         if dim is not None:
             common["dim"] = dim
     try:
+        if features == "joint":
+            n_atoms = reference_atom_count(reference_files) if reference_files else 1.0
+            common["force_weight"] = force_row_weight(energy_weight, forces_weight, n_atoms)
         return RunOptions(
             n=n,
             model=model,
@@ -421,6 +433,20 @@ def build_run_options(
         )
     except (ValueError, ValidationError) as exc:
         raise InputError(_one_line(exc)) from None
+
+
+REFERENCE_SAMPLE = 1000
+"""Most structures :func:`reference_atom_count` reads (the first ones, in file order)."""
+
+
+def reference_atom_count(files: Sequence[str]) -> float:
+    """Mean atom count of the first :data:`REFERENCE_SAMPLE` structures of ``files``."""
+    from itertools import islice
+
+    from fntk.io import iter_frames
+
+    counts = [len(atoms) for _, _, atoms in islice(iter_frames(files), REFERENCE_SAMPLE)]
+    return float(np.mean(counts))
 
 
 def select_files(
@@ -439,6 +465,7 @@ def select_files(
     """
     pool_files = [str(p) for p in ([pool] if isinstance(pool, str | Path) else pool)]
     train_files = [str(t) for t in ([train] if isinstance(train, str | Path) else train)]
+    options.setdefault("reference_files", train_files or pool_files)
     run_options = build_run_options(**options)
     if output is None:
         return run_selection(pool_files, train_files, run_options, progress=progress)

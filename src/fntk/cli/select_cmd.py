@@ -42,6 +42,21 @@ def select(
     cost_aware: Annotated[
         bool, typer.Option(help="Divide gains by the labelling cost N^3 (DFT-like).")
     ] = False,
+    energy_weight: Annotated[
+        float,
+        typer.Option(
+            min=0.0, help="Fine-tuning loss weight w_E of per-atom energies, 1/(eV/atom)^2."
+        ),
+    ] = 1.0,  # fntk.features.options.DEFAULT_ENERGY_WEIGHT (a test keeps them equal)
+    forces_weight: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Fine-tuning loss weight w_F of force components, 1/(eV/A)^2; with w_E it "
+            "sets the joint map's lambda = sqrt(w_F / (3 N w_E)), N the mean atom count of "
+            "the training set (else the pool).",
+        ),
+    ] = 100.0,  # DEFAULT_FORCES_WEIGHT: the CLI does not import torch-heavy modules
     seed: Seed = 0,
     device: Device = "auto",
     overwrite: Overwrite = False,
@@ -69,6 +84,9 @@ def select(
         cost_aware=cost_aware,
         seed=seed,
         device=device,
+        energy_weight=energy_weight,
+        forces_weight=forces_weight,
+        reference_files=train or pool,
     )
     out = prepare_output_dir(output, overwrite=overwrite)
     progress = None if quiet or json_output else _RichProgress()

@@ -13,6 +13,7 @@ from fntk.features.options import (
     FeatureMapOptions,
     ForceNTKOptions,
     JointNTKOptions,
+    force_row_weight,
     options_to_json,
     parse_feature_options,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "build_feature_map",
     "compute_features",
     "default_options",
+    "force_row_weight",
     "load_backend_for",
     "options_to_json",
     "parse_feature_options",
