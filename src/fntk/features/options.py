@@ -135,6 +135,14 @@ class _NTKOptions(_CommonOptions):
         "hidden width is <= d); the features are then exact coordinates.",
     )
     seed: int = Field(0, ge=0, description="Seed of the random sketch Omega.")
+    sketch: Literal["gaussian"] = Field(
+        "gaussian",
+        description="Construction of the sketch: 'gaussian', the seeded N(0, 1/d) "
+        "parameter-space Omega (on a linear readout's hidden path B = M^T Omega, and the PSD "
+        "square root (M^T M)^{1/2} when d >= F), a function of the seed alone. It is stored "
+        "with the features, so stores and caches made by an earlier construction (an "
+        "eigenbasis of M^T M, before this field existed) are refused instead of mixed in.",
+    )
 
 
 class EnergyNTKOptions(_NTKOptions):
