@@ -6,14 +6,17 @@ each map is timed on batches of rattled copies of a 30-atom molecule, a 60-atom 
 a 120-atom Cu cell, in one run; the ratio column divides by one batched energy+force evaluation
 of the same model on the same batch (graph building included in both). Peak memory is the
 largest growth of the process's resident memory while the map ran (sampled every 5 ms).
-A second table gives the accuracy/cost trade-off of the sketch width d for the joint map with
-SevenNet-0's readout: the relative Frobenius error of the kernel matrix
-K[x, y] = <Phi_x^T Phi_x, Phi_y^T Phi_y> (DESIGN.md section 4) against the exact map (d = F = 128),
-averaged over seeds, next to the cost ratio.
+A second table gives the accuracy/cost trade-off of the width k of the joint map with
+SevenNet-0's readout on a small ``xtb-reactions`` set (20 training, 150 pool structures, made
+with ``fntk.data.make_dataset`` and cached with its exact features): the library's seeded random
+sketch against data-adaptive bases of the same width built from a seeded pool sample, each
+compared with the exact map (d = F = 128) by kernel errors, the rank correlation of the pool's
+posterior variance and the overlap of lcmd picks (``width_rows``).
 Baselines: a naive row-by-row force Jacobian of SevenNet-0's readout took 64 s for one 30-atom
 molecule; SevenNet-0 energy+forces through its ASE calculator takes ~0.3 s.
 
-    python benchmarks/feature_cost.py            # default set, ~5 minutes on 2 CPU cores
+    python benchmarks/feature_cost.py            # default set, ~15 minutes on 2 CPU cores
+    python benchmarks/feature_cost.py --part accuracy --data DIR   # width table only
     python benchmarks/feature_cost.py --full     # adds 'all'-group sketches and larger d
     python benchmarks/feature_cost.py --copies 8 --threads 4 --repeats 3
     python benchmarks/feature_cost.py --part accuracy   # one table: cost, accuracy or methods
@@ -24,19 +27,32 @@ from __future__ import annotations
 import argparse
 import ctypes
 import os
+import tempfile
 import threading
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
+import ase.io
 import numpy as np
 import torch
 from ase import Atoms
 from ase.build import bulk, fcc111, molecule
 
-from fntk.features import build_feature_map, default_options, sketch_column, sketch_matrix
+from fntk.features import (
+    FeatureChunk,
+    JointNTKOptions,
+    build_feature_map,
+    default_options,
+    force_row_weight,
+    sketch_column,
+)
 from fntk.features.assembly import iter_batches
+from fntk.features.ntk import hidden_basis
+from fntk.features.options import DEFAULT_ENERGY_WEIGHT, DEFAULT_FORCES_WEIGHT
+from fntk.features.readout import LinearReadout, linear_readout
 from fntk.models import ModelBackend, load_backend
 from fntk.models.mace import MaceBackend
 
@@ -220,43 +236,207 @@ def cost_rows(
     return rows
 
 
-def kernel_error_rows(
-    backend: ModelBackend, widths: tuple[int, ...], n_seeds: int
-) -> list[list[str]]:
-    """Errors of the sketched joint readout map vs the exact one, per width d.
+@dataclass
+class WidthData:
+    """Exact joint features (d = F) of a training set and a pool, and SevenNet-0's readout."""
 
-    Pool: three rattled 30-atom molecules and three rattled 60-atom slabs. Two errors, both
-    relative Frobenius norms averaged over seeds: the structure kernel matrix
-    K[x, y] = <G_x, G_y> (fourth order in Omega) and each structure's row Gram Phi Phi^T
-    (second order, what the posterior variance sees).
+    train: FeatureChunk
+    pool: FeatureChunk
+    root: np.ndarray  # R = (M^T M)^{1/2}: exact features are H R, H the hidden-space rows
+    readout: LinearReadout
+    options: JointNTKOptions
+    seconds_exact: float  # per structure, exact map (F backward passes)
+    timing_structures: list[Atoms]  # the first 40 pool structures, for the cost column
+
+
+def xtb_width_data(backend: ModelBackend, directory: Path, n_pool: int) -> WidthData:
+    """Make (or reuse) a small ``xtb-reactions`` set in ``directory`` and its exact features.
+
+    The exact features are cached in ``directory/exact-features.npz`` (1.7 s per structure on
+    one thread): reruns only recompute the sketches.
     """
-    structures = [make(seed) for make in (molecule_30, slab_60) for seed in range(3)]
-    exact_map = build_feature_map(default_options("joint", dim=512, batch_size=len(structures)))
-    exact = exact_map(backend, structures)
-    n_hidden = exact.n_features
-    blocks = [exact.block(j).astype(np.float64) for j in range(exact.n_structures)]
-    grams = [b.T @ b for b in blocks]
-    kernel = np.array([[np.sum(a * b) for b in grams] for a in grams])
-    row_grams = [b @ b.T for b in blocks]
+    from fntk.data import make_dataset
+
+    sizes = {"init": 20, "pool": n_pool, "test_id": 0, "test_ood": 0}
+    if not (directory / "pool.xyz").is_file():
+        make_dataset("xtb-reactions", directory, sizes=sizes, seed=0)
+    train = ase.io.read(directory / "init.xyz", ":")
+    pool = ase.io.read(directory / "pool.xyz", f":{n_pool}")
+    weight = force_row_weight(DEFAULT_ENERGY_WEIGHT, DEFAULT_FORCES_WEIGHT, [len(a) for a in train])
+    options = default_options("joint", dim=backend.n_node_features, force_weight=weight)
+    readout = linear_readout(backend, "readout")
+    root = hidden_basis(readout, options).double().numpy()
+    cache = directory / f"exact-features-{n_pool}.npz"
+    if cache.is_file():
+        with np.load(cache) as saved:
+            chunks = [
+                FeatureChunk(**{k[6:]: saved[k] for k in saved if k[:6] == p})
+                for p in ("train_", "pool__")
+            ]
+            seconds = float(saved["seconds"])
+    else:
+        feature_map = build_feature_map(options)
+        start = time.perf_counter()
+        chunks = [
+            feature_map(backend, train, -1 - np.arange(len(train))),
+            feature_map(backend, pool, np.arange(len(pool))),
+        ]
+        seconds = (time.perf_counter() - start) / (len(train) + len(pool))
+        arrays = {"seconds": np.array(seconds)}
+        for prefix, chunk in zip(("train_", "pool__"), chunks):
+            arrays.update({prefix + f: getattr(chunk, f) for f in _CHUNK_FIELDS})
+        np.savez(cache, **arrays)
+    return WidthData(chunks[0], chunks[1], root, readout, options, seconds, pool[:40])
+
+
+_CHUNK_FIELDS = ("values", "offsets", "source_index", "n_atoms", "row_kind")
+
+
+def with_values(chunk: FeatureChunk, values: np.ndarray) -> FeatureChunk:
+    return FeatureChunk(values, chunk.offsets, chunk.source_index, chunk.n_atoms, chunk.row_kind)
+
+
+def adaptive_directions(name: str, sample: FeatureChunk, train: FeatureChunk, k: int) -> np.ndarray:
+    """Orthonormal k directions (F x k) in the coordinates of the exact rows.
+
+    ``pca``: top-k eigenvectors of the sample's ``C_s = sum Phi^T Phi`` (the best rank-k fit of
+    its row kernels). ``posterior``: top-k generalised eigenvectors of ``C_s u = mu A u`` with
+    ``A = C_train + sigma^2 I`` (relative 1e-6), the directions where the sample has the most
+    posterior variance. ``hybrid``: k/2 of each, orthonormalised.
+    """
+    import scipy.linalg
+
+    def gram(chunk: FeatureChunk) -> np.ndarray:
+        values = chunk.values.astype(np.float64)
+        return values.T @ values
+
+    c_sample, c_train = gram(sample), gram(train)
+    if name == "pca":
+        return np.linalg.eigh(c_sample)[1][:, ::-1][:, :k]
+    if name == "posterior":
+        precision = c_train + 1e-6 * np.trace(c_train) / len(c_train) * np.eye(len(c_train))
+        vectors = scipy.linalg.eigh(c_sample, precision)[1][:, ::-1][:, :k]
+        return np.linalg.qr(vectors)[0]
+    half = k // 2
+    both = [adaptive_directions("pca", sample, train, half)]
+    both.append(adaptive_directions("posterior", sample, train, k - half))
+    return np.linalg.qr(np.hstack(both))[0]
+
+
+def posterior_variance(train: FeatureChunk, pool: FeatureChunk) -> np.ndarray:
+    """Mean per-row PV of each pool structure, A = sigma^2 I + sum Phi^T Phi (relative 1e-6)."""
+    x = train.values.astype(np.float64)
+    a = x.T @ x
+    sigma2 = 1e-6 * np.trace(a) / len(a)
+    inverse = np.linalg.inv(a + sigma2 * np.eye(len(a)))
+    rows = pool.values.astype(np.float64)
+    per_row = sigma2 * np.einsum("ij,jk,ik->i", rows, inverse, rows)
+    return np.add.reduceat(per_row, pool.offsets[:-1]) / np.diff(pool.offsets)
+
+
+def structure_kernel(chunk: FeatureChunk) -> np.ndarray:
+    grams = [chunk.block(j).astype(np.float64) for j in range(chunk.n_structures)]
+    grams = np.stack([b.T @ b for b in grams]).reshape(len(grams), -1)
+    return grams @ grams.T
+
+
+def width_metrics(data: WidthData, train: FeatureChunk, pool: FeatureChunk, n_pick: int) -> dict:
+    """Errors of sketched features (train, pool) against the exact ones, and pick agreement."""
+    exact_rows = [data.pool.block(j).astype(np.float64) for j in range(pool.n_structures)]
+    rows = [pool.block(j).astype(np.float64) for j in range(pool.n_structures)]
+    row_gram = np.mean(
+        [
+            np.linalg.norm(b @ b.T - e @ e.T) / np.linalg.norm(e @ e.T)
+            for b, e in zip(rows, exact_rows)
+        ]
+    )
+    k_exact, k_approx = structure_kernel(data.pool), structure_kernel(pool)
+    pv_exact, pv = posterior_variance(data.train, data.pool), posterior_variance(train, pool)
+    spearman = np.corrcoef(np.argsort(np.argsort(pv)), np.argsort(np.argsort(pv_exact)))[0, 1]
+    picks = set(_picks(train, pool, n_pick))
+    return {
+        "row_gram": row_gram,
+        "kernel": np.linalg.norm(k_approx - k_exact) / np.linalg.norm(k_exact),
+        "pv_spearman": spearman,
+        "picks": len(picks & set(_picks(data.train, data.pool, n_pick))) / n_pick,
+    }
+
+
+def _picks(train: FeatureChunk, pool: FeatureChunk, n: int) -> list[int]:
+    from fntk.select import Selector
+
+    result = Selector("lcmd").fit([train]).select([pool], n=n, random_state=0)
+    return [int(i) for i in result.indices]
+
+
+def width_rows(
+    backend: ModelBackend, data: WidthData, widths: tuple[int, ...], n_seeds: int, n_pick: int
+) -> list[list[str]]:
+    """Random sketch (library basis, n_seeds seeds) vs data-adaptive bases, per width k.
+
+    A seeded sample of 30 pool structures gives the adaptive bases (:func:`adaptive_directions`
+    with the training set); every error is measured on the other pool structures. Every basis B
+    (F x k) gives features ``H B = Phi_exact R^{-1} B`` from the exact ones, so a basis costs
+    no model passes here; the cost column times the library's joint map of width k on 40 pool
+    structures (an adaptive map costs the same per structure, plus the exact map on its 30 +
+    training structures once: ``seconds_exact`` each).
+    """
+    import dataclasses
+
+    inverse_root = np.linalg.inv(data.root)
+    chosen = np.sort(np.random.default_rng(0).choice(data.pool.n_structures, 30, replace=False))
+    rest = np.setdiff1d(np.arange(data.pool.n_structures), chosen)
+    sample = data.pool.subset(chosen)
+    held_out = dataclasses.replace(data, pool=data.pool.subset(rest))
+    structures = data.timing_structures
+    baseline = timed(lambda: energy_forces(backend, structures), 1).seconds / len(structures)
     rows = []
-    for dim in widths:
-        kernel_errors, row_errors = [], []
-        for seed in range(n_seeds):
-            # Sketched hidden-path features are the exact ones times Omega_h (ntk.py).
-            omega = sketch_matrix(seed, n_hidden, dim).numpy()
-            sketched = [omega.T @ g @ omega for g in grams]
-            approx = np.array([[np.sum(a * b) for b in sketched] for a in sketched])
-            kernel_errors.append(np.linalg.norm(approx - kernel) / np.linalg.norm(kernel))
-            row_errors.append(
-                np.mean(
-                    [
-                        np.linalg.norm((b @ omega) @ (b @ omega).T - r) / np.linalg.norm(r)
-                        for b, r in zip(blocks, row_grams)
-                    ]
+
+    def metrics_of(basis: np.ndarray) -> dict:
+        to_basis = inverse_root @ basis
+        train, pool = (
+            with_values(c, c.values.astype(np.float64) @ to_basis)
+            for c in (held_out.train, held_out.pool)
+        )
+        return width_metrics(held_out, train, pool, n_pick)
+
+    exact = metrics_of(data.root)
+    rows.append(_width_row("exact", data.root.shape[0], exact, data.seconds_exact, baseline, 1))
+    for k in widths:
+        options = data.options.model_copy(update={"dim": k})
+        feature_map = build_feature_map(options)
+        seconds = timed(lambda m=feature_map: m(backend, structures), 1).seconds / len(structures)
+        seeded = [
+            metrics_of(
+                hidden_basis(data.readout, options.model_copy(update={"seed": s})).double().numpy()
+            )
+            for s in range(n_seeds)
+        ]
+        mean = {key: float(np.mean([m[key] for m in seeded])) for key in seeded[0]}
+        rows.append(_width_row("random", k, mean, seconds, baseline, n_seeds))
+        for name in ("pca", "posterior", "hybrid"):
+            directions = adaptive_directions(name, sample, data.train, k)
+            rows.append(
+                _width_row(
+                    f"{name}-pool30", k, metrics_of(data.root @ directions), seconds, baseline, 1
                 )
             )
-        rows.append([str(dim), f"{np.mean(kernel_errors):.3f}", f"{np.mean(row_errors):.3f}"])
+        print("  " + " | ".join(rows[-4]), flush=True)
     return rows
+
+
+def _width_row(name: str, k: int, m: dict, seconds: float, baseline: float, n: int) -> list[str]:
+    return [
+        name,
+        str(k),
+        f"{m['row_gram']:.3f}",
+        f"{m['kernel']:.3f}",
+        f"{m['pv_spearman']:.3f}",
+        f"{m['picks']:.2f}",
+        f"{seconds:.3f}",
+        f"{seconds / baseline:.1f}",
+        str(n),
+    ]
 
 
 def func_jvp_columns(
@@ -349,6 +529,12 @@ def main() -> None:
     parser.add_argument(
         "--part", choices=("all", "cost", "accuracy", "methods"), default="all", help="tables"
     )
+    parser.add_argument(
+        "--data",
+        default=os.path.join(tempfile.gettempdir(), "fntk-feature-cost-xtb"),
+        help="directory of the xtb-reactions set of the accuracy table (made when missing)",
+    )
+    parser.add_argument("--pool", type=int, default=150, help="pool structures of that table")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -397,10 +583,35 @@ def main() -> None:
             print("evaluation of the same structures, batched the same way):")
             print_table(header, rows)
         if "accuracy" in parts:
-            widths = (4, 8, 12, 16, 32, 64) + ((96,) if args.full else ())
-            error_rows = kernel_error_rows(sevennet, widths, n_seeds=20)
-            print("\nSketch width vs error, joint map, SevenNet-0 readout (exact: d = F = 128):")
-            print_table(["d", "kernel K[x,y] rel. error", "row Gram rel. error"], error_rows)
+            widths = (8, 12, 16, 32, 64) + ((96,) if args.full else ())
+            data = xtb_width_data(sevennet, Path(args.data), args.pool)
+            print(f"\nxtb-reactions (seed 0): {data.train.n_structures} training structures,")
+            print(f"{data.pool.n_structures} pool structures; joint map, SevenNet-0 readout,")
+            print(f"lambda = {data.options.force_weight:.3f} (force_row_weight, loss defaults).")
+            error_rows = width_rows(sevennet, data, widths, n_seeds=5, n_pick=20)
+            print("\nWidth k vs error against the exact map (d = F = 128). row Gram: mean relative")
+            print("Frobenius error of each pool structure's Phi Phi^T; K: of the structure kernel")
+            print("K[x,y] = <Phi_x^T Phi_x, Phi_y^T Phi_y> over the pool; PV rho: Spearman")
+            print("correlation of the pool's posterior variance (train = init); picks: share of")
+            print("the exact map's 20 lcmd picks also picked; all on the pool minus a seeded")
+            print("sample of 30 structures. random: the library's seeded sketch (mean of 5 seeds);")
+            print("pca/posterior/hybrid-pool30: bases from that sample's exact rows (pca: top-k")
+            print("principal directions; posterior: top-k generalised eigenvectors against the")
+            print("training precision; hybrid: k/2 of each; see adaptive_directions).")
+            print_table(
+                [
+                    "basis",
+                    "k",
+                    "row Gram err",
+                    "K err",
+                    "PV rho",
+                    "picks",
+                    "s/structure",
+                    "x E+F",
+                    "seeds",
+                ],
+                error_rows,
+            )
         if "methods" in parts:
             comparison = method_rows({"sevennet-0": sevennet, "mace-small": mace}, dim=2)
             print("\nForce-NTK columns, 'last-interaction' group, d = 2, two 30-atom molecules:")

@@ -60,5 +60,5 @@ def test_member_seeds_differ():
 
 
 def test_joint_force_weight_matches_loss(tiny_sets):
-    # w_F / w_E = 100, N = 3 atoms: lambda = sqrt(100 / 9)
+    # w_F / w_E = 100, mean N = 3 atoms: lambda = sqrt(100 / 9)
     assert joint_force_weight(BenchOptions(), tiny_sets["init"].structures) == pytest.approx(10 / 3)

@@ -58,3 +58,12 @@ def test_readme_names_every_registered_component():
         assert f"| `{name}`" in readme, name
     for name in selectors().names():
         assert f"`{name}`" in readme, name
+
+
+def test_select_loss_weight_flags_default_to_run_options():
+    from fntk.pipeline import RunOptions
+
+    click_command = get_command(app).commands["select"]  # type: ignore[attr-defined]
+    defaults = {p.name: p.default for p in click_command.params}
+    assert defaults["energy_weight"] == RunOptions().energy_weight
+    assert defaults["forces_weight"] == RunOptions().forces_weight

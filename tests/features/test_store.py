@@ -64,3 +64,19 @@ def test_open_without_meta_and_wrong_width(tmp_path):
     )
     with pytest.raises(ValueError, match="4 feature columns, the store 3"):
         store.write_chunk(0, chunk_of(0, 1))
+
+
+def test_store_of_an_earlier_sketch_construction_is_refused(tmp_path):
+    """Stores made before the ``sketch`` option (eigenbasis sketches) must not be resumed."""
+    options = default_options("joint", dim=4)
+    store = FeatureStore.create(tmp_path / "f", options, "sevennet-0", chunk_size=2, n_features=4)
+    store.write_chunk(0, chunk_of(0, 2))
+    meta_path = tmp_path / "f" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    assert meta["options"]["sketch"] == "gaussian"
+    del meta["options"]["sketch"]
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(InputError, match=r"earlier fntk \(its options lack sketch\)"):
+        FeatureStore.open(tmp_path / "f", options=options)
+    with pytest.raises(InputError, match="lack sketch"):
+        FeatureStore.create(tmp_path / "f", options, "sevennet-0", chunk_size=2, n_features=4)

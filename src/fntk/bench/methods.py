@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,7 +24,13 @@ from ase import Atoms
 from fntk.al import LabelledSet
 from fntk.bench.learner import FittedModel, Learner
 from fntk.bench.options import METHOD_NAMES, Aggregation, BenchOptions
-from fntk.features import FeatureChunk, compute_features, default_options, options_to_json
+from fntk.features import (
+    FeatureChunk,
+    compute_features,
+    default_options,
+    force_row_weight,
+    options_to_json,
+)
 from fntk.features.options import FeatureMapOptions
 from fntk.io import atomic_write_npz, structure_fingerprint
 from fntk.select import Selector
@@ -339,17 +344,13 @@ class FeatureMethod:
 
 
 def joint_force_weight(options: BenchOptions, init: Sequence[Atoms]) -> float:
-    """``lambda = sqrt(w_F / (3 N w_E))`` (Angstrom) with ``N`` the median initial atom count.
+    """lambda (Angstrom) of the fine-tuning loss weights, for the initial set's mean atom count.
 
-    This makes the joint map's row weights those of the fine-tuning loss
-    (:class:`fntk.al.FinetuneOptions`); with ``w_E = 0`` the energy row carries no weight, so
-    ``lambda`` is capped at 1e3.
+    :func:`fntk.features.force_row_weight` of ``options.finetune``'s ``w_E`` and ``w_F``: the
+    joint map's row weights are then those of the fine-tuning loss.
     """
-    n_atoms = float(np.median([len(a) for a in init]))
     w_e, w_f = options.finetune.energy_weight, options.finetune.force_weight
-    if w_e == 0.0:
-        return 1e3
-    return max(math.sqrt(w_f / (3.0 * n_atoms * w_e)), 1e-6)
+    return force_row_weight(w_e, w_f, [len(a) for a in init])
 
 
 def _cache_key(options: FeatureMapOptions, model: str, fingerprint: str) -> str:

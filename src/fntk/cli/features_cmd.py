@@ -35,9 +35,19 @@ def features(
     force_weight: Annotated[
         float | None,
         typer.Option(
-            "--force-weight", min=0.0, help="lambda (Angstrom) of the joint map (default: 1)."
+            "--force-weight",
+            min=0.0,
+            help="lambda (Angstrom) of the joint map (default: from the loss weights, "
+            "sqrt(w_F / (3 N w_E)) with N the mean atom count of FILES; give it to keep "
+            "several stores on one lambda).",
         ),
     ] = None,
+    energy_weight: Annotated[
+        float, typer.Option(min=0.0, help="Loss weight w_E of per-atom energies, 1/(eV/atom)^2.")
+    ] = 1.0,
+    forces_weight: Annotated[
+        float, typer.Option(min=0.0, help="Loss weight w_F of force components, 1/(eV/A)^2.")
+    ] = 100.0,
     dtype: Annotated[
         ComputeDtype, typer.Option("--dtype", help="Model and feature dtype.")
     ] = "float32",
@@ -61,9 +71,17 @@ def features(
         settings.update(group=group, seed=seed)
         if dim is not None:
             settings["dim"] = dim
-    if force_weight is not None:
-        settings["force_weight"] = force_weight
     try:
+        if map_name == "joint":
+            if force_weight is None:
+                from fntk.features import force_row_weight
+                from fntk.pipeline import reference_atom_count
+
+                n_atoms = reference_atom_count(files)
+                force_weight = force_row_weight(energy_weight, forces_weight, n_atoms)
+            settings["force_weight"] = force_weight
+        elif force_weight is not None:
+            settings["force_weight"] = force_weight  # refused below: not an option of this map
         options = default_options(map_name, **settings)
     except ValidationError as exc:
         raise invalid_options(exc, "feature option") from None

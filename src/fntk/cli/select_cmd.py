@@ -51,6 +51,21 @@ def select(
     cost_aware: Annotated[
         bool, typer.Option(help="Divide gains by the labelling cost N^3 (DFT-like).")
     ] = False,
+    energy_weight: Annotated[
+        float,
+        typer.Option(
+            min=0.0, help="Fine-tuning loss weight w_E of per-atom energies, 1/(eV/atom)^2."
+        ),
+    ] = 1.0,  # = RunOptions().energy_weight (tests/cli/test_choices.py keeps them equal)
+    forces_weight: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Fine-tuning loss weight w_F of force components, 1/(eV/A)^2; with w_E it "
+            "sets the joint map's lambda = sqrt(w_F / (3 N w_E)), N the mean atom count of "
+            "the training set (else the pool).",
+        ),
+    ] = 100.0,  # = RunOptions().forces_weight
     seed: Seed = 0,
     device: Device = "auto",
     config: Config = None,

@@ -23,6 +23,7 @@ _EXPORTS = {
     "ForceNTKOptions": "fntk.features.options",
     "JointNTKOptions": "fntk.features.options",
     "options_to_json": "fntk.features.options",
+    "force_row_weight": "fntk.features.options",
     "parse_feature_options": "fntk.features.options",
     "FEATURE_MAPS": "fntk.features.registry",
     "FEATURE_MAP_NAMES": "fntk.features.registry",
@@ -54,6 +55,7 @@ __all__ = [
     "build_feature_map",
     "compute_features",
     "default_options",
+    "force_row_weight",
     "load_backend_for",
     "options_to_json",
     "parse_feature_options",
@@ -71,6 +73,7 @@ if TYPE_CHECKING:
         FeatureMapOptions,
         ForceNTKOptions,
         JointNTKOptions,
+        force_row_weight,
         options_to_json,
         parse_feature_options,
     )

@@ -8,11 +8,75 @@ their mathematics are described in DESIGN.md section 2.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from fntk.options import ComputeDtype, ParameterGroup
+
+DEFAULT_ENERGY_WEIGHT = 1.0
+"""Default fine-tuning loss weight ``w_E`` on per-atom energies, 1/(eV/atom)^2 (the value of
+``fntk.al.FinetuneOptions.energy_weight``; a test keeps the two equal)."""
+DEFAULT_FORCES_WEIGHT = 100.0
+"""Default fine-tuning loss weight ``w_F`` on force components, 1/(eV/Angstrom)^2 (the value of
+``fntk.al.FinetuneOptions.force_weight``)."""
+MAX_FORCE_ROW_WEIGHT = 1e3
+"""lambda used when ``w_E = 0`` (the energy row carries no weight: force rows dominate)."""
+MIN_FORCE_ROW_WEIGHT = 1e-6
+"""lambda used when ``w_F = 0`` (the joint map needs lambda > 0; use energy-ntk instead)."""
+
+
+def force_row_weight(
+    energy_weight: float, forces_weight: float, n_atoms: float | Sequence[int]
+) -> float:
+    """lambda of the joint map: the force-row weight that the fine-tuning loss implies.
+
+    The fine-tuning loss of ``S`` structures (``fntk.al.FinetuneOptions``, mse) is
+
+    ``w_E / S * sum_s (dE_s / N_s)^2 + w_F / C * sum_{s,a,k} dF_sak^2``,  ``C = 3 sum_s N_s``,
+
+    i.e. the energy term averages per structure and the force term per component of the whole
+    set. Linearised in the parameters, its Gauss-Newton matrix is
+    ``sum_s (w_E / S) e_s e_s^T + (w_F / C) G_s^T G_s`` with ``e_s = dE_s/dtheta / N_s`` the
+    joint map's per-atom energy row and ``G_s = dF_s/dtheta`` its force rows. Relative to an
+    energy row, a force row therefore weighs ``(w_F / C) / (w_E / S) = w_F / (3 N w_E)``, with
+    ``N = C / (3 S)`` the *mean* atom count of the labelled set, and scaling the force rows by
+
+    ``lambda = sqrt(w_F / (3 N w_E))``
+
+    makes ``sum_s Phi_s^T Phi_s`` proportional to that matrix. Units: ``w_E`` in 1/(eV/atom)^2,
+    ``w_F`` in 1/(eV/Angstrom)^2, so lambda is in (eV/atom)/(eV/Angstrom) = Angstrom (per
+    atom); it is the weight for energy rows per atom (``per_atom=True``, the default).
+
+    Parameters
+    ----------
+    energy_weight, forces_weight : float
+        ``w_E`` and ``w_F`` of the loss (>= 0).
+    n_atoms : float or sequence of int
+        ``N``, or the atom counts of the labelled structures (their mean is used).
+
+    Returns
+    -------
+    float
+        lambda; :data:`MAX_FORCE_ROW_WEIGHT` when ``w_E = 0``, at least
+        :data:`MIN_FORCE_ROW_WEIGHT`.
+    """
+    if energy_weight < 0 or forces_weight < 0:
+        raise ValueError(f"loss weights must be >= 0, got {energy_weight}, {forces_weight}")
+    mean_atoms = float(n_atoms) if isinstance(n_atoms, int | float) else _mean(n_atoms)
+    if not mean_atoms > 0:
+        raise ValueError(f"the mean atom count must be positive, got {mean_atoms}")
+    if energy_weight == 0.0:
+        return MAX_FORCE_ROW_WEIGHT
+    return max(math.sqrt(forces_weight / (3.0 * mean_atoms * energy_weight)), MIN_FORCE_ROW_WEIGHT)
+
+
+def _mean(values: Sequence[int]) -> float:
+    if len(values) == 0:
+        raise ValueError("no atom counts given")
+    return float(sum(values)) / len(values)
 
 
 class _CommonOptions(BaseModel):
@@ -69,6 +133,14 @@ class _NTKOptions(_CommonOptions):
         "hidden width is <= d); the features are then exact coordinates.",
     )
     seed: int = Field(0, ge=0, description="Seed of the random sketch Omega.")
+    sketch: Literal["gaussian"] = Field(
+        "gaussian",
+        description="Construction of the sketch: 'gaussian', the seeded N(0, 1/d) "
+        "parameter-space Omega (on a linear readout's hidden path B = M^T Omega, and the PSD "
+        "square root (M^T M)^{1/2} when d >= F), a function of the seed alone. It is stored "
+        "with the features, so stores and caches made by an earlier construction (an "
+        "eigenbasis of M^T M, before this field existed) are refused instead of mixed in.",
+    )
 
 
 class EnergyNTKOptions(_NTKOptions):
@@ -105,10 +177,11 @@ class JointNTKOptions(_NTKOptions):
     force_weight: float = Field(
         1.0,
         gt=0.0,
-        description="lambda, in Angstrom: force rows are multiplied by it. It matches a "
-        "fine-tuning loss w_E * (dE/N)^2 + w_F * sum_a dF_a^2 (energy per atom in eV/atom, "
-        "force components in eV/Angstrom) when lambda = sqrt(w_F / w_E); e.g. w_F/w_E = 100 "
-        "gives 10. The default 1 weighs an eV/atom energy error like an eV/Angstrom force "
+        description="lambda, in Angstrom: force rows are multiplied by it. The value that "
+        "matches a fine-tuning loss with weights w_E (per-atom energy) and w_F (force "
+        "components) on structures of N atoms on average is sqrt(w_F / (3 N w_E)), "
+        "fntk.features.force_row_weight, which fntk select, fntk features and fntk bench use. "
+        "The default 1 here weighs an eV/atom energy error like an eV/Angstrom force "
         "component error.",
     )
 

@@ -111,9 +111,19 @@ class FeatureStore:
                 hint="compute features first with `fntk features`",
             )
         meta = json.loads(meta_path.read_text())
+        stored_options = parse_feature_options(meta["options"])
+        missing = sorted(set(stored_options.model_dump(mode="json")) - set(meta["options"]))
+        if missing:
+            # A newer option filled in by its default would hide a change of construction.
+            raise InputError(
+                "feature store was made by an earlier fntk "
+                f"(its options lack {', '.join(missing)})",
+                file=str(directory),
+                hint="recompute the features into another output directory",
+            )
         store = cls(
             directory,
-            parse_feature_options(meta["options"]),
+            stored_options,
             meta["model"],
             int(meta["chunk_size"]),
             int(meta["n_features"]),

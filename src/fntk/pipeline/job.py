@@ -23,8 +23,8 @@ from ase import Atoms
 from fntk import __version__
 from fntk.chunk import FeatureChunk
 from fntk.errors import InputError
-from fntk.features.options import FeatureMapOptions
-from fntk.features.registry import compute_features, load_backend_for
+from fntk.features.options import FeatureMapOptions, force_row_weight
+from fntk.features.registry import build_feature_map, compute_features, load_backend_for
 from fntk.io import count_frames, expand_paths, iter_chunks, structure_fingerprint
 from fntk.io.read import StructureChunk
 from fntk.models import ModelBackend
@@ -57,6 +57,7 @@ class SelectRun:
     model_spec: str
     files: dict[str, list[str]] = field(default_factory=dict)
     plot_data: PlotData | None = None
+    feature_status: list[str] = field(default_factory=list)
 
     def run_record(self) -> dict[str, object]:
         """The content of run.json: options, model, versions, timings, counts, status."""
@@ -75,7 +76,7 @@ class SelectRun:
             "n_picked": len(self.picked),
             "excluded_train_duplicates": self.excluded_duplicates,
             "timings_s": self.timings_s,
-            "status": list(self.result.status),
+            "status": self.feature_status + list(self.result.status),
             "kernel": self.result.kernel,
             "mode": self.result.mode,
             "sigma": self.result.sigma,
@@ -124,6 +125,7 @@ def run_selection(
     timings: dict[str, float] = {}
     pool_files = expand_paths(pool)
     train_files = expand_paths(train) if train else []
+    options = with_loss_weights(options, train_files or pool_files)
 
     start = time.perf_counter()
     backend = backend or load_backend_for(options.model, options.features)
@@ -208,6 +210,7 @@ def run_selection(
         model_spec=backend.spec,
         files={"pool": pool_files, "train": train_files},
         plot_data=plot_data,
+        feature_status=[build_feature_map(options.features).describe(backend)],
     )
 
 
@@ -292,3 +295,32 @@ def _shortlist_rows(book: _PoolBook, result: SelectionResult) -> list[dict[str, 
             }
         )
     return rows
+
+
+REFERENCE_SAMPLE = 1000
+"""Most structures :func:`reference_atom_count` reads (the first ones, in file order)."""
+
+
+def reference_atom_count(files: Sequence[str]) -> float:
+    """Mean atom count of the first :data:`REFERENCE_SAMPLE` structures of ``files``."""
+    from itertools import islice
+
+    from fntk.io import iter_frames
+
+    counts = [len(atoms) for _, _, atoms in islice(iter_frames(files), REFERENCE_SAMPLE)]
+    return float(np.mean(counts)) if counts else 1.0
+
+
+def with_loss_weights(options: RunOptions, reference_files: Sequence[str]) -> RunOptions:
+    """``options`` whose joint map's lambda is derived from the loss weights.
+
+    lambda = :func:`~fntk.features.options.force_row_weight` of ``options.energy_weight`` and
+    ``options.forces_weight`` at the mean atom count of ``reference_files`` (the training set,
+    else the pool); other maps are returned unchanged.
+    """
+    if options.features.name != "joint":
+        return options
+    n_atoms = reference_atom_count(reference_files)
+    weight = force_row_weight(options.energy_weight, options.forces_weight, n_atoms)
+    features = options.features.model_copy(update={"force_weight": weight})
+    return options.model_copy(update={"features": features})

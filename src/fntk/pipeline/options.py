@@ -17,7 +17,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fntk.errors import InputError, invalid_options
-from fntk.features.options import EmbeddingOptions, FeatureMapOptions
+from fntk.features.options import (
+    DEFAULT_ENERGY_WEIGHT,
+    DEFAULT_FORCES_WEIGHT,
+    EmbeddingOptions,
+    FeatureMapOptions,
+)
 from fntk.features.registry import default_options
 from fntk.select.options import DEFAULT_COST_EXPONENT, SelectOptions
 
@@ -33,6 +38,18 @@ class RunOptions(BaseModel):
     select: SelectOptions = Field(default_factory=SelectOptions)
     chunk_size: int = Field(256, ge=1, description="Structures read and featurised at a time.")
     seed: int = Field(0, ge=0, description="Seed of the random choices in selection.")
+    energy_weight: float = Field(
+        DEFAULT_ENERGY_WEIGHT,
+        gt=0.0,
+        description="Fine-tuning loss weight w_E of per-atom energies, 1/(eV/atom)^2.",
+    )
+    forces_weight: float = Field(
+        DEFAULT_FORCES_WEIGHT,
+        gt=0.0,
+        description="Fine-tuning loss weight w_F of force components, 1/(eV/Angstrom)^2. With "
+        "energy_weight it sets the joint map's lambda (fntk.features.force_row_weight at the "
+        "mean atom count of the training set, else the pool), overriding features.force_weight.",
+    )
 
 
 FLAGS = (
@@ -48,6 +65,8 @@ FLAGS = (
     "cost_aware",
     "seed",
     "device",
+    "energy_weight",
+    "forces_weight",
 )
 """Flat names of the command-line flags of ``fntk select`` that :func:`apply_flags` takes."""
 
@@ -62,8 +81,9 @@ def apply_flags(base: RunOptions, **flags: Any) -> RunOptions:
     base : RunOptions
         Defaults, or the options read from a config file.
     **flags
-        Any of :data:`FLAGS`: ``n``, ``model``, ``chunk_size``, ``seed`` (also the sketch seed of
-        NTK maps); ``features`` (a map name: a new map keeps ``batch_size``, ``device`` and
+        Any of :data:`FLAGS`: ``n``, ``model``, ``chunk_size``, ``energy_weight``,
+        ``forces_weight`` (loss weights of the joint map's lambda), ``seed`` (also the sketch seed
+        of NTK maps); ``features`` (a map name: a new map keeps ``batch_size``, ``device`` and
         ``dtype``), ``group``, ``dim``, ``batch_size``, ``device`` (feature options);
         ``selector``, ``shortlist`` and ``cost_aware`` (labelling-cost exponent
         :data:`~fntk.select.options.DEFAULT_COST_EXPONENT` on or off) (selection options).
@@ -101,7 +121,8 @@ def apply_flags(base: RunOptions, **flags: Any) -> RunOptions:
         data["seed"] = flags["seed"]
         if is_ntk:
             features["seed"] = flags["seed"]
-    data.update({k: flags[k] for k in ("n", "model", "chunk_size") if k in flags})
+    top = ("n", "model", "chunk_size", "energy_weight", "forces_weight")
+    data.update({k: flags[k] for k in top if k in flags})
     data["features"], data["select"] = features, select
     try:
         return RunOptions.model_validate(data)
