@@ -243,7 +243,9 @@ def _hidden_rows(
         if not want_forces:
             return energy, None
         d = projected.shape[1]
-        forces = torch.empty(3 * positions.shape[0], d, dtype=positions.dtype)
+        forces = torch.empty(
+            3 * positions.shape[0], d, dtype=positions.dtype, device=positions.device
+        )
         for k in range(d):
             # Graphs are disconnected, so the gradient of the batch sum is each structure's own.
             (grad,) = torch.autograd.grad(projected[:, k].sum(), positions, retain_graph=k < d - 1)
@@ -281,8 +283,8 @@ def _parameter_rows(
     weights = torch.ones(graph.n_graphs, dtype=positions.dtype, device=positions.device)
     weights.requires_grad_(True)
     d = options.dim if plan.sketched else plan.n_parameters
-    energy = torch.empty(graph.n_graphs, d, dtype=positions.dtype)
-    forces = torch.empty(3 * positions.shape[0], d, dtype=positions.dtype)
+    energy = torch.empty(graph.n_graphs, d, dtype=positions.dtype, device=positions.device)
+    forces = torch.empty(3 * positions.shape[0], d, dtype=positions.dtype, device=positions.device)
     with torch.enable_grad():
         total = (backend(graph, positions).energy * weights).sum()
         gradient = _flat_gradient(total, plan.parameters, create_graph=True)
