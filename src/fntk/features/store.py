@@ -112,7 +112,11 @@ class FeatureStore:
             )
         meta = json.loads(meta_path.read_text())
         stored_options = parse_feature_options(meta["options"])
-        missing = sorted(set(stored_options.model_dump(mode="json")) - set(meta["options"]))
+        missing = sorted(
+            set(stored_options.model_dump(mode="json"))
+            - set(meta["options"])
+            - set(RUN_ONLY_OPTIONS)
+        )
         if missing:
             # A newer option filled in by its default would hide a change of construction.
             raise InputError(

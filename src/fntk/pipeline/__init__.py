@@ -7,7 +7,13 @@
 """
 
 from fntk.pipeline.batch import next_batch, run_and_write
-from fntk.pipeline.job import Progress, SelectRun, run_selection
+from fntk.pipeline.job import (
+    Progress,
+    SelectRun,
+    reference_atom_count,
+    run_selection,
+    with_loss_weights,
+)
 from fntk.pipeline.options import (
     FLAGS,
     RunOptions,
@@ -28,8 +34,10 @@ __all__ = [
     "load_run_options",
     "next_batch",
     "read_config",
+    "reference_atom_count",
     "run_and_write",
     "run_selection",
     "selection_record",
+    "with_loss_weights",
     "write_outputs",
 ]
