@@ -206,7 +206,7 @@ def load_backend(
     if loader is None:
         raise ModelLoadError(
             f"unknown model spec {spec!r}; valid forms: sevennet-0, sevennet:PATH, mace:PATH, "
-            "mace-mp:small|medium, mace-off:small"
+            "mace:PATH@HEAD, mace-mp:small|medium, mace-off:small"
         )
     backend = loader(argument, resolve_device(device), dtype).eval()
     backend.remember_pretrained()
