@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms
+from ase.data import chemical_symbols
 from pydantic import BaseModel, ConfigDict, Field
 
 from fntk import __version__
@@ -54,6 +55,11 @@ class RunOptions(BaseModel):
     select: SelectOptions = Field(default_factory=SelectOptions)
     chunk_size: int = Field(256, ge=1, description="Structures read and featurised at a time.")
     seed: int = Field(0, ge=0, description="Seed of the random choices in selection.")
+    skip_unsupported: bool = Field(
+        False,
+        description="Skip (and list in run.json) structures with elements the model does not "
+        "know, instead of stopping at the first one.",
+    )
 
 
 @dataclass
@@ -76,6 +82,7 @@ class SelectRun:
     model_spec: str
     files: dict[str, list[str]] = field(default_factory=dict)
     plot_data: PlotData | None = None
+    skipped_unsupported: list[dict[str, object]] = field(default_factory=list)
 
     def run_record(self) -> dict[str, object]:
         """The content of run.json: options, model, versions, timings, counts, status."""
@@ -93,6 +100,7 @@ class SelectRun:
             "n_train": self.n_train,
             "n_picked": len(self.picked),
             "excluded_train_duplicates": self.excluded_duplicates,
+            "skipped_unsupported": self.skipped_unsupported,
             "timings_s": self.timings_s,
             "status": list(self.result.status),
             "kernel": self.result.kernel,
@@ -176,9 +184,16 @@ def run_selection(
     train_fingerprints: set[str] = set()
     train_chunks: list[FeatureChunk] = []
     n_train = 0
+    skipped: list[dict[str, object]] = []
+    # With skip_unsupported, structures are read unchecked for elements and filtered here, so
+    # the running pool index (the features' source_index) still counts every frame.
+    species = None if options.skip_unsupported else backend.species
     if train_files:
         report("train features", 0, count_frames(train_files))
-        for chunk in iter_chunks(train_files, options.chunk_size, species=backend.species):
+        for chunk in iter_chunks(train_files, options.chunk_size, species=species):
+            chunk = _subset(chunk, _supported(backend, chunk, skipped, "train"))
+            if not len(chunk):
+                continue
             train_fingerprints.update(structure_fingerprint(a) for a in chunk.structures)
             train_chunks.append(_featurise(backend, chunk, options.features))
             n_train += len(chunk)
@@ -193,13 +208,14 @@ def run_selection(
     report("pool features + scoring", 0, n_pool_frames)
 
     def pool_chunks() -> Iterator[FeatureChunk]:
-        for chunk in iter_chunks(pool_files, options.chunk_size, species=backend.species):
+        for chunk in iter_chunks(pool_files, options.chunk_size, species=species):
+            supported = set(_supported(backend, chunk, skipped, "pool"))
             keep = []
             for j, atoms in enumerate(chunk.structures):
                 file, frame = chunk.source_files[j], chunk.frame_indices[j]
                 if structure_fingerprint(atoms) in train_fingerprints:
                     excluded.append({"source_file": file, "source_index": frame})
-                else:
+                elif j in supported:
                     keep.append(j)
                 _record(book, file, frame, atoms)
             tick = time.perf_counter()
@@ -240,6 +256,7 @@ def run_selection(
         n_train=n_train,
         excluded_duplicates=excluded,
         options=options,
+        skipped_unsupported=skipped,
         model_spec=backend.spec,
         files={"pool": pool_files, "train": train_files},
         plot_data=plot_data,
@@ -275,6 +292,27 @@ def _featurise(
     backend: ModelBackend, chunk: StructureChunk, options: FeatureMapOptions
 ) -> FeatureChunk:
     return compute_features(backend, chunk.structures, options, chunk.global_indices)
+
+
+def _supported(
+    backend: ModelBackend, chunk: StructureChunk, skipped: list[dict[str, object]], split: str
+) -> list[int]:
+    """Positions in ``chunk`` of structures the model covers; the others go to ``skipped``."""
+    keep = []
+    for j, atoms in enumerate(chunk.structures):
+        unknown = backend.check_species(atoms.numbers)
+        if unknown:
+            skipped.append(
+                {
+                    "split": split,
+                    "source_file": chunk.source_files[j],
+                    "source_index": chunk.frame_indices[j],
+                    "unsupported_elements": [chemical_symbols[z] for z in unknown],
+                }
+            )
+        else:
+            keep.append(j)
+    return keep
 
 
 def _subset(chunk: StructureChunk, keep: list[int]) -> StructureChunk:
@@ -382,6 +420,8 @@ def build_run_options(
     cost_aware: bool = False,
     seed: int = 0,
     device: str = "auto",
+    dtype: str = "float32",
+    skip_unsupported: bool = False,
 ) -> RunOptions:
     """Validated options from command-line style arguments (errors name the bad argument).
 
@@ -393,7 +433,7 @@ def build_run_options(
 
     from fntk.select.options import DEFAULT_COST_EXPONENT
 
-    common: dict[str, object] = {"batch_size": batch_size, "device": device}
+    common: dict[str, object] = {"batch_size": batch_size, "device": device, "dtype": dtype}
     if features != "embedding":
         common.update(group=group, seed=seed)
         if dim is not None:
@@ -410,6 +450,7 @@ def build_run_options(
             ),
             chunk_size=chunk_size,
             seed=seed,
+            skip_unsupported=skip_unsupported,
         )
     except (ValueError, ValidationError) as exc:
         raise InputError(_one_line(exc)) from None

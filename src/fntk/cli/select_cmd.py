@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-from fntk.cli.types import BatchSize, Device, ModelSpec, OutDir, Overwrite, Seed, StructureFiles
+from fntk.cli.types import (
+    BatchSize,
+    Device,
+    Dtype,
+    ModelSpec,
+    OutDir,
+    Overwrite,
+    Seed,
+    SkipUnsupported,
+    StructureFiles,
+)
 
 FEATURE_MAPS = ("joint", "force-ntk", "energy-ntk", "embedding")
 
@@ -44,6 +54,8 @@ def select(
     ] = False,
     seed: Seed = 0,
     device: Device = "auto",
+    dtype: Dtype = "float32",
+    skip_unsupported: SkipUnsupported = False,
     overwrite: Overwrite = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     json_output: Annotated[
@@ -69,6 +81,8 @@ def select(
         cost_aware=cost_aware,
         seed=seed,
         device=device,
+        dtype=dtype,
+        skip_unsupported=skip_unsupported,
     )
     out = prepare_output_dir(output, overwrite=overwrite)
     progress = None if quiet or json_output else _RichProgress()
@@ -112,6 +126,12 @@ def _print_summary(run, paths: dict[str, Path]) -> None:
         console.print(
             f"[yellow]note:[/yellow] excluded {len(run.excluded_duplicates)} pool structures "
             "that are already in the training set (listed in run.json)",
+            highlight=False,
+        )
+    if run.skipped_unsupported:
+        console.print(
+            f"[yellow]note:[/yellow] skipped {len(run.skipped_unsupported)} structures with "
+            f"elements model {run.model_spec} does not know (listed in run.json)",
             highlight=False,
         )
     for name, path in paths.items():
