@@ -118,3 +118,17 @@ def cu_au_test_structures() -> list[Atoms]:
     """Periodic cells and one non-periodic cluster, unlabelled."""
     cluster = Atoms("Cu3Au", positions=np.array([[0, 0, 0], [2.5, 0, 0], [0, 2.5, 0], [0, 0, 2.6]]))
     return [a.copy() for a in cu_au_cells(3, seed=60)] + [cluster]
+
+
+@pytest.fixture
+def mace_bench_splits(tmp_path) -> dict[str, str]:
+    """init / pool / test files of Cu/Au cells with MACE-keyed labels only (no calculator)."""
+    from ase.io import write
+
+    splits = {"init": cu_au_cells(4, seed=100), "pool": cu_au_cells(6, seed=200)}
+    splits["test"] = cu_au_cells(3, seed=300)
+    paths = {}
+    for name, frames in splits.items():
+        paths[name] = str(tmp_path / f"{name}.xyz")
+        write(paths[name], frames)
+    return paths

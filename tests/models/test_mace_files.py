@@ -248,3 +248,43 @@ def test_terminal_stays_quiet_unless_verbose(two_head_files, tmp_path):
     assert "Warning" not in quiet.stderr, quiet.stderr
     verbose = run("--verbose")
     assert verbose.returncode == 0 and "cuequivariance" in verbose.stderr
+
+
+@pytest.mark.slow
+def test_bench_finetune_reads_mace_label_keys_and_records_the_kept_step(
+    two_head_files, mace_bench_splits, tmp_path
+):
+    """``fntk bench`` on a MACE head with REF_energy/REF_forces; an absurd learning rate makes
+    every step worse than the pretrained weights, so early stopping keeps step 0 and the
+    summary says so (the issue's case: identical force RMSEs for every method)."""
+    from fntk.bench import build_bench_options, read_results, run_benchmark_files
+
+    s = mace_bench_splits
+    model = f"mace:{two_head_files['two']}@A"
+    args = ["bench", "--init", s["init"], "--pool", s["pool"], "--test", f"test={s['test']}"]
+    args += ["-m", model, "--learner", "finetune", "--quick", "--quiet", "--device", "cpu"]
+    args += ["--methods", "random,embedding", "--threads", "1"]
+    missing = CliRunner().invoke(app, [*args, "-o", str(tmp_path / "nokeys")])
+    assert missing.exit_code == 1 and "--energy-key" in missing.output
+    keys = ["--energy-key", "REF_energy", "--forces-key", "REF_forces"]
+    result = CliRunner().invoke(app, [*args, *keys, "-o", str(tmp_path / "keys")])
+    assert result.exit_code == 0, result.output
+    rows = read_results(tmp_path / "keys" / "results.csv")
+    assert rows and all(r.n_steps_run == 3 and 0 <= r.n_steps_kept <= 3 for r in rows)
+
+    options = build_bench_options(
+        quick=True,
+        model=model,
+        device="cpu",
+        methods=("random", "embedding"),
+        learner="finetune",
+        energy_key="REF_energy",
+        forces_key="REF_forces",
+        finetune={"learning_rate": 1e3, "validation_fraction": 0.25, "eval_every": 1},
+    )
+    run = run_benchmark_files(
+        [s["init"]], [s["pool"]], {"test": [s["test"]]}, tmp_path / "api", options
+    )
+    assert all(r.n_steps_kept == 0 and r.n_steps_run > 0 for r in run.rows)
+    assert "early stopping kept step 0" in run.summary
+    assert len({r.force_rmse_mev_per_ang for r in run.rows if r.round == 1}) == 1
