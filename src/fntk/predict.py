@@ -14,7 +14,8 @@ def predict_chunk(
 ) -> list[Atoms]:
     """Copies of the chunk's structures carrying the model's energy (eV) and forces (eV/A).
 
-    Provenance goes to ``info`` as ``fntk_source_file`` and ``fntk_source_index``; the
+    Provenance goes to ``info`` as ``fntk_source_file``, ``fntk_source_index``,
+    ``fntk_model`` (the spec, with the head of a multi-head MACE model) and ``fntk_dtype``; the
     prediction is attached as a single-point calculator (``energy=`` and ``forces`` in XYZ).
     """
     results = backend.predict(chunk.structures, batch_size=batch_size)
@@ -23,7 +24,12 @@ def predict_chunk(
         chunk.structures, chunk.source_files, chunk.frame_indices, results
     ):
         copy = atoms.copy()
-        copy.info.update(fntk_source_file=file, fntk_source_index=frame, fntk_model=backend.spec)
+        copy.info.update(
+            fntk_source_file=file,
+            fntk_source_index=frame,
+            fntk_model=backend.spec,
+            fntk_dtype=str(backend.dtype).removeprefix("torch."),
+        )
         copy.calc = SinglePointCalculator(copy, energy=energy, forces=forces.numpy())
         out.append(copy)
     return out

@@ -71,6 +71,9 @@ class FittedModel:
         Wall time of the fine-tuning (E0 fit and gradient steps), s.
     n_steps_run : int
         Gradient steps taken (fewer than asked after early stopping; 0 for a ridge fit).
+    n_steps_kept : int or None
+        Step whose weights early stopping kept (0: the pretrained weights, only the E0s moved);
+        ``None`` when it is ``n_steps_run`` (no held-out slice, ridge fits, test doubles).
     coefficients : ndarray or None
         Readout move ``z`` of a ridge fit (:class:`RidgeLearner`), else ``None``.
     """
@@ -80,6 +83,7 @@ class FittedModel:
     seconds: float
     n_steps_run: int
     coefficients: np.ndarray | None = None
+    n_steps_kept: int | None = None
 
 
 class Learner(Protocol):
@@ -156,6 +160,7 @@ class FinetuneLearner:
             energy_shift=result.energy_shift,
             seconds=time.perf_counter() - start,
             n_steps_run=result.n_steps_run,
+            n_steps_kept=result.best_step,
         )
 
     def evaluate(

@@ -490,6 +490,7 @@ def _rows(
             seconds_select=costs.get("seconds_select", 0.0),
             n_steps_run=model.n_steps_run,
             finished_at=finished_at,
+            n_steps_kept=model.n_steps_run if model.n_steps_kept is None else model.n_steps_kept,
         )
         for split, m in metrics.items()
     ]

@@ -68,6 +68,10 @@ class ResultRow:
         Gradient steps of the round's fine-tuning.
     finished_at : str
         UTC time the round's row was written (ISO 8601); unchanged when a run resumes.
+    n_steps_kept : int
+        Step whose weights the round's model has after early stopping: 0 means the
+        fine-tuning kept the pretrained weights (only the E0 refit moved the model). -1 in
+        rows written before this column existed.
     """
 
     round: int
@@ -87,6 +91,7 @@ class ResultRow:
     seconds_select: float
     n_steps_run: int
     finished_at: str
+    n_steps_kept: int = -1
 
     @property
     def seconds_acquisition(self) -> float:
@@ -95,6 +100,7 @@ class ResultRow:
 
 
 RESULT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(ResultRow))
+_LEGACY_COLUMNS = RESULT_COLUMNS[:-1]  # results.csv before n_steps_kept (read as -1)
 _TYPES = {f.name: {"int": int, "float": float, "str": str}[f.type] for f in fields(ResultRow)}
 
 
@@ -130,7 +136,8 @@ def read_results(path: str | os.PathLike) -> list[ResultRow]:
         return []
     with path.open(newline="") as handle:
         reader = csv.DictReader(handle)
-        if tuple(reader.fieldnames or ()) != RESULT_COLUMNS:
+        columns = tuple(reader.fieldnames or ())
+        if columns not in (RESULT_COLUMNS, _LEGACY_COLUMNS):
             raise ValueError(f"{path}: unexpected columns {reader.fieldnames}")
         return [ResultRow(**{k: _TYPES[k](v) for k, v in line.items()}) for line in reader]
 
@@ -332,8 +339,26 @@ def summary_markdown(rows: Sequence[ResultRow], *, notes: Sequence[str] = ()) ->
         "the fine-tuning of the evaluated models.",
         "",
     ]
-    lines += [f"- {note}" for note in notes]
+    lines += [f"- {note}" for note in [*_pretrained_notes(rows), *notes]]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _pretrained_notes(rows: Sequence[ResultRow]) -> list[str]:
+    """A warning when early stopping kept step 0: that round's model is the pretrained one."""
+    runs = {(r.method, r.seed, r.round) for r in rows}
+    kept_pretrained = sorted(
+        {(r.method, r.seed, r.round) for r in rows if r.n_steps_run > 0 and r.n_steps_kept == 0}
+    )
+    if not kept_pretrained:
+        return []
+    listed = ", ".join(f"{m} seed {s} round {k}" for m, s, k in kept_pretrained[:8])
+    more = f" and {len(kept_pretrained) - 8} more" if len(kept_pretrained) > 8 else ""
+    return [
+        f"WARNING: in {len(kept_pretrained)} of {len(runs)} evaluated rounds, early stopping kept "
+        "step 0: no fine-tuning step beat the pretrained weights on the held-out slice, so the "
+        f"evaluated model is the pretrained one with refitted E0s ({listed}{more}); lower the "
+        "learning rate or raise the steps (results.csv: n_steps_kept)"
+    ]
 
 
 def _curve_table(rows: Sequence[ResultRow], split: str) -> list[str]:

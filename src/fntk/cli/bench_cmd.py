@@ -12,6 +12,8 @@ import typer
 from fntk.cli.types import (
     Config,
     Device,
+    EnergyKey,
+    ForcesKey,
     ModelSpec,
     OptionalSelectorChoice,
     OutDir,
@@ -43,6 +45,8 @@ def bench(
     ] = None,
     seeds: Annotated[int | None, typer.Option(min=1, help="Seeds 0..S-1 per method.")] = None,
     model: ModelSpec = "sevennet-0",
+    energy_key: EnergyKey = None,
+    forces_key: ForcesKey = None,
     e0_reference: Annotated[
         list[str] | None,
         typer.Option("--e0-reference", help="Reference structures of the per-element E0 fit."),
@@ -145,6 +149,8 @@ def bench(
         "relative_noise": relative_noise,
         "joint_force_weight": joint_lambda,
         "feature_dim": dim,
+        "energy_key": energy_key,
+        "forces_key": forces_key,
     }
     overrides.update({k: v for k, v in named.items() if v is not None})
     if methods is not None:

@@ -63,8 +63,22 @@ def _main(
     version: bool = typer.Option(
         False, "--version", callback=_print_version, is_eager=True, help="Print the version."
     ),
+    verbose: bool = typer.Option(
+        False,
+        "--verbose",
+        "-v",
+        help="Debug log on stderr, including what model packages print while importing.",
+    ),
 ) -> None:
     """Pick which atomic structures to label next when fine-tuning a pretrained MLIP."""
+    if verbose:
+        import logging
+
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        fntk_logger = logging.getLogger("fntk")
+        fntk_logger.addHandler(handler)
+        fntk_logger.setLevel(logging.DEBUG)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 def models() -> None:
     """List the model specs fntk accepts."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from fntk.models.base import backend_registry
@@ -13,5 +14,5 @@ def models() -> None:
     table = Table("spec", "what it loads", "offline")
     for entry in backend_registry():
         offline = "yes" if "offline" in entry.capabilities else "needs internet"
-        table.add_row(entry.usage, entry.help, offline)
+        table.add_row(escape(entry.usage), escape(entry.help), offline)
     Console().print(table)

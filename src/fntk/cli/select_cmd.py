@@ -11,6 +11,7 @@ from fntk.cli.types import (
     BatchSize,
     Config,
     Device,
+    Dtype,
     FeatureMapName,
     ModelSpec,
     OutDir,
@@ -18,6 +19,7 @@ from fntk.cli.types import (
     ParameterGroupName,
     Seed,
     SelectorChoice,
+    SkipUnsupported,
     StructureFiles,
     given_flags,
 )
@@ -69,6 +71,8 @@ def select(
     seed: Seed = 0,
     device: Device = "auto",
     config: Config = None,
+    dtype: Dtype = "float32",
+    skip_unsupported: SkipUnsupported = False,
     overwrite: Overwrite = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     json_output: Annotated[
@@ -143,6 +147,12 @@ def _print_summary(run: SelectRun, paths: dict[str, Path]) -> None:
         console.print(
             f"[yellow]note:[/yellow] excluded {len(run.excluded_duplicates)} pool structures "
             "that are already in the training set (listed in run.json)",
+            highlight=False,
+        )
+    if run.skipped_unsupported:
+        console.print(
+            f"[yellow]note:[/yellow] skipped {len(run.skipped_unsupported)} structures with "
+            f"elements model {run.model_spec} does not know (listed in run.json)",
             highlight=False,
         )
     for name, path in paths.items():

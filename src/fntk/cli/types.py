@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 import typer
 
 from fntk.features.registry import FEATURE_MAPS
-from fntk.options import PARAMETER_GROUPS
+from fntk.options import PARAMETER_GROUPS, ComputeDtype
 from fntk.select.registry import selectors
 
 if TYPE_CHECKING:  # the choices are only known at run time; to a type checker they are strings
@@ -31,8 +31,8 @@ ModelSpec = Annotated[
     typer.Option(
         "--model",
         "-m",
-        help="Model spec, e.g. sevennet-0 (embedded default), sevennet:PATH, mace:PATH; "
-        "`fntk models` lists every form.",
+        help="Model spec, e.g. sevennet-0 (embedded default), sevennet:PATH, mace:PATH, "
+        "mace:PATH@HEAD; `fntk models` lists every form.",
     ),
 ]
 Device = Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")]
@@ -103,3 +103,33 @@ def given_flags(
         if source is not None and source.name in typed:
             given[name] = values[name]
     return given
+
+
+Dtype = Annotated[
+    ComputeDtype,
+    typer.Option("--dtype", help="Floating-point type the model runs in (recorded in outputs)."),
+]
+EnergyKey = Annotated[
+    str | None,
+    typer.Option(
+        "--energy-key",
+        help="atoms.info key of the reference energy (MACE's default: REF_energy); "
+        "default: the calculator ASE attached (extended XYZ energy=).",
+    ),
+]
+ForcesKey = Annotated[
+    str | None,
+    typer.Option(
+        "--forces-key",
+        help="atoms.arrays key of the reference forces (MACE's default: REF_forces); "
+        "default: the attached calculator's forces.",
+    ),
+]
+SkipUnsupported = Annotated[
+    bool,
+    typer.Option(
+        "--skip-unsupported",
+        help="Skip structures with elements the model does not know (listed in run.json) "
+        "instead of stopping at the first one.",
+    ),
+]

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from ase import Atoms
+from ase.data import chemical_symbols
 
 from fntk import __version__
 from fntk.chunk import FeatureChunk
@@ -57,6 +58,7 @@ class SelectRun:
     model_spec: str
     files: dict[str, list[str]] = field(default_factory=dict)
     plot_data: PlotData | None = None
+    skipped_unsupported: list[dict[str, object]] = field(default_factory=list)
     feature_status: list[str] = field(default_factory=list)
 
     def run_record(self) -> dict[str, object]:
@@ -75,6 +77,7 @@ class SelectRun:
             "n_train": self.n_train,
             "n_picked": len(self.picked),
             "excluded_train_duplicates": self.excluded_duplicates,
+            "skipped_unsupported": self.skipped_unsupported,
             "timings_s": self.timings_s,
             "status": self.feature_status + list(self.result.status),
             "kernel": self.result.kernel,
@@ -143,9 +146,16 @@ def run_selection(
     train_fingerprints: set[str] = set()
     train_chunks: list[FeatureChunk] = []
     n_train = 0
+    skipped: list[dict[str, object]] = []
+    # With skip_unsupported, structures are read unchecked for elements and filtered here, so
+    # the running pool index (the features' source_index) still counts every frame.
+    species = None if options.skip_unsupported else backend.species
     if train_files:
         report("train features", 0, count_frames(train_files))
-        for chunk in iter_chunks(train_files, options.chunk_size, species=backend.species):
+        for chunk in iter_chunks(train_files, options.chunk_size, species=species):
+            chunk = _subset(chunk, _supported(backend, chunk, skipped, "train"))
+            if not len(chunk):
+                continue
             train_fingerprints.update(structure_fingerprint(a) for a in chunk.structures)
             train_chunks.append(_featurise(backend, chunk, options.features))
             n_train += len(chunk)
@@ -160,13 +170,14 @@ def run_selection(
     report("pool features + scoring", 0, n_pool_frames)
 
     def pool_chunks() -> Iterator[FeatureChunk]:
-        for chunk in iter_chunks(pool_files, options.chunk_size, species=backend.species):
+        for chunk in iter_chunks(pool_files, options.chunk_size, species=species):
+            supported = set(_supported(backend, chunk, skipped, "pool"))
             keep = []
             for j, atoms in enumerate(chunk.structures):
                 file, frame = chunk.source_files[j], chunk.frame_indices[j]
                 if structure_fingerprint(atoms) in train_fingerprints:
                     excluded.append({"source_file": file, "source_index": frame})
-                else:
+                elif j in supported:
                     keep.append(j)
                 _record(book, file, frame, atoms)
             tick = time.perf_counter()
@@ -207,6 +218,7 @@ def run_selection(
         n_train=n_train,
         excluded_duplicates=excluded,
         options=options,
+        skipped_unsupported=skipped,
         model_spec=backend.spec,
         files={"pool": pool_files, "train": train_files},
         plot_data=plot_data,
@@ -218,6 +230,27 @@ def _featurise(
     backend: ModelBackend, chunk: StructureChunk, options: FeatureMapOptions
 ) -> FeatureChunk:
     return compute_features(backend, chunk.structures, options, chunk.global_indices)
+
+
+def _supported(
+    backend: ModelBackend, chunk: StructureChunk, skipped: list[dict[str, object]], split: str
+) -> list[int]:
+    """Positions in ``chunk`` of structures the model covers; the others go to ``skipped``."""
+    keep = []
+    for j, atoms in enumerate(chunk.structures):
+        unknown = backend.check_species(atoms.numbers)
+        if unknown:
+            skipped.append(
+                {
+                    "split": split,
+                    "source_file": chunk.source_files[j],
+                    "source_index": chunk.frame_indices[j],
+                    "unsupported_elements": [chemical_symbols[z] for z in unknown],
+                }
+            )
+        else:
+            keep.append(j)
+    return keep
 
 
 def _subset(chunk: StructureChunk, keep: list[int]) -> StructureChunk:

@@ -38,6 +38,11 @@ class RunOptions(BaseModel):
     select: SelectOptions = Field(default_factory=SelectOptions)
     chunk_size: int = Field(256, ge=1, description="Structures read and featurised at a time.")
     seed: int = Field(0, ge=0, description="Seed of the random choices in selection.")
+    skip_unsupported: bool = Field(
+        False,
+        description="Skip (and list in run.json) structures with elements the model does not "
+        "know, instead of stopping at the first one.",
+    )
     energy_weight: float = Field(
         DEFAULT_ENERGY_WEIGHT,
         gt=0.0,
@@ -67,6 +72,8 @@ FLAGS = (
     "device",
     "energy_weight",
     "forces_weight",
+    "dtype",
+    "skip_unsupported",
 )
 """Flat names of the command-line flags of ``fntk select`` that :func:`apply_flags` takes."""
 
@@ -82,9 +89,10 @@ def apply_flags(base: RunOptions, **flags: Any) -> RunOptions:
         Defaults, or the options read from a config file.
     **flags
         Any of :data:`FLAGS`: ``n``, ``model``, ``chunk_size``, ``energy_weight``,
-        ``forces_weight`` (loss weights of the joint map's lambda), ``seed`` (also the sketch seed
+        ``forces_weight`` (loss weights of the joint map's lambda), ``skip_unsupported``,
+        ``seed`` (also the sketch seed
         of NTK maps); ``features`` (a map name: a new map keeps ``batch_size``, ``device`` and
-        ``dtype``), ``group``, ``dim``, ``batch_size``, ``device`` (feature options);
+        ``dtype``), ``group``, ``dim``, ``batch_size``, ``device``, ``dtype`` (feature options);
         ``selector``, ``shortlist`` and ``cost_aware`` (labelling-cost exponent
         :data:`~fntk.select.options.DEFAULT_COST_EXPONENT` on or off) (selection options).
 
@@ -109,7 +117,8 @@ def apply_flags(base: RunOptions, **flags: Any) -> RunOptions:
             f"{', '.join(inapplicable)} do(es) not apply to the {features['name']!r} feature map "
             "(it has no parameter group or sketch); drop the option or choose an NTK map"
         )
-    features.update({k: flags[k] for k in ("group", "dim", "batch_size", "device") if k in flags})
+    run_keys = ("group", "dim", "batch_size", "device", "dtype")
+    features.update({k: flags[k] for k in run_keys if k in flags})
     select: dict[str, Any] = data["select"]
     if "selector" in flags:
         select["method"] = flags["selector"]
@@ -121,7 +130,7 @@ def apply_flags(base: RunOptions, **flags: Any) -> RunOptions:
         data["seed"] = flags["seed"]
         if is_ntk:
             features["seed"] = flags["seed"]
-    top = ("n", "model", "chunk_size", "energy_weight", "forces_weight")
+    top = ("n", "model", "chunk_size", "energy_weight", "forces_weight", "skip_unsupported")
     data.update({k: flags[k] for k in top if k in flags})
     data["features"], data["select"] = features, select
     try:
