@@ -34,13 +34,15 @@ class EnergyShift(nn.Module):
     species : tuple of int
     """
 
+    _slot: torch.Tensor  # buffer: slot of each atomic number in ``delta`` (last: absent)
+
     def __init__(self, species: Sequence[int], values: Sequence[float] | None = None) -> None:
         super().__init__()
         self.species = tuple(int(z) for z in species)
-        values = np.zeros(len(self.species)) if values is None else np.asarray(values, float)
-        if values.shape != (len(self.species),):
-            raise ValueError(f"{len(self.species)} species but values of shape {values.shape}")
-        self.delta = nn.Parameter(torch.as_tensor(values, dtype=torch.float64))
+        array = np.zeros(len(self.species)) if values is None else np.asarray(values, float)
+        if array.shape != (len(self.species),):
+            raise ValueError(f"{len(self.species)} species but values of shape {array.shape}")
+        self.delta = nn.Parameter(torch.as_tensor(array, dtype=torch.float64))
         slot = torch.full((_MAX_Z,), len(self.species), dtype=torch.long)
         slot[list(self.species)] = torch.arange(len(self.species))
         self.register_buffer("_slot", slot, persistent=False)

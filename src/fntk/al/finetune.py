@@ -192,7 +192,7 @@ class _Run:
         self.best_loss = math.inf
         self.best_state: list[torch.Tensor] = []
         self.stopped_early = False
-        self.optimizer = None
+        self.optimizer: torch.optim.Optimizer | None = None
         if params and options.n_steps > 0:
             self.optimizer = torch.optim.Adam(params, lr=options.learning_rate)
 
@@ -230,6 +230,7 @@ class _Run:
                 yield [self.train_idx[k] for k in order[start : start + size]]
 
     def _set_learning_rate(self) -> None:
+        assert self.optimizer is not None
         options = self.options
         lr = options.learning_rate
         if options.schedule == "cosine":
@@ -238,6 +239,7 @@ class _Run:
             group["lr"] = lr
 
     def _step(self, batch: LabelledBatch) -> float:
+        assert self.optimizer is not None
         self.optimizer.zero_grad(set_to_none=True)
         energies, forces = predict(self.backend, self.energy_shift, batch.graph, create_graph=True)
         energy_sum, force_sum = self._loss_sums(energies, forces, batch)

@@ -156,7 +156,7 @@ def _as_number(value: object) -> float | None:
     if isinstance(value, bool):
         return None
     try:
-        number = float(value)  # numpy scalars, ints and numeric strings
+        number = float(value)  # type: ignore[arg-type]  # numpy scalars, ints, numeric strings
     except (TypeError, ValueError):
         return None
     return number if np.isfinite(number) else None

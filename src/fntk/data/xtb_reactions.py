@@ -35,7 +35,11 @@ OOD_MOLECULES = (
 )  # fmt: skip
 """Larger molecules, only in ``test_ood``."""
 
-SPLITS = {"init": ID_MOLECULES, "pool": ID_MOLECULES, "test_id": ID_MOLECULES}
+SPLITS: dict[str, tuple[str, ...]] = {
+    "init": ID_MOLECULES,
+    "pool": ID_MOLECULES,
+    "test_id": ID_MOLECULES,
+}
 SPLITS["test_ood"] = OOD_MOLECULES
 
 DEFAULT_SIZES = {"init": 20, "pool": 1500, "test_id": 200, "test_ood": 200}
@@ -99,7 +103,7 @@ def _path(name: str, kind: str, rng: np.random.Generator) -> list[Atoms]:
     if kind == "md":
         temperature = float(rng.choice(TEMPERATURES_K))
         geometries = _md(start, temperature, rng)
-        info = {"temperature_K": temperature}
+        info: dict[str, object] = {"temperature_K": temperature}
     elif kind == "h-transfer" and (pair := _transfer_pair(start, rng)) is not None:
         geometries = _transfer(start, *pair, rng)
         info = {"moving_atom": pair[0], "acceptor_atom": pair[1]}

@@ -179,7 +179,7 @@ class NTKFeatureMap:
         kinds: list[np.ndarray],
     ) -> None:
         n_atoms = graph.n_atoms.tolist()
-        if self.energy_rows and self.options.per_atom:
+        if self.energy_rows and getattr(self.options, "per_atom", False):
             energy = energy / graph.n_atoms.to(energy.dtype)[:, None]
         if forces is not None and isinstance(self.options, JointNTKOptions):
             forces = forces * self.options.force_weight

@@ -16,6 +16,7 @@ compiled models work too; forces come from autograd in :class:`ModelBackend`.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import torch
 
@@ -40,9 +41,9 @@ class MaceBackend(ModelBackend):
         Head to run. Required when the model has more than one head.
     """
 
-    def __init__(self, model: torch.nn.Module, spec: str, head: str | None = None) -> None:
+    def __init__(self, model: Any, spec: str, head: str | None = None) -> None:
         super().__init__()
-        self.model = model
+        self.model: Any = model  # mace's ScaleShiftMACE (or TorchScript): dynamic attributes
         self.heads = model_heads(model)
         self.head = _choose_head(self.heads, head, spec)
         self._head_index = self.heads.index(self.head)
@@ -121,10 +122,10 @@ def _choose_head(heads: list[str], head: str | None, spec: str) -> str:
     return head
 
 
-def _last_product_width(model: torch.nn.Module) -> int:
+def _last_product_width(model: Any) -> int:
     """Width of the last product block's output (eager or TorchScript model)."""
     last = list(model.products.children())[-1].linear
-    irreps = getattr(last, "irreps_out", None)
+    irreps: Any = getattr(last, "irreps_out", None)
     if hasattr(irreps, "dim"):
         return int(irreps.dim)
     # TorchScript keeps irreps as plain tuples; e3nn's Linear has one mask entry per output.

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from typing import Any
 
 import torch
 
@@ -35,13 +36,13 @@ _ONEHOT_MODULE = "onehot_idx_to_onehot"
 class SevenNetBackend(ModelBackend):
     """A SevenNet ``AtomGraphSequential`` model behind the :class:`ModelBackend` interface."""
 
-    def __init__(self, model: torch.nn.Module, config: dict, spec: str) -> None:
+    def __init__(self, model: Any, config: dict, spec: str) -> None:
         super().__init__()
         import sevenn._keys as keys
 
         self._keys = keys
         model.set_is_batch_data(True)
-        self.model = model
+        self.model: Any = model  # sevenn's AtomGraphSequential: dynamic attributes
         self.spec = spec
         self.cutoff = float(config[keys.CUTOFF])
         self.species = frozenset(int(z) for z in config[keys.TYPE_MAP])
@@ -109,7 +110,7 @@ class SevenNetBackend(ModelBackend):
         model = self.model
         if model.eval_type_map:
             data[k.NODE_FEATURE] = model._atomic_numbers_to_onehot(graph.atomic_numbers)
-        node_features = None
+        node_features: torch.Tensor | None = None
         for name, module in model._modules.items():
             if name in _SKIPPED_MODULES:
                 continue
@@ -121,6 +122,8 @@ class SevenNetBackend(ModelBackend):
                 for key in (k.NODE_FEATURE, k.NODE_ATTR):
                     data[key] = data[key].to(positions.dtype)
         energy = data[k.PRED_TOTAL_ENERGY].reshape(-1)
+        if node_features is None:
+            raise RuntimeError("SevenNet model has no readout module to read node features from")
         return energy, node_features
 
 

@@ -310,7 +310,7 @@ def _collect_picked(
 
 def _shortlist_rows(book: _PoolBook, result: SelectionResult) -> list[dict[str, object]]:
     rank_of = {int(index): rank for rank, index in enumerate(result.indices)}
-    rows = []
+    rows: list[dict[str, object]] = []
     order = np.argsort(-result.shortlist.posterior_variance, kind="stable")
     for position in order:
         index = int(result.shortlist.source_index[position])

@@ -46,7 +46,7 @@ def plot_posterior_variance(
     ax = figure.add_subplot()
     positive = pool_variance[pool_variance > 0]
     low, high = (positive.min(), positive.max()) if len(positive) else (1e-12, 1.0)
-    bins = np.geomspace(low, max(high, low * 10), 40)
+    bins = np.geomspace(low, max(high, low * 10), 40).tolist()
     ax.hist(positive, bins=bins, color=POOL_COLOR, label=f"pool ({len(pool_variance)})")
     ax.hist(
         picked_variance[picked_variance > 0],
