@@ -2,7 +2,9 @@
 
 Structures are streamed from files (:mod:`fntk.io`), turned into feature blocks by one
 pretrained model (:mod:`fntk.features`), scored and selected (:mod:`fntk.select`). Each stage is
-a function over chunks (DESIGN.md section 1). The pool files are read three times: a frame count
+a function over chunks (DESIGN.md section 1). With ``store``, features go through a feature
+store (:mod:`fntk.pipeline.featurize`): finished chunks are reused, so a killed run resumes and
+the next round computes only new files. The pool files are read three times: a frame count
 (for the progress bar and the check of ``n``), the features, and the picked geometries. Memory
 stays flat in the pool size: only per-structure bookkeeping of a few numbers is kept. Writing the
 outputs is :mod:`fntk.pipeline.outputs`.
@@ -16,6 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from ase import Atoms
@@ -23,11 +26,10 @@ from ase import Atoms
 from fntk import __version__
 from fntk.chunk import FeatureChunk
 from fntk.errors import InputError
-from fntk.features.options import FeatureMapOptions
 from fntk.features.registry import compute_features, load_backend_for
 from fntk.io import count_frames, expand_paths, iter_chunks, structure_fingerprint
-from fntk.io.read import StructureChunk
 from fntk.models import ModelBackend
+from fntk.pipeline.featurize import ChunkFeaturizer, open_store
 from fntk.pipeline.options import RunOptions
 from fntk.report.plots import structure_summaries
 from fntk.report.selection import PlotData
@@ -57,6 +59,7 @@ class SelectRun:
     model_spec: str
     files: dict[str, list[str]] = field(default_factory=dict)
     plot_data: PlotData | None = None
+    store: dict[str, object] | None = None
 
     def run_record(self) -> dict[str, object]:
         """The content of run.json: options, model, versions, timings, counts, status."""
@@ -79,6 +82,7 @@ class SelectRun:
             "kernel": self.result.kernel,
             "mode": self.result.mode,
             "sigma": self.result.sigma,
+            "store": self.store,
         }
 
 
@@ -105,6 +109,7 @@ def run_selection(
     *,
     progress: Progress | None = None,
     backend: ModelBackend | None = None,
+    store: str | Path | None = None,
 ) -> SelectRun:
     """Pick ``options.n`` structures of the ``pool`` files to label next.
 
@@ -118,6 +123,15 @@ def run_selection(
         ``progress(stage, advance, total)`` callback for progress bars.
     backend : ModelBackend, optional
         An already loaded model (must match ``options.model``); loaded from the spec otherwise.
+    store : path, optional
+        Feature store directory (created if absent): pool and training features are read from
+        it where present and intact, computed into it otherwise.
+
+    Raises
+    ------
+    InputError
+        Bad input, ``n`` larger than the pool, or a ``store`` made with another model, weights,
+        feature options or chunk size (the message lists the differences).
     """
     options = options or RunOptions()
     report = progress or (lambda stage, advance, total: None)
@@ -127,6 +141,10 @@ def run_selection(
 
     start = time.perf_counter()
     backend = backend or load_backend_for(options.model, options.features)
+    feature_store = (
+        None if store is None else open_store(store, backend, options.features, options.chunk_size)
+    )
+    featurizer = ChunkFeaturizer(backend, options.features, options.chunk_size, feature_store)
     timings["load_model"] = time.perf_counter() - start
 
     n_pool_frames = count_frames(pool_files)
@@ -143,9 +161,9 @@ def run_selection(
     n_train = 0
     if train_files:
         report("train features", 0, count_frames(train_files))
-        for chunk in iter_chunks(train_files, options.chunk_size, species=backend.species):
+        for chunk, features in featurizer.chunks(train_files):
             train_fingerprints.update(structure_fingerprint(a) for a in chunk.structures)
-            train_chunks.append(_featurise(backend, chunk, options.features))
+            train_chunks.append(features)
             n_train += len(chunk)
             report("train features", len(chunk), None)
     selector = Selector.from_options(options.select).fit(train_chunks)
@@ -158,7 +176,7 @@ def run_selection(
     report("pool features + scoring", 0, n_pool_frames)
 
     def pool_chunks() -> Iterator[FeatureChunk]:
-        for chunk in iter_chunks(pool_files, options.chunk_size, species=backend.species):
+        for chunk, all_features in featurizer.chunks(pool_files):
             keep = []
             for j, atoms in enumerate(chunk.structures):
                 file, frame = chunk.source_files[j], chunk.frame_indices[j]
@@ -169,7 +187,7 @@ def run_selection(
                 _record(book, file, frame, atoms)
             tick = time.perf_counter()
             if keep:
-                features = _featurise(backend, _subset(chunk, keep), options.features)
+                features = all_features.subset(keep)
                 sampled = np.flatnonzero(features.source_index % sample_stride == 0)
                 book.sample_summaries.append(structure_summaries(features.subset(sampled)))
                 yield features
@@ -208,21 +226,13 @@ def run_selection(
         model_spec=backend.spec,
         files={"pool": pool_files, "train": train_files},
         plot_data=plot_data,
-    )
-
-
-def _featurise(
-    backend: ModelBackend, chunk: StructureChunk, options: FeatureMapOptions
-) -> FeatureChunk:
-    return compute_features(backend, chunk.structures, options, chunk.global_indices)
-
-
-def _subset(chunk: StructureChunk, keep: list[int]) -> StructureChunk:
-    return StructureChunk(
-        structures=[chunk.structures[j] for j in keep],
-        source_files=[chunk.source_files[j] for j in keep],
-        frame_indices=[chunk.frame_indices[j] for j in keep],
-        global_indices=chunk.global_indices[keep],
+        store=None
+        if feature_store is None
+        else {
+            "directory": str(feature_store.directory),
+            "computed_chunks": featurizer.computed_chunks,
+            "reused_chunks": featurizer.reused_chunks,
+        },
     )
 
 
