@@ -125,3 +125,42 @@ class _perturbed:
 
         with torch.no_grad():
             self.parameter.view(-1)[0] -= 1e-3
+
+
+def test_kill_9_then_resume_recomputes_only_missing_chunks(tmp_path, mace_model_file):
+    """`fntk select` killed with SIGKILL mid-run; `--resume` finishes with the same picks."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    frames = [rattled(molecule(NAMES[i % len(NAMES)]), seed=i, stdev=0.08) for i in range(60)]
+    ase.io.write(tmp_path / "pool.xyz", frames)
+    args = [sys.executable, "-m", "fntk.cli.main", "select", str(tmp_path / "pool.xyz")]
+    args += ["-n", "4", "--model", f"mace:{mace_model_file}", "--features", "joint"]
+    args += ["--dim", "6", "--device", "cpu", "--chunk-size", "2", "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "killed"
+    process = subprocess.Popen([*args, "-o", str(out), "--resume"], env=env)
+    chunks_dir = out / "feature-store" / "sources"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if len(list(chunks_dir.glob("*/chunk-*.npz"))) >= 3:
+            break
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    done = len(list(chunks_dir.glob("*/chunk-*.npz")))
+    assert 3 <= done < 30 and not (out / "selected.xyz").exists()
+
+    subprocess.run([*args, "-o", str(out), "--resume"], env=env, check=True)
+    subprocess.run([*args, "-o", str(tmp_path / "whole")], env=env, check=True)
+    resumed = json.loads((out / "run.json").read_text())
+    assert resumed["store"]["reused_chunks"] == done
+    assert resumed["store"]["computed_chunks"] == 30 - done
+    picked = [a.info["fntk_source_index"] for a in ase.io.read(out / "selected.xyz", ":")]
+    whole = ase.io.read(tmp_path / "whole" / "selected.xyz", ":")
+    assert picked == [a.info["fntk_source_index"] for a in whole]
