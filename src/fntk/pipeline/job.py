@@ -4,8 +4,9 @@ Structures are streamed from files (:mod:`fntk.io`), turned into feature blocks 
 pretrained model (:mod:`fntk.features`), scored and selected (:mod:`fntk.select`). Each stage is
 a function over chunks (DESIGN.md section 1). With ``store``, features go through a feature
 store (:mod:`fntk.pipeline.featurize`): finished chunks are reused, so a killed run resumes and
-the next round computes only new files. The pool files are read three times: a frame count
-(for the progress bar and the check of ``n``), the features, and the picked geometries. Memory
+the next round computes only new files. The pool files are read twice and a half: a frame count
+(for the progress bar and the check of ``n``), the features, and the picked geometries (only
+the files holding a pick, each up to its last picked frame). Memory
 stays flat in the pool size: only per-structure bookkeeping of a few numbers is kept. Writing the
 outputs is :mod:`fntk.pipeline.outputs`.
 """
@@ -27,7 +28,7 @@ from fntk import __version__
 from fntk.chunk import FeatureChunk
 from fntk.errors import InputError
 from fntk.features.registry import compute_features, load_backend_for
-from fntk.io import count_frames, expand_paths, iter_chunks, structure_fingerprint
+from fntk.io import count_frames, expand_paths, iter_frames, structure_fingerprint
 from fntk.models import ModelBackend
 from fntk.pipeline.featurize import ChunkFeaturizer, open_store
 from fntk.pipeline.options import RunOptions
@@ -201,7 +202,7 @@ def run_selection(
     timings["scoring_and_selection"] = total - feature_seconds[0]
 
     start = time.perf_counter()
-    picked = _collect_picked(pool_files, options.chunk_size, result)
+    picked = _collect_picked(book, result)
     timings["collect_picked"] = time.perf_counter() - start
     plot_data = PlotData(
         train_summaries=_stack([structure_summaries(c) for c in train_chunks]),
@@ -250,33 +251,36 @@ def _stack(summaries: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(nonempty) if nonempty else np.zeros((0, 0))
 
 
-def _collect_picked(
-    pool_files: Sequence[str], chunk_size: int, result: SelectionResult
-) -> list[Atoms]:
-    """Second pass over the pool files: copies of the picked structures, in pick order.
+def _collect_picked(book: _PoolBook, result: SelectionResult) -> list[Atoms]:
+    """Copies of the picked structures, in pick order, fetched by file and frame index.
 
-    The running index of :func:`fntk.io.iter_chunks` over the same files is the source index the
-    features carried, so no per-structure lookup table is needed.
+    Only the files that hold a pick are read, each up to its last picked frame (validation is
+    not repeated: these frames passed it while being featurised).
     """
-    rank_of = {int(index): rank for rank, index in enumerate(result.indices)}
     pv_of = dict(
         zip(result.shortlist.source_index.tolist(), result.shortlist.posterior_variance.tolist())
     )
-    picked: list[Atoms | None] = [None] * len(rank_of)
-    for chunk in iter_chunks(pool_files, chunk_size, min_distance=0.0):
-        for j, index in enumerate(chunk.global_indices.tolist()):
-            rank = rank_of.get(index)
+    wanted: dict[int, dict[int, int]] = {}
+    for rank, index in enumerate(result.indices.tolist()):
+        wanted.setdefault(book.file_of[index], {})[book.frame_of[index]] = rank
+    picked: list[Atoms | None] = [None] * len(result.indices)
+    for file_id in sorted(wanted):
+        frames = wanted[file_id]
+        last = max(frames)
+        file = book.files[file_id]
+        for _, frame, atoms in iter_frames([file], index=f":{last + 1}", min_distance=0.0):
+            rank = frames.get(frame)
             if rank is None:
                 continue
-            atoms = chunk.structures[j]
+            index = int(result.indices[rank])
             copy = atoms.copy()
             copy.calc = atoms.calc
             copy.info.update(
                 fntk_rank=rank,
                 fntk_score=float(result.scores[rank]),
                 fntk_posterior_variance=float(pv_of.get(index, np.nan)),
-                fntk_source_file=chunk.source_files[j],
-                fntk_source_index=chunk.frame_indices[j],
+                fntk_source_file=file,
+                fntk_source_index=frame,
             )
             picked[rank] = copy
     return [a for a in picked if a is not None]
