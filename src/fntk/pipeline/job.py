@@ -177,7 +177,14 @@ def run_selection(
     report("pool features + scoring", 0, n_pool_frames)
 
     def pool_chunks() -> Iterator[FeatureChunk]:
-        for chunk, all_features in featurizer.chunks(pool_files):
+        source = featurizer.chunks(pool_files)
+        while True:
+            tick = time.perf_counter()  # features (computed or read back), not the scoring
+            item = next(source, None)
+            if item is None:
+                feature_seconds[0] += time.perf_counter() - tick
+                return
+            chunk, all_features = item
             keep = []
             for j, atoms in enumerate(chunk.structures):
                 file, frame = chunk.source_files[j], chunk.frame_indices[j]
@@ -186,13 +193,13 @@ def run_selection(
                 else:
                     keep.append(j)
                 _record(book, file, frame, atoms)
-            tick = time.perf_counter()
-            if keep:
-                features = all_features.subset(keep)
+            features = all_features.subset(keep) if keep else None
+            if features is not None:
                 sampled = np.flatnonzero(features.source_index % sample_stride == 0)
                 book.sample_summaries.append(structure_summaries(features.subset(sampled)))
-                yield features
             feature_seconds[0] += time.perf_counter() - tick
+            if features is not None:
+                yield features
             report("pool features + scoring", len(chunk), None)
 
     start = time.perf_counter()
