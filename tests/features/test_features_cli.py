@@ -28,18 +28,21 @@ def test_writes_and_resumes(app, tmp_path, small_structures, mace_model_file):
     args += ["--map", "joint", "--dim", "3", "--chunk-size", "2", "--device", "cpu"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "3 structures" in result.output
+    assert "2 chunks computed, 0 already" in result.output
     store = FeatureStore.open(out)
-    assert store.chunk_ids() == [0, 1] and store.options.dim == 3
-    features = store.read_all()
+    assert store.options.dim == 3 and len(store.weights_hash) == 32
+    features = store.read_source(pool)
     np.testing.assert_array_equal(features.source_index, [0, 1, 2])
     np.testing.assert_array_equal(features.n_atoms, [len(a) for a in small_structures])
 
-    (out / "chunk-000001.npz").unlink()
+    from fntk.features.store import file_sha256
+
+    second = store.chunk_path(1, file_sha256(pool))
+    second.write_bytes(second.read_bytes()[:-40])  # truncated: detected, recomputed
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "features of 1 structures" in result.output and "2 already there" in result.output
-    np.testing.assert_array_equal(FeatureStore.open(out).read_all().values, features.values)
+    assert "1 chunks computed, 1 already" in result.output
+    np.testing.assert_array_equal(FeatureStore.open(out).read_source(pool).values, features.values)
 
 
 def test_mismatched_resume_and_bad_option_fail(app, tmp_path, small_structures, mace_model_file):

@@ -80,3 +80,31 @@ def test_store_of_an_earlier_sketch_construction_is_refused(tmp_path):
         FeatureStore.open(tmp_path / "f", options=options)
     with pytest.raises(InputError, match="lack sketch"):
         FeatureStore.create(tmp_path / "f", options, "sevennet-0", chunk_size=2, n_features=4)
+
+
+def test_checksum_rejects_corrupt_and_truncated_chunks(tmp_path):
+    options = default_options("force-ntk", dim=4)
+    store = FeatureStore.create(
+        tmp_path, options, "m", chunk_size=2, n_features=4, weights_hash="ab" * 16
+    )
+    source = "f" * 64
+    store.write_chunk(0, chunk_of(0, 2), source=source)
+    store.write_chunk(1, chunk_of(2, 2), source=source)
+    assert store.has_chunk(0, source) and store.has_chunk(1, source)
+    path0, path1 = store.chunk_path(0, source), store.chunk_path(1, source)
+    data = bytearray(path0.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit inside the arrays
+    path0.write_bytes(bytes(data))
+    path1.write_bytes(path1.read_bytes()[:100])
+    assert not store.has_chunk(0, source) and not store.has_chunk(1, source)
+    with pytest.raises(InputError, match="fails its checksum"):
+        store.read_chunk(0, source)
+    store.finish_source(source, "pool.xyz", 4)
+    assert store.source_record(source) == {
+        "path": "pool.xyz",
+        "sha256": source,
+        "n_frames": 4,
+        "n_chunks": 2,
+    }
+    with pytest.raises(InputError, match=r"weights_hash: stored 'abab"):
+        FeatureStore.create(tmp_path, options, "m", chunk_size=2, n_features=4, weights_hash="c")

@@ -57,14 +57,18 @@ def features(
     ] = 256,
     device: Device = "auto",
 ) -> None:
-    """Compute features of FILES into OUTPUT; rerunning with the same settings resumes."""
+    """Compute features of FILES into the feature store OUTPUT; rerunning resumes.
+
+    The store is the one `fntk select --store OUTPUT` reads: chunks are keyed by each file's
+    content hash, so features made here (e.g. on a GPU node) are reused by later selections.
+    """
     from pydantic import ValidationError
 
     from fntk.cli.progress import progress_bar
     from fntk.errors import invalid_options
-    from fntk.features import build_feature_map, default_options, load_backend_for
-    from fntk.features.store import FeatureStore
-    from fntk.io import count_frames, iter_chunks
+    from fntk.features import default_options, load_backend_for
+    from fntk.io import count_frames
+    from fntk.pipeline.featurize import ChunkFeaturizer, open_store
 
     settings: dict[str, object] = {"dtype": dtype, "batch_size": batch_size, "device": device}
     if map_name != "embedding":
@@ -87,27 +91,14 @@ def features(
         raise invalid_options(exc, "feature option") from None
 
     backend = load_backend_for(model, options)
-    feature_map = build_feature_map(options)
-    store = FeatureStore.create(
-        output,
-        options,
-        backend.spec,
-        chunk_size=chunk_size,
-        n_features=feature_map.n_features(backend),
-    )
+    store = open_store(output, backend, options, chunk_size)
+    featurizer = ChunkFeaturizer(backend, options, chunk_size, store)
     total = count_frames(files)
-    computed = skipped = 0
     with progress_bar() as bar:
         task = bar.add_task(f"{options.name} features", total=total)
-        for chunk_id, chunk in enumerate(iter_chunks(files, chunk_size, species=backend.species)):
-            if store.has_chunk(chunk_id):
-                skipped += len(chunk)
-            else:
-                block = feature_map(backend, chunk.structures, chunk.global_indices)
-                store.write_chunk(chunk_id, block)
-                computed += len(chunk)
+        for chunk, _ in featurizer.chunks(files):
             bar.advance(task, len(chunk))
     typer.echo(
-        f"{options.name} features of {computed} structures written to {output} "
-        f"({skipped} already there, {store.n_features} columns)"
+        f"{options.name} features: {featurizer.computed_chunks} chunks computed, "
+        f"{featurizer.reused_chunks} already in {output} ({store.n_features} columns)"
     )

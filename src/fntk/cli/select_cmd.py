@@ -65,7 +65,7 @@ def select(
             min=0.0,
             help="Fine-tuning loss weight w_F of force components, 1/(eV/A)^2; with w_E it "
             "sets the joint map's lambda = sqrt(w_F / (3 N w_E)), N the mean atom count of "
-            "the training set (else the pool).",
+            "the pool (first 1000 structures; fixed across rounds, so a --store stays valid).",
         ),
     ] = 100.0,  # = RunOptions().forces_weight
     seed: Seed = 0,
@@ -73,6 +73,22 @@ def select(
     config: Config = None,
     dtype: Dtype = "float32",
     skip_unsupported: SkipUnsupported = False,
+    store: Annotated[
+        Path | None,
+        typer.Option(
+            "--store",
+            help="Feature store directory: reuse its intact chunks, compute the missing ones "
+            "into it (shared between rounds and with `fntk features`).",
+        ),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue a killed run in OUTDIR: finished feature chunks are not recomputed "
+            "(store: --store, else OUTDIR/feature-store).",
+        ),
+    ] = False,
     overwrite: Overwrite = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     json_output: Annotated[
@@ -88,8 +104,14 @@ def select(
     from fntk.pipeline import FLAGS, load_run_options
 
     options = load_run_options(config, **given_flags(ctx, FLAGS, locals()))
-    out = prepare_output_dir(output, overwrite=overwrite)
-    run_job(pool, train or [], out, options, quiet=quiet, json_output=json_output)
+    out = prepare_output_dir(output, overwrite=overwrite or resume)
+    if resume and store is None:
+        store = out / RESUME_STORE
+    run_job(pool, train or [], out, options, quiet=quiet, json_output=json_output, store=store)
+
+
+RESUME_STORE = "feature-store"
+"""Folder of OUTDIR that holds the features of a run started or resumed with ``--resume``."""
 
 
 def run_job(
@@ -100,6 +122,7 @@ def run_job(
     *,
     quiet: bool = False,
     json_output: bool = False,
+    store: Path | None = None,
 ) -> None:
     """Run the selection into the prepared directory ``out`` and print its summary."""
     import json
@@ -107,7 +130,7 @@ def run_job(
     from fntk.pipeline import run_and_write
 
     progress = None if quiet or json_output else _RichProgress()
-    run, paths = run_and_write(pool, train, out, options, progress=progress)
+    run, paths = run_and_write(pool, train, out, options, progress=progress, store=store)
     if json_output:
         typer.echo(json.dumps(run.run_record(), indent=2, default=str))
     elif not quiet:

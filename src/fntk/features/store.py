@@ -1,17 +1,31 @@
 """On-disk feature store: one ``.npz`` per chunk plus a ``meta.json`` naming how they were made.
 
-``meta.json`` holds the feature-map options, the model spec, the chunk size, the number of
-feature columns and the fntk version. Opening a store with different options, model or chunk
-size raises :class:`~fntk.errors.InputError` listing the differences, so features made with other
-settings are never mixed. Every file is written to a temporary sibling and renamed into place
-(``os.replace``), so a crash leaves complete chunks only and a rerun resumes by skipping the
-chunks already on disk (:meth:`FeatureStore.has_chunk`).
+``meta.json`` holds the identity of the features: the feature-map options that change values
+(not device or batch size), the model spec and a hash of its weights, the chunk size, the number
+of feature columns. Opening a store with a different identity raises
+:class:`~fntk.errors.InputError` listing the differences, so features made with other settings
+are never mixed.
+
+Chunks of input files are keyed by the file's content (SHA-256): file ``f`` chunk ``k`` is
+``sources/<sha256(f)[:32]>/chunk-<k>.npz`` and holds frames ``k*chunk_size ...`` of that file,
+with source indices equal to frame indices. A file that changed on disk therefore never reuses
+the chunks of its old content, the same file listed as pool in one round and as training set
+in the next reuses its chunks, and a grown training set (a new file of labels) computes only the
+new file. ``sources/<hash>/source.json`` records the path and frame count once a file is done.
+
+Every chunk carries a SHA-256 checksum of its arrays; a truncated or corrupt chunk fails the
+check, counts as missing (:meth:`FeatureStore.has_chunk`) and is recomputed, never used. Every
+file is written to a temporary sibling and renamed into place (``os.replace``), so a crash (even
+``kill -9``) leaves complete chunks only, and concurrent writers of one chunk leave one complete
+copy. Format: npz per chunk (measured against zarr and HDF5 in README.md, "Feature store").
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +38,30 @@ from fntk.features.options import FeatureMapOptions, parse_feature_options
 from fntk.io import atomic_write_npz, atomic_write_text
 
 META_FILE = "meta.json"
+STORE_FORMAT = 2
+"""Layout version in meta.json (2: content-keyed sources, checksummed chunks)."""
 _CHUNK_PATTERN = "chunk-{:06d}.npz"
+_CHECKSUM = "checksum"
+_SOURCE_FILE = "source.json"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes (read in 1 MiB blocks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def chunk_checksum(arrays: dict[str, np.ndarray]) -> str:
+    """Hex SHA-256 over the names, dtypes, shapes and bytes of ``arrays`` (sorted by name)."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}:{array.dtype.str}:{array.shape};".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 RUN_ONLY_OPTIONS = ("device", "batch_size", "max_batch_atoms")
@@ -45,6 +82,8 @@ class FeatureStore:
     chunk_size : int
         Structures per chunk; chunk ``i`` holds stream positions ``i*chunk_size`` onwards.
     n_features : int
+    weights_hash : str
+        Hash of the model's weights ("" when unknown); part of the identity.
     """
 
     def __init__(
@@ -54,12 +93,14 @@ class FeatureStore:
         model_spec: str,
         chunk_size: int,
         n_features: int,
+        weights_hash: str = "",
     ) -> None:
         self.directory = directory
         self.options = options
         self.model_spec = model_spec
         self.chunk_size = chunk_size
         self.n_features = n_features
+        self.weights_hash = weights_hash
 
     @classmethod
     def create(
@@ -70,18 +111,20 @@ class FeatureStore:
         *,
         chunk_size: int,
         n_features: int,
+        weights_hash: str = "",
     ) -> FeatureStore:
         """Start a store in ``directory``, or reopen it for resuming if it was made the same way.
 
         Raises
         ------
         InputError
-            ``directory`` already holds a store made with other options, model or chunk size.
+            ``directory`` already holds a store made with other options, model, weights or
+            chunk size.
         """
         directory = Path(directory)
-        store = cls(directory, options, model_spec, chunk_size, n_features)
+        store = cls(directory, options, model_spec, chunk_size, n_features, weights_hash)
         if (directory / META_FILE).exists():
-            cls.open(directory, options=options, model_spec=model_spec)._check_same(store)
+            cls.open(directory)._check_same(store)
             return store
         directory.mkdir(parents=True, exist_ok=True)
         atomic_write_text(directory / META_FILE, json.dumps(store._meta(), indent=2) + "\n")
@@ -110,8 +153,23 @@ class FeatureStore:
                 file=str(directory),
                 hint="compute features first with `fntk features`",
             )
-        meta = json.loads(meta_path.read_text())
-        stored_options = parse_feature_options(meta["options"])
+        try:
+            meta = json.loads(meta_path.read_text())
+            stored_options = parse_feature_options(meta["options"])
+            store = cls(
+                directory,
+                stored_options,
+                meta["model"],
+                int(meta["chunk_size"]),
+                int(meta["n_features"]),
+                str(meta.get("weights_hash", "")),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputError(
+                f"meta.json of the feature store is unreadable ({type(exc).__name__})",
+                file=str(meta_path),
+                hint="delete the store directory and recompute",
+            ) from None
         missing = sorted(
             set(stored_options.model_dump(mode="json"))
             - set(meta["options"])
@@ -125,47 +183,127 @@ class FeatureStore:
                 file=str(directory),
                 hint="recompute the features into another output directory",
             )
-        store = cls(
-            directory,
-            stored_options,
-            meta["model"],
-            int(meta["chunk_size"]),
-            int(meta["n_features"]),
-        )
         expected = cls(
             directory,
             options if options is not None else store.options,
             model_spec if model_spec is not None else store.model_spec,
             store.chunk_size,
             store.n_features,
+            store.weights_hash,
         )
         store._check_same(expected)
         return store
 
-    def chunk_path(self, chunk_id: int) -> Path:
-        """File of chunk ``chunk_id``."""
-        return self.directory / _CHUNK_PATTERN.format(chunk_id)
+    def chunk_path(self, chunk_id: int, source: str | None = None) -> Path:
+        """File of chunk ``chunk_id``: of the input file with hash ``source``, or of the store."""
+        return self.source_dir(source) / _CHUNK_PATTERN.format(chunk_id)
 
-    def has_chunk(self, chunk_id: int) -> bool:
-        """Whether chunk ``chunk_id`` is complete on disk (files appear only when complete)."""
-        return self.chunk_path(chunk_id).is_file()
+    def source_dir(self, source: str | None) -> Path:
+        """Folder of the chunks of the file with content hash ``source`` (store root if None)."""
+        return self.directory if source is None else self.directory / "sources" / source[:32]
+
+    def source_record(self, source: str) -> dict | None:
+        """``{"path", "n_frames", "n_chunks"}`` of a finished source file, or None."""
+        path = self.source_dir(source) / _SOURCE_FILE
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def finish_source(self, source: str, path: str, n_frames: int) -> None:
+        """Record that all chunks of the file with hash ``source`` (``n_frames``) are done."""
+        n_chunks = -(-n_frames // self.chunk_size)
+        record = {"path": path, "sha256": source, "n_frames": n_frames, "n_chunks": n_chunks}
+        atomic_write_text(self.source_dir(source) / _SOURCE_FILE, json.dumps(record) + "\n")
+
+    def has_chunk(self, chunk_id: int, source: str | None = None) -> bool:
+        """Whether chunk ``chunk_id`` (of ``source``, a file hash) is on disk and intact.
+
+        A chunk that fails to load or whose checksum does not match counts as missing (and is
+        overwritten by the next write).
+        """
+        return self._load(self.chunk_path(chunk_id, source)) is not None
 
     def chunk_ids(self) -> list[int]:
         """Ids of the chunks on disk, ascending."""
         return sorted(int(p.stem.split("-")[1]) for p in self.directory.glob("chunk-*.npz"))
 
-    def write_chunk(self, chunk_id: int, chunk: FeatureChunk) -> None:
-        """Write ``chunk`` as chunk ``chunk_id``, atomically."""
+    def write_chunk(
+        self,
+        chunk_id: int,
+        chunk: FeatureChunk,
+        source: str | None = None,
+        extra: dict[str, np.ndarray] | None = None,
+    ) -> None:
+        """Write ``chunk`` (and ``extra`` arrays) as chunk ``chunk_id``, atomically."""
         if chunk.n_features != self.n_features:
             raise ValueError(
                 f"chunk has {chunk.n_features} feature columns, the store {self.n_features}"
             )
-        atomic_write_npz(self.chunk_path(chunk_id), **chunk.to_arrays())
+        arrays = {**chunk.to_arrays(), **{f"extra_{k}": v for k, v in (extra or {}).items()}}
+        arrays[_CHECKSUM] = np.array(chunk_checksum(arrays))
+        atomic_write_npz(self.chunk_path(chunk_id, source), **arrays)
 
-    def read_chunk(self, chunk_id: int) -> FeatureChunk:
-        """Chunk ``chunk_id`` as written."""
-        with np.load(self.chunk_path(chunk_id)) as data:
-            return FeatureChunk.from_arrays(data)
+    def read_chunk(self, chunk_id: int, source: str | None = None) -> FeatureChunk:
+        """Chunk ``chunk_id`` as written (checksum verified).
+
+        Raises
+        ------
+        InputError
+            The chunk is missing, truncated or fails its checksum.
+        """
+        return self.read_chunk_with_extra(chunk_id, source)[0]
+
+    def read_chunk_with_extra(
+        self, chunk_id: int, source: str | None = None
+    ) -> tuple[FeatureChunk, dict[str, np.ndarray]]:
+        """Chunk ``chunk_id`` and the ``extra`` arrays written with it (checksum verified)."""
+        path = self.chunk_path(chunk_id, source)
+        arrays = self._load(path)
+        if arrays is None:
+            raise InputError(
+                "feature chunk is missing, truncated or fails its checksum",
+                file=str(path),
+                hint="rerun the same command to recompute it",
+            )
+        extra = {k[len("extra_") :]: v for k, v in arrays.items() if k.startswith("extra_")}
+        return FeatureChunk.from_arrays(arrays), extra
+
+    @staticmethod
+    def _load(path: Path) -> dict[str, np.ndarray] | None:
+        """The arrays of a chunk file, or None if it is absent, unreadable or corrupt."""
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+            return None
+        stored = arrays.pop(_CHECKSUM, None)
+        if stored is None or str(stored) != chunk_checksum(arrays):
+            return None
+        return arrays
+
+    def read_source(self, path: str | os.PathLike) -> FeatureChunk:
+        """All features of the input file ``path`` (source index = frame index), verified.
+
+        Raises
+        ------
+        InputError
+            The file's current content was not (completely) featurised into this store, or a
+            chunk of it is corrupt.
+        """
+        source = file_sha256(path)
+        record = self.source_record(source)
+        if record is None:
+            raise InputError(
+                "this file (its current content) is not complete in the feature store",
+                file=str(path),
+                hint=f"compute it with `fntk features {path} -o {self.directory}`",
+            )
+        return FeatureChunk.concatenate(
+            [self.read_chunk(k, source) for k in range(int(record["n_chunks"]))]
+        )
 
     def iter_chunks(self) -> Iterator[FeatureChunk]:
         """All chunks on disk in id order, one at a time."""
@@ -182,7 +320,9 @@ class FeatureStore:
     def _meta(self) -> dict:
         return {
             "fntk_version": __version__,
+            "store_format": STORE_FORMAT,
             "model": self.model_spec,
+            "weights_hash": self.weights_hash,
             "options": self.options.model_dump(mode="json", exclude=set(RUN_ONLY_OPTIONS)),
             "chunk_size": self.chunk_size,
             "n_features": self.n_features,
@@ -192,7 +332,7 @@ class FeatureStore:
         ours, theirs = self._meta(), expected._meta()
         differences = [
             f"{key}: stored {ours[key]!r}, asked for {theirs[key]!r}"
-            for key in ("model", "chunk_size", "n_features")
+            for key in ("model", "weights_hash", "chunk_size", "n_features")
             if ours[key] != theirs[key]
         ]
         stored, asked = ours["options"], theirs["options"]

@@ -19,9 +19,13 @@ def run_and_write(
     *,
     progress: Progress | None = None,
     report: bool = True,
+    store: str | Path | None = None,
 ) -> tuple[SelectRun, dict[str, Path]]:
-    """Run the selection and write every output to ``out_dir`` (``fntk select``'s body)."""
-    run = run_selection(pool, train, options, progress=progress)
+    """Run the selection and write every output to ``out_dir`` (``fntk select``'s body).
+
+    ``store``: feature store directory to reuse and fill (see :func:`run_selection`).
+    """
+    run = run_selection(pool, train, options, progress=progress, store=store)
     return run, write_outputs(run, out_dir, report=report)
 
 

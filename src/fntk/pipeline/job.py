@@ -2,8 +2,11 @@
 
 Structures are streamed from files (:mod:`fntk.io`), turned into feature blocks by one
 pretrained model (:mod:`fntk.features`), scored and selected (:mod:`fntk.select`). Each stage is
-a function over chunks (DESIGN.md section 1). The pool files are read three times: a frame count
-(for the progress bar and the check of ``n``), the features, and the picked geometries. Memory
+a function over chunks (DESIGN.md section 1). With ``store``, features go through a feature
+store (:mod:`fntk.pipeline.featurize`): finished chunks are reused, so a killed run resumes and
+the next round computes only new files. The pool files are read twice and a half: a frame count
+(for the progress bar and the check of ``n``), the features, and the picked geometries (only
+the files holding a pick, each up to its last picked frame). Memory
 stays flat in the pool size: only per-structure bookkeeping of a few numbers is kept. Writing the
 outputs is :mod:`fntk.pipeline.outputs`.
 """
@@ -16,19 +19,19 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from ase import Atoms
-from ase.data import chemical_symbols
 
 from fntk import __version__
 from fntk.chunk import FeatureChunk
 from fntk.errors import InputError
-from fntk.features.options import FeatureMapOptions, force_row_weight
+from fntk.features.options import force_row_weight
 from fntk.features.registry import build_feature_map, compute_features, load_backend_for
-from fntk.io import count_frames, expand_paths, iter_chunks, structure_fingerprint
-from fntk.io.read import StructureChunk
+from fntk.io import count_frames, expand_paths, iter_frames, structure_fingerprint
 from fntk.models import ModelBackend
+from fntk.pipeline.featurize import ChunkFeaturizer, open_store
 from fntk.pipeline.options import RunOptions
 from fntk.report.plots import structure_summaries
 from fntk.report.selection import PlotData
@@ -60,6 +63,7 @@ class SelectRun:
     plot_data: PlotData | None = None
     skipped_unsupported: list[dict[str, object]] = field(default_factory=list)
     feature_status: list[str] = field(default_factory=list)
+    store: dict[str, object] | None = None
 
     def run_record(self) -> dict[str, object]:
         """The content of run.json: options, model, versions, timings, counts, status."""
@@ -83,6 +87,7 @@ class SelectRun:
             "kernel": self.result.kernel,
             "mode": self.result.mode,
             "sigma": self.result.sigma,
+            "store": self.store,
         }
 
 
@@ -109,6 +114,7 @@ def run_selection(
     *,
     progress: Progress | None = None,
     backend: ModelBackend | None = None,
+    store: str | Path | None = None,
 ) -> SelectRun:
     """Pick ``options.n`` structures of the ``pool`` files to label next.
 
@@ -122,16 +128,37 @@ def run_selection(
         ``progress(stage, advance, total)`` callback for progress bars.
     backend : ModelBackend, optional
         An already loaded model (must match ``options.model``); loaded from the spec otherwise.
+    store : path, optional
+        Feature store directory (created if absent): pool and training features are read from
+        it where present and intact, computed into it otherwise.
+
+    Raises
+    ------
+    InputError
+        Bad input, ``n`` larger than the pool, or a ``store`` made with another model, weights,
+        feature options or chunk size (the message lists the differences).
     """
     options = options or RunOptions()
     report = progress or (lambda stage, advance, total: None)
     timings: dict[str, float] = {}
     pool_files = expand_paths(pool)
     train_files = expand_paths(train) if train else []
-    options = with_loss_weights(options, train_files or pool_files)
+    # The pool, not the growing training set, fixes N: lambda (and so a feature store) stays the
+    # same from one active-learning round to the next.
+    options = with_loss_weights(options, pool_files)
 
     start = time.perf_counter()
     backend = backend or load_backend_for(options.model, options.features)
+    feature_store = (
+        None if store is None else open_store(store, backend, options.features, options.chunk_size)
+    )
+    featurizer = ChunkFeaturizer(
+        backend,
+        options.features,
+        options.chunk_size,
+        feature_store,
+        skip_unsupported=options.skip_unsupported,
+    )
     timings["load_model"] = time.perf_counter() - start
 
     n_pool_frames = count_frames(pool_files)
@@ -146,18 +173,11 @@ def run_selection(
     train_fingerprints: set[str] = set()
     train_chunks: list[FeatureChunk] = []
     n_train = 0
-    skipped: list[dict[str, object]] = []
-    # With skip_unsupported, structures are read unchecked for elements and filtered here, so
-    # the running pool index (the features' source_index) still counts every frame.
-    species = None if options.skip_unsupported else backend.species
     if train_files:
         report("train features", 0, count_frames(train_files))
-        for chunk in iter_chunks(train_files, options.chunk_size, species=species):
-            chunk = _subset(chunk, _supported(backend, chunk, skipped, "train"))
-            if not len(chunk):
-                continue
+        for chunk, features in featurizer.chunks(train_files, split="train"):
             train_fingerprints.update(structure_fingerprint(a) for a in chunk.structures)
-            train_chunks.append(_featurise(backend, chunk, options.features))
+            train_chunks.append(features)
             n_train += len(chunk)
             report("train features", len(chunk), None)
     selector = Selector.from_options(options.select).fit(train_chunks)
@@ -170,23 +190,32 @@ def run_selection(
     report("pool features + scoring", 0, n_pool_frames)
 
     def pool_chunks() -> Iterator[FeatureChunk]:
-        for chunk in iter_chunks(pool_files, options.chunk_size, species=species):
-            supported = set(_supported(backend, chunk, skipped, "pool"))
+        source = featurizer.read_chunks(pool_files, split="pool")
+        while True:
+            tick = time.perf_counter()  # features (computed or read back), not the scoring
+            item = next(source, None)
+            if item is None:
+                feature_seconds[0] += time.perf_counter() - tick
+                return
+            chunk, supported, all_features = item
+            position = {j: p for p, j in enumerate(supported)}  # into all_features
             keep = []
             for j, atoms in enumerate(chunk.structures):
                 file, frame = chunk.source_files[j], chunk.frame_indices[j]
-                if structure_fingerprint(atoms) in train_fingerprints:
+                if j not in position:
+                    pass  # skipped (unsupported elements), listed by the featurizer
+                elif structure_fingerprint(atoms) in train_fingerprints:
                     excluded.append({"source_file": file, "source_index": frame})
-                elif j in supported:
-                    keep.append(j)
+                else:
+                    keep.append(position[j])
                 _record(book, file, frame, atoms)
-            tick = time.perf_counter()
-            if keep:
-                features = _featurise(backend, _subset(chunk, keep), options.features)
+            features = all_features.subset(keep) if keep else None
+            if features is not None:
                 sampled = np.flatnonzero(features.source_index % sample_stride == 0)
                 book.sample_summaries.append(structure_summaries(features.subset(sampled)))
-                yield features
             feature_seconds[0] += time.perf_counter() - tick
+            if features is not None:
+                yield features
             report("pool features + scoring", len(chunk), None)
 
     start = time.perf_counter()
@@ -196,7 +225,7 @@ def run_selection(
     timings["scoring_and_selection"] = total - feature_seconds[0]
 
     start = time.perf_counter()
-    picked = _collect_picked(pool_files, options.chunk_size, result)
+    picked = _collect_picked(book, result)
     timings["collect_picked"] = time.perf_counter() - start
     plot_data = PlotData(
         train_summaries=_stack([structure_summaries(c) for c in train_chunks]),
@@ -218,47 +247,18 @@ def run_selection(
         n_train=n_train,
         excluded_duplicates=excluded,
         options=options,
-        skipped_unsupported=skipped,
         model_spec=backend.spec,
         files={"pool": pool_files, "train": train_files},
         plot_data=plot_data,
+        skipped_unsupported=featurizer.skipped,
         feature_status=[build_feature_map(options.features).describe(backend)],
-    )
-
-
-def _featurise(
-    backend: ModelBackend, chunk: StructureChunk, options: FeatureMapOptions
-) -> FeatureChunk:
-    return compute_features(backend, chunk.structures, options, chunk.global_indices)
-
-
-def _supported(
-    backend: ModelBackend, chunk: StructureChunk, skipped: list[dict[str, object]], split: str
-) -> list[int]:
-    """Positions in ``chunk`` of structures the model covers; the others go to ``skipped``."""
-    keep = []
-    for j, atoms in enumerate(chunk.structures):
-        unknown = backend.check_species(atoms.numbers)
-        if unknown:
-            skipped.append(
-                {
-                    "split": split,
-                    "source_file": chunk.source_files[j],
-                    "source_index": chunk.frame_indices[j],
-                    "unsupported_elements": [chemical_symbols[z] for z in unknown],
-                }
-            )
-        else:
-            keep.append(j)
-    return keep
-
-
-def _subset(chunk: StructureChunk, keep: list[int]) -> StructureChunk:
-    return StructureChunk(
-        structures=[chunk.structures[j] for j in keep],
-        source_files=[chunk.source_files[j] for j in keep],
-        frame_indices=[chunk.frame_indices[j] for j in keep],
-        global_indices=chunk.global_indices[keep],
+        store=None
+        if feature_store is None
+        else {
+            "directory": str(feature_store.directory),
+            "computed_chunks": featurizer.computed_chunks,
+            "reused_chunks": featurizer.reused_chunks,
+        },
     )
 
 
@@ -276,33 +276,36 @@ def _stack(summaries: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(nonempty) if nonempty else np.zeros((0, 0))
 
 
-def _collect_picked(
-    pool_files: Sequence[str], chunk_size: int, result: SelectionResult
-) -> list[Atoms]:
-    """Second pass over the pool files: copies of the picked structures, in pick order.
+def _collect_picked(book: _PoolBook, result: SelectionResult) -> list[Atoms]:
+    """Copies of the picked structures, in pick order, fetched by file and frame index.
 
-    The running index of :func:`fntk.io.iter_chunks` over the same files is the source index the
-    features carried, so no per-structure lookup table is needed.
+    Only the files that hold a pick are read, each up to its last picked frame (validation is
+    not repeated: these frames passed it while being featurised).
     """
-    rank_of = {int(index): rank for rank, index in enumerate(result.indices)}
     pv_of = dict(
         zip(result.shortlist.source_index.tolist(), result.shortlist.posterior_variance.tolist())
     )
-    picked: list[Atoms | None] = [None] * len(rank_of)
-    for chunk in iter_chunks(pool_files, chunk_size, min_distance=0.0):
-        for j, index in enumerate(chunk.global_indices.tolist()):
-            rank = rank_of.get(index)
+    wanted: dict[int, dict[int, int]] = {}
+    for rank, index in enumerate(result.indices.tolist()):
+        wanted.setdefault(book.file_of[index], {})[book.frame_of[index]] = rank
+    picked: list[Atoms | None] = [None] * len(result.indices)
+    for file_id in sorted(wanted):
+        frames = wanted[file_id]
+        last = max(frames)
+        file = book.files[file_id]
+        for _, frame, atoms in iter_frames([file], index=f":{last + 1}", min_distance=0.0):
+            rank = frames.get(frame)
             if rank is None:
                 continue
-            atoms = chunk.structures[j]
+            index = int(result.indices[rank])
             copy = atoms.copy()
             copy.calc = atoms.calc
             copy.info.update(
                 fntk_rank=rank,
                 fntk_score=float(result.scores[rank]),
                 fntk_posterior_variance=float(pv_of.get(index, np.nan)),
-                fntk_source_file=chunk.source_files[j],
-                fntk_source_index=chunk.frame_indices[j],
+                fntk_source_file=file,
+                fntk_source_index=frame,
             )
             picked[rank] = copy
     return [a for a in picked if a is not None]
@@ -348,8 +351,8 @@ def with_loss_weights(options: RunOptions, reference_files: Sequence[str]) -> Ru
     """``options`` whose joint map's lambda is derived from the loss weights.
 
     lambda = :func:`~fntk.features.options.force_row_weight` of ``options.energy_weight`` and
-    ``options.forces_weight`` at the mean atom count of ``reference_files`` (the training set,
-    else the pool); other maps are returned unchanged.
+    ``options.forces_weight`` at the mean atom count of ``reference_files`` (``fntk select``: the
+    pool); other maps are returned unchanged.
     """
     if options.features.name != "joint":
         return options

@@ -53,7 +53,7 @@ class RunOptions(BaseModel):
         gt=0.0,
         description="Fine-tuning loss weight w_F of force components, 1/(eV/Angstrom)^2. With "
         "energy_weight it sets the joint map's lambda (fntk.features.force_row_weight at the "
-        "mean atom count of the training set, else the pool), overriding features.force_weight.",
+        "mean atom count of the pool), overriding features.force_weight.",
     )
 
 
