@@ -45,16 +45,22 @@ class NumericalError(FntkError, ArithmeticError):
     """A numerical step failed for good (e.g. Cholesky still failing after jitter)."""
 
 
-def invalid_options(exc: Exception, what: str = "option") -> InputError:
+def invalid_options(
+    exc: Exception, what: str = "option", *, names: dict[str, str] | None = None
+) -> InputError:
     """One-line :class:`InputError` for a pydantic ``ValidationError`` (or a ``ValueError``).
 
     Each problem is written ``field.path: message``; ``what`` names the options (e.g.
-    ``"benchmark option"``).
+    ``"benchmark option"``); ``names`` maps field paths to the flags users type
+    (``{"select.method": "--selector"}``), written ``--selector (select.method)``.
     """
     errors = getattr(exc, "errors", None)
     if callable(errors):
-        problems = [
-            f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in errors()
-        ]
+        names = names or {}
+        problems = []
+        for e in errors():
+            path = ".".join(str(p) for p in e["loc"]) or "value"
+            flag = next((names[k] for k in names if path == k or path.startswith(k + ".")), None)
+            problems.append(f"{flag} ({path}): {e['msg']}" if flag else f"{path}: {e['msg']}")
         return InputError(f"invalid {what}: " + "; ".join(problems))
     return InputError(str(exc))

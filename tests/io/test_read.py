@@ -187,7 +187,7 @@ BAD_LABELS = {
     "forces key missing": (
         dict(energy=1.0),
         {"forces_key": "REF_forces"},
-        r"no reference forces \(looked for array 'REF_forces'\)",
+        r"no reference forces: the frame has no array 'REF_forces'",
     ),
     "forces of wrong shape": (
         dict(energy=1.0, forces=np.zeros((2, 3))),

@@ -228,7 +228,9 @@ def _prepare(output: Path, overwrite: bool) -> Path:
         raise InputError(
             "output directory is not empty and holds no benchmark state",
             file=str(output),
-            hint="choose another -o or pass --overwrite",
+            hint="--overwrite clears only fntk's own files: move the others or choose another -o"
+            if overwrite
+            else "choose another -o or pass --overwrite",
         )
     output.mkdir(parents=True, exist_ok=True)
     return output

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from fntk.cli.types import OutDir, Seed
+from fntk.cli.types import OutDir, Overwrite, Seed
 
 data_app = typer.Typer(help="Generated benchmark data sets.", no_args_is_help=True)
 """The ``fntk data`` group; ``cli/main.py`` registers :func:`make` on it as ``make``."""
@@ -20,8 +20,12 @@ def make(
         list[str] | None,
         typer.Option("--size", help="Structures of a split as SPLIT=N (repeatable; 0 skips it)."),
     ] = None,
+    overwrite: Overwrite = False,
 ) -> None:
-    """Generate data set NAME and write one extended XYZ per split plus README.md to OUTDIR."""
+    """Generate data set NAME and write one extended XYZ per split plus README.md to OUTDIR.
+
+    OUTDIR must be new or empty unless --overwrite (which replaces files of the same names).
+    """
     from fntk.data import make_dataset
     from fntk.errors import InputError
 
@@ -32,7 +36,9 @@ def make(
             raise InputError(f"--size {spec!r} is not SPLIT=N")
         sizes[split.strip()] = int(value)
     try:
-        files = make_dataset(name, output, sizes=sizes, seed=seed)
+        files = make_dataset(name, output, sizes=sizes, seed=seed, overwrite=overwrite)
+    except InputError:
+        raise
     except ValueError as exc:
         raise InputError(str(exc)) from None
     for split, path in files.splits.items():

@@ -18,25 +18,52 @@ def predict(
     batch_size: BatchSize = 4,
     dtype: Dtype = "float32",
     chunk_size: Annotated[int, typer.Option(min=1, help="Structures read at a time.")] = 256,
+    max_memory: Annotated[
+        float | None,
+        typer.Option(
+            min=0.001,
+            help="GB of estimated working memory per batch (default: 80% of free memory); "
+            "batches are split to fit, a structure that alone exceeds it is refused.",
+        ),
+    ] = None,
 ) -> None:
     """Predict energies and forces; write them to OUTPUT as extended XYZ (inputs untouched).
 
-    Each structure's info records the model spec (``fntk_model``) and dtype (``fntk_dtype``).
+    Predictions go under the keys fntk_energy (info) and fntk_forces (arrays), so they are
+    never read back as reference labels; info also records the model spec (``fntk_model``) and
+    dtype (``fntk_dtype``).
     """
     import torch
 
     from fntk.cli.progress import progress_bar
-    from fntk.io import count_frames, iter_chunks, write_extxyz
+    from fntk.io import (
+        check_not_input,
+        check_writable_file,
+        count_frames,
+        expand_paths,
+        iter_chunks,
+        write_extxyz,
+    )
     from fntk.models import load_backend
-    from fntk.predict import predict_chunk
+    from fntk.predict import available_memory_bytes, predict_chunk
 
+    inputs = expand_paths(files)
+    check_not_input(output, inputs)
+    check_writable_file(output)
+    if max_memory is not None:
+        max_bytes = int(max_memory * 1e9)
+    else:
+        free = available_memory_bytes()
+        max_bytes = int(0.8 * free) if free else None
+    total = count_frames(inputs)  # reads every file once: bad files fail before the model loads
     backend = load_backend(model, device=device, dtype=getattr(torch, dtype))
-    total = count_frames(files)
     written = []
     with progress_bar() as bar:
         task = bar.add_task("predicting", total=total)
-        for chunk in iter_chunks(files, chunk_size, species=backend.species):
-            written.extend(predict_chunk(backend, chunk, batch_size=batch_size))
+        for chunk in iter_chunks(inputs, chunk_size, species=backend.species):
+            written.extend(
+                predict_chunk(backend, chunk, batch_size=batch_size, max_bytes=max_bytes)
+            )
             bar.advance(task, len(chunk))
-    write_extxyz(output, written, protected=files)
+    write_extxyz(output, written, protected=inputs)
     typer.echo(f"wrote {len(written)} structures with {backend.spec} predictions to {output}")

@@ -35,7 +35,23 @@ ModelSpec = Annotated[
         "mace:PATH@HEAD; `fntk models` lists every form.",
     ),
 ]
-Device = Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")]
+
+
+def _check_device(value: str) -> str:
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N``; anything else is a usage error (exit 2)."""
+    import re
+
+    if value is not None and not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value):
+        raise typer.BadParameter(f"{value!r} is not one of auto, cpu, cuda, cuda:N")
+    return value
+
+
+Device = Annotated[
+    str,
+    typer.Option(
+        "--device", callback=_check_device, help="auto (CUDA when present), cpu, cuda or cuda:N."
+    ),
+]
 SOURCE_HELP = (
     "Structure files in any format ASE reads (globs allowed), or data sets as released "
     "(OC20 .extxyz.xz/.lmdb/.aselmdb, Transition1x and RGD1 .h5), by extension or written "

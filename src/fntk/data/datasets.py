@@ -24,7 +24,7 @@ from ase.build import molecule
 from ase.calculators.calculator import Calculator
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from fntk.io import atomic_write_text, write_extxyz
+from fntk.io import atomic_write_text, prepare_output_dir, write_extxyz
 
 SplitMaker = Callable[[str, int, np.random.Generator], list[Atoms]]
 
@@ -119,6 +119,7 @@ def make_dataset(
     *,
     sizes: Mapping[str, int] | None = None,
     seed: int = 0,
+    overwrite: bool = False,
 ) -> DatasetFiles:
     """Generate data set ``name`` and write ``<split>.xyz`` files and ``README.md`` to ``out_dir``.
 
@@ -127,16 +128,21 @@ def make_dataset(
     name : str
         ``emt-adsorbates`` or ``xtb-reactions`` (see :func:`available_datasets`).
     out_dir : path
-        Created if missing; files of the same names are replaced atomically.
+        Created if missing; an existing non-empty folder is refused unless ``overwrite``
+        (then files of the same names are replaced atomically, others left alone).
     sizes : mapping of str to int or None
         Structures per split; splits left out keep their defaults, a size of 0 skips the split.
     seed : int
         Same seed and sizes, same structures (bit for bit) on any machine.
+    overwrite : bool
+        Write into a non-empty ``out_dir``.
 
     Raises
     ------
     ValueError
-        Unknown data set or split name, or a negative size.
+        Unknown data set or split name, or a negative size (checked before ``out_dir`` is
+        created); :class:`~fntk.errors.InputError` for an output path that is a file or a
+        non-empty folder without ``overwrite``.
     """
     spec = dataset_spec(name)
     chosen = dict(spec.default_sizes)
@@ -149,7 +155,7 @@ def make_dataset(
             raise ValueError(f"size of split {split!r} must be >= 0, got {size}")
         chosen[split] = int(size)
     children = np.random.SeedSequence(seed).spawn(len(chosen))
-    out = Path(out_dir)
+    out = prepare_output_dir(out_dir, overwrite=overwrite)
     written: dict[str, Path] = {}
     made: dict[str, list[Atoms]] = {}
     for (split, size), child in zip(chosen.items(), children):

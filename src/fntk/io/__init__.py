@@ -11,7 +11,13 @@ from fntk.io.read import (
     read_structures,
 )
 from fntk.io.validate import MIN_DISTANCE_ANGSTROM, structure_fingerprint, validate_structure
-from fntk.io.write import atomic_write_npz, atomic_write_text, write_extxyz
+from fntk.io.write import (
+    atomic_write_npz,
+    atomic_write_text,
+    check_not_input,
+    check_writable_file,
+    write_extxyz,
+)
 
 __all__ = [
     "MIN_DISTANCE_ANGSTROM",
@@ -19,6 +25,8 @@ __all__ = [
     "StructureChunk",
     "atomic_write_npz",
     "atomic_write_text",
+    "check_not_input",
+    "check_writable_file",
     "count_frames",
     "expand_paths",
     "iter_chunks",

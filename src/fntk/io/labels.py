@@ -2,7 +2,9 @@
 
 Like MACE's command line, ``energy_key`` names an ``atoms.info`` entry and ``forces_key`` an
 ``atoms.arrays`` entry. Without a key, labels come from the calculator ASE attached on reading
-(extended XYZ ``energy=``/``forces`` columns become a ``SinglePointCalculator``).
+(extended XYZ ``energy=``/``forces`` columns become a ``SinglePointCalculator``). Once a key is
+named it is the only source: a frame without it is an error naming the frame, never a silent
+fallback to the calculator (which may hold a model's values, not the reference).
 """
 
 from __future__ import annotations
@@ -65,8 +67,8 @@ def read_labels(
 
 
 def _has_forces(atoms: Atoms, key: str | None) -> bool:
-    if key is not None and key in atoms.arrays:
-        return True
+    if key is not None:
+        return key in atoms.arrays
     return _from_calculator(atoms, "forces") is not None
 
 
@@ -79,14 +81,20 @@ def _finite(energy: float, file: str, index: int) -> float:
 
 
 def _energy(atoms: Atoms, file: str, index: int, key: str | None) -> float:
-    if key is not None and key in atoms.info:
+    if key is not None:
+        if key not in atoms.info:
+            raise InputError(
+                f"no reference energy: the frame has no info key {key!r} (the energy key named)",
+                file=file,
+                index=index,
+                hint=f"info keys of this frame: {', '.join(atoms.info) or '(none)'}",
+            )
         value = atoms.info[key]
     else:
         value = _from_calculator(atoms, "energy")
         if value is None:
-            where = f"info key {key!r}" if key else "an attached calculator"
             raise InputError(
-                f"no reference energy (looked for {where})",
+                "no reference energy (no energy= on the frame, no --energy-key given)",
                 file=file,
                 index=index,
                 hint=f"pass --energy-key with one of: {', '.join(atoms.info) or '(no info keys)'}",
@@ -100,15 +108,22 @@ def _energy(atoms: Atoms, file: str, index: int, key: str | None) -> float:
 
 
 def _forces(atoms: Atoms, file: str, index: int, key: str | None) -> np.ndarray:
-    if key is not None and key in atoms.arrays:
+    if key is not None:
+        if key not in atoms.arrays:
+            arrays = [k for k in atoms.arrays if k not in ("numbers", "positions")]
+            raise InputError(
+                f"no reference forces: the frame has no array {key!r} (the forces key named)",
+                file=file,
+                index=index,
+                hint=f"per-atom arrays of this frame: {', '.join(arrays) or '(none)'}",
+            )
         value = atoms.arrays[key]
     else:
         value = _from_calculator(atoms, "forces")
         if value is None:
-            where = f"array {key!r}" if key else "an attached calculator"
             arrays = [k for k in atoms.arrays if k not in ("numbers", "positions")]
             raise InputError(
-                f"no reference forces (looked for {where})",
+                "no reference forces (no forces column on the frame, no --forces-key given)",
                 file=file,
                 index=index,
                 hint=f"pass --forces-key with one of: {', '.join(arrays) or '(none present)'}",

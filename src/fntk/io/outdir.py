@@ -12,7 +12,9 @@ def prepare_output_dir(path: str | os.PathLike, *, overwrite: bool) -> Path:
     """Create ``path``; refuse an existing non-empty one unless ``overwrite``; check writability."""
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise InputError("output path exists and is not a directory", file=str(path))
+        raise InputError(
+            "output path exists and is not a directory", file=str(path), hint="choose another -o"
+        )
     if path.is_dir() and any(path.iterdir()) and not overwrite:
         raise InputError(
             "output directory exists and is not empty",
@@ -25,6 +27,8 @@ def prepare_output_dir(path: str | os.PathLike, *, overwrite: bool) -> Path:
         raise InputError(
             f"cannot create output directory ({exc.strerror})", file=str(path)
         ) from None
-    if not os.access(path, os.W_OK):
-        raise InputError("output directory is not writable", file=str(path))
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise InputError(
+            "output directory is not writable", file=str(path), hint="choose another -o"
+        )
     return path

@@ -13,6 +13,7 @@ from __future__ import annotations
 import glob
 import itertools
 import os
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -190,6 +191,8 @@ def _iread(spec: str, index: str, file_format: str | None) -> Iterator[Atoms]:
             f"ASE format {source.format!r} takes no reader options", file=spec, hint="drop them"
         )
     path = source.path
+    if source.format in (None, "extxyz", "xyz") and path.lower().endswith((".xyz", ".extxyz")):
+        check_xyz_columns(path)
     frame = 0
     try:
         for atoms in ase.io.iread(path, index=index, format=source.format):
@@ -232,3 +235,56 @@ def _slice(frames: Iterator[Atoms], index: str, spec: str) -> Iterator[Atoms]:
         yield from itertools.islice(frames, start, start + 1)
     else:
         yield from itertools.islice(frames, *parts)
+
+
+_PROPERTIES = re.compile(r"(?:^|\s)Properties=(\S+)", re.IGNORECASE)
+
+
+def check_xyz_columns(path: str) -> None:
+    """Raise :class:`InputError` for an atom line of an (extended) XYZ file with the wrong
+    number of columns: ASE ignores extra columns, so a shifted or corrupted line would be read
+    silently. Each frame's atom lines must match its ``Properties=`` (or, in plain XYZ, one
+    another).
+    """
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        frame = 0
+        line_no = 0
+        while True:
+            header = handle.readline()
+            line_no += 1
+            if not header:
+                return
+            if not header.strip():
+                continue
+            try:
+                n_atoms = int(header.split()[0])
+            except ValueError:
+                return  # not a line ASE would accept either; its own parser reports it
+            comment = handle.readline()
+            line_no += 1
+            match = _PROPERTIES.search(comment)
+            expected = _property_columns(match.group(1)) if match else None
+            for _ in range(n_atoms):
+                line = handle.readline()
+                line_no += 1
+                if not line:
+                    return
+                columns = len(line.split())
+                if expected is None:
+                    expected = columns
+                if columns != expected:
+                    raise InputError(
+                        f"line {line_no} has {columns} columns, expected {expected}",
+                        file=path,
+                        index=frame,
+                        hint="every atom line of a frame needs the same columns (Properties=)",
+                    )
+            frame += 1
+
+
+def _property_columns(properties: str) -> int | None:
+    parts = properties.strip("\"'").split(":")
+    try:
+        return sum(int(n) for n in parts[2::3])
+    except ValueError:
+        return None

@@ -77,7 +77,7 @@ def validate_structure(
                 f"{min_distance} Angstrom)",
                 file=file,
                 index=index,
-                hint="remove the frame, or lower the minimum distance if this is intended",
+                hint="remove the frame (atoms this close are almost always a broken structure)",
             )
 
 

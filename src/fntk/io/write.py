@@ -38,26 +38,81 @@ def write_extxyz(
 
     ``protected`` lists input files; writing onto one of them raises :class:`InputError`.
     """
-    from fntk.io.formats import parse_source
-
-    target = Path(path).resolve()
-    for p in protected:
-        if Path(parse_source(p).path).resolve() == target:
-            raise InputError(
-                "refusing to overwrite an input file", file=str(path), hint="choose another output"
-            )
+    check_not_input(path, protected)
     _atomic(path, lambda handle: ase.io.write(handle, list(structures), format="extxyz"))
 
 
-def _atomic(path: str | os.PathLike, write, mode: str = "w") -> None:
+def check_not_input(path: str | os.PathLike, inputs: Sequence[str | os.PathLike]) -> None:
+    """Raise :class:`InputError` when ``path`` is one of the files ``inputs`` names.
+
+    ``inputs`` are source specs as given by the user: globs and data-set folders are expanded
+    and every path resolved (symlinks, ``..``) before comparing, so ``g/*.xyz`` protects
+    ``g/b.xyz``.
+    """
+    from fntk.io.formats import parse_source
+    from fntk.io.read import expand_paths
+
+    target = Path(path).resolve()
+    specs = [str(p) for p in inputs]
+    try:
+        files = expand_paths(specs) if specs else []
+    except InputError:
+        files = specs
+    for spec in files:
+        source = Path(parse_source(spec).path)
+        same = source.resolve() == target
+        if not same and source.exists() and target.exists():
+            same = os.path.samefile(source, target)
+        if same:
+            raise InputError(
+                "refusing to overwrite an input file", file=str(path), hint="choose another -o"
+            )
+
+
+def check_writable_file(path: str | os.PathLike) -> None:
+    """Raise :class:`InputError` unless a file can be written at ``path`` (before any compute)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    if path.is_dir():
+        raise InputError("output path is a directory", file=str(path), hint="name a file with -o")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"{parent} is not a directory", file=str(path), hint="choose another -o")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(
+            f"folder {parent} is not writable", file=str(path), hint="choose another -o"
+        )
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _atomic(path: str | os.PathLike, write, mode: str = "w") -> None:
+    """Write through a temporary sibling, chmod to 0644 minus umask, rename into place."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise InputError(
+            f"cannot write the output ({exc.strerror})", file=str(path), hint="choose another -o"
+        ) from None
     try:
         with os.fdopen(fd, mode) as handle:
             write(handle)
+        os.chmod(tmp, 0o644 & ~_umask())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, IsADirectoryError | PermissionError):
+            raise InputError(
+                f"cannot write the output ({exc.strerror})",
+                file=str(path),
+                hint="choose another -o",
+            ) from None
         raise

@@ -134,9 +134,34 @@ def apply_flags(base: RunOptions, **flags: Any) -> RunOptions:
     data.update({k: flags[k] for k in top if k in flags})
     data["features"], data["select"] = features, select
     try:
-        return RunOptions.model_validate(data)
+        options = RunOptions.model_validate(data)
     except (ValueError, ValidationError) as exc:
-        raise invalid_options(exc) from None
+        raise invalid_options(exc, names=_FLAG_NAMES) from None
+    _check_consistent(options)
+    return options
+
+
+_FLAG_NAMES = {
+    "select.method": "--selector",
+    "select.shortlist_size": "--shortlist",
+    "features.dim": "--dim",
+    "features.group": "--group",
+    "features.batch_size": "--batch-size",
+    "features.device": "--device",
+    "chunk_size": "--chunk-size",
+    "n": "-n",
+}
+"""Option paths of :class:`RunOptions` and the flags that set them (for one-line errors)."""
+
+
+def _check_consistent(options: RunOptions) -> None:
+    """Options that are each valid but not together (checked before any compute)."""
+    shortlist = options.select.shortlist_size
+    if shortlist is not None and shortlist < options.n:
+        raise InputError(
+            f"--shortlist {shortlist} is smaller than -n {options.n}",
+            hint="pass --shortlist >= n, or leave it out for max(1000, 10 n)",
+        )
 
 
 def build_run_options(**flags: Any) -> RunOptions:

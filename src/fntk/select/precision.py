@@ -218,15 +218,15 @@ def factorize_precision(
             if scale <= 0.0:
                 raise InputError(
                     "all training feature rows are zero, so they set no feature scale",
-                    hint="pass an absolute sigma",
+                    hint="set an absolute select.sigma in a --config file",
                 )
             sigma = float(np.sqrt(relative_noise * scale))
         else:
             sigma = float(np.sqrt(relative_noise))
             status.append(
                 f"empty training set: P mode with A = sigma^2 I and sigma^2 = relative_noise = "
-                f"{relative_noise:g} (no training rows to set the feature scale; pass sigma to "
-                "set it)"
+                f"{relative_noise:g} (no training rows to set the feature scale; select.sigma in a "
+                "--config file sets it)"
             )
     matrix = gram + sigma**2 * np.eye(len(gram))
     cholesky, jitter = robust_cholesky(matrix, jitter_tries)

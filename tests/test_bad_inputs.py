@@ -1,0 +1,299 @@
+"""Malformed inputs and options: each is one clear line, exit 1 (usage errors 2), before compute.
+
+Every CLI case asserts the exit code, a single error line naming what is wrong (file and frame
+where there is one), that every input file is byte-identical afterwards (sha256) and that no
+output or temporary file was left. No case loads a model: each fails before that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import ase.io
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from ase.build import bulk, molecule
+from ase.calculators.singlepoint import SinglePointCalculator
+from typer.testing import CliRunner
+
+from fntk.cli.main import app
+from fntk.errors import InputError
+from fntk.io import StructureChunk, atomic_write_text, read_labels, read_structures, write_extxyz
+from fntk.pipeline.options import build_run_options
+from fntk.predict import ENERGY_KEY, FORCES_KEY, estimate_bytes, plan_batches, predict_chunk
+
+IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def _labelled(name: str = "H2O", energy: float = -1.0) -> Atoms:
+    atoms = molecule(name)
+    atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=np.zeros((len(atoms), 3)))
+    return atoms
+
+
+def _xyz(path: Path, n: int = 2) -> Path:
+    ase.io.write(path, [_labelled() for _ in range(n)], format="extxyz")
+    return path
+
+
+def _tree(root: Path) -> dict[str, str]:
+    """sha256 of every file under ``root`` (hidden ones too: leftover temporaries show up)."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _extra_column(tmp: Path) -> list[str]:
+    path = _xyz(tmp / "cols.xyz")
+    lines = path.read_text().splitlines()
+    lines[3] += " 9.9"  # second atom line of frame 0
+    path.write_text("\n".join(lines) + "\n")
+    return ["predict", str(path), "-o", str(tmp / "out.xyz")]
+
+
+def _glob_onto_input(tmp: Path) -> list[str]:
+    (tmp / "g").mkdir()
+    _xyz(tmp / "g" / "a.xyz")
+    _xyz(tmp / "g" / "b.xyz")
+    return ["predict", str(tmp / "g" / "*.xyz"), "-o", str(tmp / "g" / "b.xyz")]
+
+
+def _dotdot_onto_input(tmp: Path) -> list[str]:
+    (tmp / "g").mkdir()
+    _xyz(tmp / "g" / "a.xyz")
+    return ["predict", str(tmp / "g" / "a.xyz"), "-o", str(tmp / "g" / ".." / "g" / "a.xyz")]
+
+
+def _predict_into_dir(tmp: Path) -> list[str]:
+    _xyz(tmp / "a.xyz")
+    (tmp / "d").mkdir()
+    (tmp / "d" / "keep.txt").write_text("mine\n")
+    return ["predict", str(tmp / "a.xyz"), "-o", str(tmp / "d")]
+
+
+def _predict_read_only(tmp: Path) -> list[str]:
+    _xyz(tmp / "a.xyz")
+    (tmp / "ro").mkdir()
+    (tmp / "ro").chmod(0o555)
+    return ["predict", str(tmp / "a.xyz"), "-o", str(tmp / "ro" / "sub" / "out.xyz")]
+
+
+def _text_db(tmp: Path) -> list[str]:
+    (tmp / "notes.db").write_text("this is not a database\n")
+    return ["predict", str(tmp / "notes.db"), "-o", str(tmp / "out.xyz")]
+
+
+def _device(tmp: Path) -> list[str]:
+    _xyz(tmp / "a.xyz")
+    return ["predict", str(tmp / "a.xyz"), "-o", str(tmp / "out.xyz"), "--device", "gpu0"]
+
+
+def _data_into_user_folder(tmp: Path) -> list[str]:
+    (tmp / "d").mkdir()
+    _xyz(tmp / "d" / "pool.xyz")
+    (tmp / "d" / "README.md").write_text("my notes\n")
+    return ["data", "make", "emt-adsorbates", "-o", str(tmp / "d"), "--size", "pool=2"]
+
+
+def _data_onto_file(tmp: Path) -> list[str]:
+    (tmp / "f").write_text("a file\n")
+    return ["data", "make", "emt-adsorbates", "-o", str(tmp / "f")]
+
+
+def _data_bad_split(tmp: Path) -> list[str]:
+    return ["data", "make", "emt-adsorbates", "-o", str(tmp / "new"), "--size", "nosuch=3"]
+
+
+def _data_unknown_name(tmp: Path) -> list[str]:
+    return ["data", "make", "oc21", "-o", str(tmp / "new")]
+
+
+def _shortlist_below_n(tmp: Path) -> list[str]:
+    _xyz(tmp / "p.xyz")
+    return ["select", str(tmp / "p.xyz"), "-o", str(tmp / "run"), "-n", "3", "--shortlist", "1"]
+
+
+def _select_onto_file(tmp: Path) -> list[str]:
+    _xyz(tmp / "p.xyz")
+    (tmp / "f").write_text("a file\n")
+    return ["select", str(tmp / "p.xyz"), "-o", str(tmp / "f")]
+
+
+# (name, build the case in tmp -> argv, exit code, words the one line must hold)
+CASES: list[tuple[str, Callable[[Path], list[str]], int, tuple[str, ...]]] = [
+    ("predict-glob-onto-input", _glob_onto_input, 1, ("b.xyz", "refusing to overwrite")),
+    ("predict-dotdot-onto-input", _dotdot_onto_input, 1, ("a.xyz", "refusing to overwrite")),
+    ("predict-output-is-dir", _predict_into_dir, 1, ("is a directory",)),
+    ("predict-extra-column", _extra_column, 1, ("cols.xyz", "frame 0", "line 4", "columns")),
+    ("predict-text-file-as-db", _text_db, 1, ("notes.db", "not a readable ASE database")),
+    ("predict-device-gpu0", _device, 2, ("gpu0",)),
+    ("data-make-into-user-folder", _data_into_user_folder, 1, ("not empty", "--overwrite")),
+    ("data-make-onto-file", _data_onto_file, 1, ("not a directory",)),
+    ("data-make-unknown-split", _data_bad_split, 1, ("nosuch",)),
+    ("data-make-unknown-name", _data_unknown_name, 1, ("oc21",)),
+    ("select-shortlist-below-n", _shortlist_below_n, 1, ("--shortlist 1", "-n 3")),
+    ("select-onto-file", _select_onto_file, 1, ("not a directory",)),
+]
+if not IS_ROOT:
+    CASES.append(("predict-read-only-folder", _predict_read_only, 1, ("not writable",)))
+
+
+@pytest.mark.parametrize(
+    ("build", "code", "words"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_bad_input_is_one_line_and_touches_nothing(tmp_path, build, code, words):
+    argv = build(tmp_path)
+    before = _tree(tmp_path)
+    dirs_before = sorted(p for p in tmp_path.rglob("*") if p.is_dir())
+    try:
+        result = CliRunner().invoke(app, argv, env={"COLUMNS": "300"})
+    finally:
+        for p in tmp_path.rglob("*"):
+            if p.is_dir():
+                p.chmod(0o755)
+    assert result.exit_code == code, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    text = " ".join(result.output.split())
+    if code == 1:
+        assert len(lines) == 1 and lines[0].startswith("error:"), result.output
+    for word in words:
+        assert word in text, result.output
+    assert _tree(tmp_path) == before  # inputs byte-identical, nothing written, no temporaries
+    assert sorted(p for p in tmp_path.rglob("*") if p.is_dir()) == dirs_before  # no new folders
+
+
+def test_aselmdb_without_its_backend_is_one_line(tmp_path, monkeypatch):
+    path = tmp_path / "s.aselmdb"
+    path.write_bytes(b"\0" * 64)
+    monkeypatch.setitem(sys.modules, "ase_db_backends", None)  # import fails as if absent
+    result = CliRunner().invoke(app, ["predict", str(path), "-o", str(tmp_path / "o.xyz")])
+    assert result.exit_code == 1
+    assert "ase-db-backends" in result.output and "s.aselmdb" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.aselmdb"]
+
+
+def test_data_make_overwrite_keeps_the_users_other_files(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "mine.txt").write_text("keep\n")
+    argv = ["data", "make", "emt-adsorbates", "-o", str(tmp_path / "d"), "--overwrite"]
+    sizes = ["--size", "init=2", "--size", "pool=2", "--size", "test_id=1"]
+    for split in ("test_ood-ads", "test_ood-cat", "test_ood-both"):
+        sizes += ["--size", f"{split}=0"]
+    result = CliRunner().invoke(app, [*argv, *sizes])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "d" / "mine.txt").read_text() == "keep\n"
+    assert (tmp_path / "d" / "pool.xyz").is_file()
+
+
+# --- library-level checks ------------------------------------------------------------------
+
+
+def test_outputs_are_0644_minus_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        write_extxyz(tmp_path / "a.xyz", [_labelled()])
+        atomic_write_text(tmp_path / "b.txt", "x")
+        os.umask(0o027)
+        atomic_write_text(tmp_path / "c.txt", "x")
+    finally:
+        os.umask(old)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+    assert modes == {"a.xyz": 0o644, "b.txt": 0o644, "c.txt": 0o640}
+
+
+def test_named_label_key_missing_is_an_error_naming_the_frame():
+    atoms = _labelled(energy=-3.0)  # the calculator has values: they must not be used
+    atoms.info["REF_energy"] = -2.0
+    atoms.arrays["REF_forces"] = np.ones((len(atoms), 3))
+    labels = read_labels(atoms, file="t.xyz", index=0, energy_key="REF_energy")
+    assert labels.energy == -2.0
+    with pytest.raises(
+        InputError,
+        match=r"t\.xyz, frame 7: no reference energy: the frame has no info key 'DFT_energy'",
+    ):
+        read_labels(atoms, file="t.xyz", index=7, energy_key="DFT_energy")
+    with pytest.raises(
+        InputError,
+        match=r"t\.xyz, frame 7: no reference forces: the frame has no array 'DFT_forces'",
+    ):
+        read_labels(atoms, file="t.xyz", index=7, forces_key="DFT_forces")
+    # energy-only splits: a named forces key absent gives NaN forces, not the calculator's
+    energy_only = read_labels(
+        atoms, file="t.xyz", index=7, forces_key="DFT_forces", require_forces=False
+    )
+    assert np.isnan(energy_only.forces).all() and energy_only.energy == -3.0
+
+
+def test_overlap_hint_names_no_missing_option(tmp_path):
+    atoms = Atoms("H2", positions=[[0, 0, 0], [0, 0, 0.1]])
+    ase.io.write(tmp_path / "o.xyz", atoms)
+    with pytest.raises(InputError) as info:
+        read_structures([str(tmp_path / "o.xyz")])
+    assert "minimum distance" not in str(info.value) and "frame 0" in str(info.value)
+
+
+def test_shortlist_below_n_is_refused_up_front():
+    with pytest.raises(InputError, match="--shortlist 2 is smaller than -n 5"):
+        build_run_options(n=5, shortlist=2)
+    assert build_run_options(n=5, shortlist=5).select.shortlist_size == 5
+
+
+class _FakeBackend:
+    """The part of a ModelBackend that predict_chunk uses, recording its batches."""
+
+    spec = "fake"
+    cutoff = 3.0
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    def predict(self, structures, batch_size):
+        self.batches.append(len(structures))
+        return [(float(len(a)), torch.full((len(a), 3), 0.5)) for a in structures]
+
+
+def _chunk(structures: list[Atoms]) -> StructureChunk:
+    n = len(structures)
+    return StructureChunk(structures, ["s.xyz"] * n, list(range(n)), np.arange(n))
+
+
+def test_predictions_are_not_written_as_reference_labels(tmp_path):
+    backend = _FakeBackend()
+    out = predict_chunk(backend, _chunk([_labelled(), _labelled()]), batch_size=4)
+    write_extxyz(tmp_path / "p.xyz", out)
+    back = ase.io.read(tmp_path / "p.xyz", ":")
+    assert all(a.calc is None for a in back)  # no energy=/forces a reader takes for labels
+    assert back[0].info[ENERGY_KEY] == 3.0
+    assert np.allclose(back[0].arrays[FORCES_KEY], 0.5)
+    with pytest.raises(InputError, match="no reference energy"):
+        read_labels(back[0], file="p.xyz", index=0)
+
+
+def test_memory_limit_splits_batches_and_refuses_a_structure_too_large():
+    small = [molecule("H2O") for _ in range(4)]
+    big = bulk("Cu", "fcc", a=3.6, cubic=True).repeat((10, 10, 12))  # 4800 atoms
+    per_small = estimate_bytes(small[0], _FakeBackend.cutoff)
+    per_big = estimate_bytes(big, _FakeBackend.cutoff)
+    assert per_big > 4800 * per_small / 3  # edges count: a dense crystal costs more per atom
+
+    backend = _FakeBackend()
+    predict_chunk(backend, _chunk(small), batch_size=4, max_bytes=2 * per_small)
+    assert backend.batches == [2, 2]
+
+    with pytest.raises(InputError, match=r"s\.xyz, frame 1: structure needs about") as info:
+        predict_chunk(_FakeBackend(), _chunk([small[0], big]), max_bytes=per_big // 2)
+    assert "--max-memory" in str(info.value)
+    assert list(plan_batches([1, 1, 1], batch_size=2, max_bytes=None, files=[], frames=[])) == [
+        [0, 1],
+        [2],
+    ]
