@@ -108,3 +108,17 @@ def test_checksum_rejects_corrupt_and_truncated_chunks(tmp_path):
     }
     with pytest.raises(InputError, match=r"weights_hash: stored 'abab"):
         FeatureStore.create(tmp_path, options, "m", chunk_size=2, n_features=4, weights_hash="c")
+
+
+def test_store_on_an_existing_file_or_bad_meta_is_one_clear_error(tmp_path):
+    options = default_options("force-ntk", dim=4)
+    a_file = tmp_path / "feats"
+    a_file.write_text("not a folder")
+    with pytest.raises(InputError, match="exists and is not a directory"):
+        FeatureStore.create(a_file, options, "m", chunk_size=2, n_features=4)
+    assert a_file.read_text() == "not a folder"
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "meta.json").write_text("{not json")
+    with pytest.raises(InputError, match=r"meta\.json of the feature store is unreadable"):
+        FeatureStore.open(broken)

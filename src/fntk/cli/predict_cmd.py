@@ -50,6 +50,7 @@ def predict(
     inputs = expand_paths(files)
     check_not_input(output, inputs)
     check_writable_file(output)
+    max_bytes: int | None
     if max_memory is not None:
         max_bytes = int(max_memory * 1e9)
     else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -144,7 +144,7 @@ class _RichProgress:
         from fntk.cli.progress import progress_bar
 
         self.bar = progress_bar()
-        self.tasks: dict[str, int] = {}
+        self.tasks: dict[str, Any] = {}  # rich TaskIDs
 
     def __call__(self, stage: str, advance: int, total: int | None) -> None:
         if stage not in self.tasks:

@@ -126,7 +126,18 @@ class FeatureStore:
         if (directory / META_FILE).exists():
             cls.open(directory)._check_same(store)
             return store
-        directory.mkdir(parents=True, exist_ok=True)
+        if directory.exists() and not directory.is_dir():
+            raise InputError(
+                "feature store path exists and is not a directory",
+                file=str(directory),
+                hint="choose a new directory for the store",
+            )
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(
+                f"cannot create the feature store ({exc.strerror})", file=str(directory)
+            ) from None
         atomic_write_text(directory / META_FILE, json.dumps(store._meta(), indent=2) + "\n")
         return store
 

@@ -25,7 +25,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 def atomic_write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
     """``numpy.savez`` of ``arrays`` to ``path`` through a temporary file and an atomic rename."""
-    _atomic(path, lambda handle: np.savez(handle, **arrays), mode="wb")
+    _atomic(path, lambda handle: np.savez(handle, **arrays), mode="wb")  # type: ignore[arg-type]
 
 
 def write_extxyz(

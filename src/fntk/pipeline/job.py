@@ -294,9 +294,9 @@ def _collect_picked(book: _PoolBook, result: SelectionResult) -> list[Atoms]:
         last = max(frames)
         file = book.files[file_id]
         for _, frame, atoms in iter_frames([file], index=f":{last + 1}", min_distance=0.0):
-            rank = frames.get(frame)
-            if rank is None:
+            if frame not in frames:
                 continue
+            rank = frames[frame]
             index = int(result.indices[rank])
             copy = atoms.copy()
             copy.calc = atoms.calc

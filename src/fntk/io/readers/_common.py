@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 from ase import Atoms
@@ -40,7 +41,7 @@ def labelled_atoms(
 ) -> Atoms:
     """Non-periodic Atoms with a single-point calculator (eV, eV/Angstrom) and ``info``."""
     atoms = Atoms(numbers=np.asarray(numbers, dtype=int), positions=np.asarray(positions, float))
-    results = {"energy": float(energy)}
+    results: dict[str, Any] = {"energy": float(energy)}
     if forces is not None:
         results["forces"] = np.asarray(forces, dtype=np.float64)
     atoms.calc = SinglePointCalculator(atoms, **results)

@@ -69,7 +69,7 @@ def iter_csv_index(
     import ase.io
 
     csv_path = Path(path)
-    energy_column = energy_column or None
+    energy_column = energy_column or None  # type: ignore[assignment]
     if energy_unit not in ENERGY_UNITS:
         raise ValueError(f"energy_unit must be one of {', '.join(ENERGY_UNITS)}")
     if not csv_path.is_file():
@@ -87,7 +87,7 @@ def iter_csv_index(
         for row_number, row in enumerate(reader, start=1):
             geometry = csv_path.parent / row[geometry_column]
             try:
-                atoms = ase.io.read(geometry)
+                atoms: Atoms = ase.io.read(geometry)  # type: ignore[assignment]  # one frame
             except Exception as exc:  # ASE raises many types for unreadable files
                 raise InputError(
                     f"row {row_number}: geometry file {geometry} could not be read ({exc})",

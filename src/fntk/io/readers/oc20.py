@@ -56,7 +56,7 @@ def iter_oc20_s2ef(
     extxyz = Path(path)
     txt_path = Path(txt) if txt else _sibling_txt(extxyz)
     with _open_text(txt_path) as lines, _open_text(extxyz) as handle:
-        frames = ase.io.iread(handle, index=":", format="extxyz")
+        frames = ase.io.iread(handle, index=":", format="extxyz")  # type: ignore[arg-type]
         for index, atoms in enumerate(frames):
             line = _next_line(lines)
             if line is None:

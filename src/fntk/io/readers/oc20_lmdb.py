@@ -24,6 +24,7 @@ import io
 import os
 import pickle
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 from ase import Atoms
@@ -198,7 +199,7 @@ def _length(txn, env, path) -> int:
     if raw is None:
         return int(env.stat()["entries"])
     try:
-        value = restricted_loads(raw)
+        value: Any = restricted_loads(raw)
         return int(value.item() if hasattr(value, "item") else value)
     except (pickle.UnpicklingError, TypeError, ValueError, EOFError) as exc:
         raise InputError(
@@ -269,7 +270,7 @@ def _to_atoms(fields: dict[str, object], path, key: int, relaxed: bool) -> Atoms
     cell = fields.get("cell")
     cell_array = None if cell is None else _array(cell).astype(np.float64).reshape(3, 3)
     if fields.get("pbc") is not None:
-        pbc = _array(fields["pbc"]).astype(bool).reshape(-1)
+        pbc: Any = _array(fields["pbc"]).astype(bool).reshape(-1)
     else:
         pbc = cell_array is not None and abs(np.linalg.det(cell_array)) > 1e-8
     atoms = Atoms(numbers=numbers, positions=positions, cell=cell_array, pbc=pbc)
@@ -281,7 +282,7 @@ def _to_atoms(fields: dict[str, object], path, key: int, relaxed: bool) -> Atoms
             atoms.set_constraint(FixAtoms(indices=fixed))
     results: dict[str, object] = {}
     if energy is not None:
-        results["energy"] = float(_scalar(energy))
+        results["energy"] = float(_scalar(energy))  # type: ignore[arg-type]
     if forces is not None:
         results["forces"] = _array(forces).astype(np.float64).reshape(len(numbers), 3)
     if results:

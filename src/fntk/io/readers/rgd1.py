@@ -51,7 +51,7 @@ def iter_rgd1(path: str | os.PathLike, *, endpoints: bool = False) -> Iterator[A
     InputError
         Missing file, or a reaction group without ``elements`` or a needed dataset.
     """
-    roles = [("transition_state", "TSG", "TS_E")]
+    roles: list[tuple[str, str, str | None]] = [("transition_state", "TSG", "TS_E")]
     if endpoints:
         roles = [("reactant", "RG", None), *roles, ("product", "PG", None)]
     with open_hdf5(path) as handle:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 from ase import Atoms
@@ -68,7 +69,8 @@ def iter_transition1x(
             info = {"dataset": "transition1x", "split": split, "formula": formula}
             info["reaction"] = reaction
             arrays: dict[str, tuple[np.ndarray, ...]] = {}  # one read per group, not per frame
-            for role, image, hash_, source, k in _plan(group, path, include_path):
+            for role, image, hash_, source_, k in _plan(group, path, include_path):
+                source: Any = source_
                 if source.name not in arrays:
                     arrays[source.name] = (
                         _numbers(source, group, path),
