@@ -301,6 +301,7 @@ class Selector:
             sigma=precision.sigma,
             kernel=kernel,
             train=train,
+            normalization=options.normalization,
         )
 
 

@@ -23,7 +23,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from fntk.select.options import SELECTOR_NAMES, KernelName, SelectOptions
+from fntk.select.options import SELECTOR_NAMES, KernelName, Normalization, SelectOptions
 from fntk.select.precision import PosteriorBlocks
 
 _TIE_BITS = 40
@@ -49,6 +49,9 @@ class SelectionProblem:
         Structure kernel of the distance-based selectors.
     train : PosteriorBlocks or None
         Posterior blocks of the training structures in TP mode, else ``None``.
+    normalization : {"per-row", "per-atom", "total"}
+        Normalisation of the shortlist score, shared by the Gram kernel
+        (:mod:`fntk.select.kernels`).
     """
 
     candidates: PosteriorBlocks
@@ -58,6 +61,7 @@ class SelectionProblem:
     sigma: float
     kernel: KernelName
     train: PosteriorBlocks | None = None
+    normalization: Normalization = "per-row"
 
     @property
     def n_candidates(self) -> int:
