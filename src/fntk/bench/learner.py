@@ -206,7 +206,8 @@ class RidgeLearner:
     backend : ModelBackend
         Pretrained model with a linear readout (SevenNet); its weights never change here.
     options : FinetuneOptions
-        Loss weights, E0 refit and held-out fraction (``scope`` is ``readout`` by nature).
+        Loss weights and E0 refit (``scope`` is ``readout`` by nature; every labelled
+        structure is fitted, alpha by cross-validation, so ``validation_fraction`` is unused).
     dim : int
         Width ``d`` of the readout move ``z`` (the joint map's sketch width; 128 or more:
         the exact readout). Each design costs one backward pass per column.

@@ -55,7 +55,7 @@ class BenchOptions(BaseModel):
         CPU, the choice on a GPU.
     finetune : FinetuneOptions
         One fine-tuning round (scope, steps, loss weights, early stopping); the ridge learner
-        uses the loss weights, the E0 refit and the held-out fraction.
+        uses the loss weights and the E0 refit.
     selector : SelectorName
         Batch selector of the feature methods (:class:`fntk.select.Selector`). Default ``lcmd``.
     shortlist_size : int or None
