@@ -25,7 +25,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fntk import __version__
 from fntk.errors import InputError
-from fntk.features import FeatureChunk, FeatureMapOptions, compute_features, default_options
+from fntk.features import (
+    FeatureChunk,
+    FeatureMapOptions,
+    build_feature_map,
+    compute_features,
+    default_options,
+)
 from fntk.features.pipeline import load_backend_for
 from fntk.io import (
     atomic_write_text,
@@ -76,6 +82,7 @@ class SelectRun:
     model_spec: str
     files: dict[str, list[str]] = field(default_factory=dict)
     plot_data: PlotData | None = None
+    feature_status: list[str] = field(default_factory=list)
 
     def run_record(self) -> dict[str, object]:
         """The content of run.json: options, model, versions, timings, counts, status."""
@@ -94,7 +101,7 @@ class SelectRun:
             "n_picked": len(self.picked),
             "excluded_train_duplicates": self.excluded_duplicates,
             "timings_s": self.timings_s,
-            "status": list(self.result.status),
+            "status": self.feature_status + list(self.result.status),
             "kernel": self.result.kernel,
             "mode": self.result.mode,
             "sigma": self.result.sigma,
@@ -243,6 +250,7 @@ def run_selection(
         model_spec=backend.spec,
         files={"pool": pool_files, "train": train_files},
         plot_data=plot_data,
+        feature_status=[build_feature_map(options.features).describe(backend)],
     )
 
 

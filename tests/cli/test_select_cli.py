@@ -91,6 +91,7 @@ def test_outputs_and_their_columns(first_run, inputs):
         {"source_file": str(inputs / "pool.xyz"), "source_index": 5}
     ]
     assert set(record["timings_s"]) >= {"pool_features", "scoring_and_selection"}
+    assert record["status"][0].startswith("joint features: hidden path (linear readout")
 
 
 def test_picks_are_the_top_of_the_selectors_order(first_run, inputs):

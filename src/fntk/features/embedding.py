@@ -46,6 +46,11 @@ class EmbeddingFeatureMap:
         """Row width F (1 + n_elements)."""
         return backend.n_node_features * (1 + len(self.elements(backend)))
 
+    def describe(self, backend: ModelBackend) -> str:
+        """One status line: map and width, e.g. for run.json."""
+        d = self.n_features(backend)
+        return f"embedding features: pooled node features of {backend.spec}, d={d}"
+
     def __call__(
         self,
         backend: ModelBackend,

@@ -6,11 +6,15 @@ Two computational paths share the block assembly:
 
 - *hidden path* (a linear readout, :mod:`fntk.features.readout`): dE/dtheta = M s(x), so with
   a basis B (F x d) of the readout's hidden space, ``phi_E = s^T B`` and
-  ``Phi_F = -(ds/dr)^T B``; one forward pass plus one backward pass per column of B. With
-  ``d >= F``, B = V S from the SVD M = U S V^T and Omega_eff = U (exact, an isometry: kernels
-  equal the unsketched ones). With ``d < F``, B = V S Omega_h with Omega_h Gaussian (F x d), i.e.
-  Omega_eff = U Omega_h, which is distributed exactly like a P x d Gaussian sketch restricted to
-  the span of the gradients.
+  ``Phi_F = -(ds/dr)^T B``; one forward pass plus one backward pass per column of B
+  (:func:`hidden_basis`). With ``d >= F``, B = (M^T M)^{1/2}, the symmetric PSD square root,
+  and Omega_eff = M (M^T M)^{-1/2} has orthonormal columns (exact, an isometry: kernels equal
+  the unsketched ones). With ``d < F``, B = M^T Omega with Omega the seeded P x d Gaussian
+  sketch of the parameter path, so ``phi_E = (M s)^T Omega = Omega^T dE/dtheta``: the hidden
+  path computes exactly the parameter path's features, at F/P of the memory. Both are
+  functions of M and the seed alone (no eigenbasis is ever chosen), which matters because
+  SevenNet-0's M^T M has a 64-fold degenerate eigenvalue: a basis taken from its
+  eigenvectors would change with the dtype, the LAPACK build and the thread count.
 - *parameter path* (any group, any backend): with a dummy weight u_g = 1 per structure,
   ``g(u, r) = d(sum_g u_g E_g)/dtheta`` is built with ``create_graph``; for each sketch column
   omega_k one backward pass of ``h_k = g . omega_k`` gives ``dh_k/du_g = dE_g/dtheta . omega_k``
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -83,6 +88,28 @@ class NTKFeatureMap:
         if isinstance(plan, _HiddenPlan):
             return int(plan.basis.shape[1])
         return self.options.dim if plan.sketched else plan.n_parameters
+
+    def path(self, backend: ModelBackend) -> Literal["hidden", "parameter"]:
+        """Which computation runs on ``backend``: the linear-readout ``hidden`` path or the
+        generic ``parameter`` path (see the module docstring)."""
+        return "hidden" if isinstance(self._plan(backend), _HiddenPlan) else "parameter"
+
+    def describe(self, backend: ModelBackend) -> str:
+        """One status line: map, path, group and width, e.g. for run.json."""
+        plan = self._plan(backend)
+        name, group = self.options.name, self.options.group
+        if isinstance(plan, _HiddenPlan):
+            exact = self.options.dim >= plan.readout.n_hidden
+            how = "exact square-root basis" if exact else "sketch M^T Omega"
+            return (
+                f"{name} features: hidden path (linear readout of {backend.spec}, "
+                f"{plan.readout.n_hidden} hidden features, {how}, d={self.n_features(backend)})"
+            )
+        how = f"sketched, seed {self.options.seed}" if plan.sketched else "unsketched"
+        return (
+            f"{name} features: parameter path (group {group}, {plan.n_parameters} parameters, "
+            f"{how}, d={self.n_features(backend)})"
+        )
 
     def projection(self, backend: ModelBackend) -> torch.Tensor:
         """The effective Omega_eff with ``Phi = J Omega_eff``, shape (P, d_eff).
@@ -182,17 +209,23 @@ class NTKFeatureMap:
 
 
 def hidden_basis(readout: LinearReadout, options: NTKOptions) -> torch.Tensor:
-    """B = V S (exact, d >= F) or V S Omega_h (sketched), shape (F, d_eff)."""
-    m = readout.matrix
-    # M^T M = V S^2 V^T; B = V S is a square root of it in the hidden coordinates.
-    eigenvalues, eigenvectors = torch.linalg.eigh(m.T @ m)
-    root = eigenvectors * eigenvalues.clamp_min(0).sqrt()
+    """Basis B of the readout's hidden space with ``B B^T ~ M^T M``, shape (F, d_eff).
+
+    ``d >= F``: the PSD square root ``(M^T M)^{1/2}`` (d_eff = F, exact). ``d < F``:
+    ``M^T Omega`` with Omega the seed's P x d Gaussian sketch (:func:`sketch_matrix`). Both are
+    unique for a seed, also where M^T M has degenerate eigenvalues (a square root does not
+    depend on the eigenvectors eigh happens to return), and are computed in float64 on the CPU
+    whatever the model's dtype and device, then cast to them: the basis of a float32 model on
+    a GPU equals the float64 CPU one to float32 rounding.
+    """
+    m = readout.matrix.detach().to(device="cpu", dtype=torch.float64)
     if options.dim >= readout.n_hidden:
-        return root
-    omega = sketch_matrix(
-        options.seed, readout.n_hidden, options.dim, dtype=m.dtype, device=m.device
-    )
-    return root @ omega
+        eigenvalues, eigenvectors = torch.linalg.eigh(m.T @ m)
+        basis = (eigenvectors * eigenvalues.clamp_min(0).sqrt()) @ eigenvectors.T
+        basis = 0.5 * (basis + basis.T)
+    else:
+        basis = m.T @ sketch_matrix(options.seed, m.shape[0], options.dim)
+    return basis.to(device=readout.matrix.device, dtype=readout.matrix.dtype)
 
 
 def _hidden_rows(

@@ -34,6 +34,8 @@ class FeatureMap(Protocol):
 
     def n_features(self, backend: ModelBackend) -> int: ...
 
+    def describe(self, backend: ModelBackend) -> str: ...
+
     def __call__(
         self,
         backend: ModelBackend,

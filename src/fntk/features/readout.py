@@ -4,9 +4,11 @@ SevenNet-0 reads the energy out of the invariant node features h_i (128) with tw
 layers (128 -> 64 -> 1, no bias, no nonlinearity), a fixed species-wise scale sigma_z and shift,
 and a sum over atoms. Hence E = sum_i sigma_{z_i} a(theta)^T h_i + const, and the readout
 gradient is a fixed linear map M = da/dtheta (P x F) of the pooled features
-s(x) = sum_i sigma_{z_i} h_i (DESIGN.md section 2). M is found by probing the readout modules with
-the identity matrix, so e3nn's internal normalisation constants are measured, not assumed; a
-readout that turns out not to be linear in h yields ``None`` and the generic path is used.
+s(x) = sum_i sigma_{z_i} h_i (DESIGN.md section 2). A backend says it has such a readout by
+declaring the :data:`~fntk.models.base.LINEAR_READOUT` capability; M is then found by probing its
+readout with the identity matrix, so e3nn's internal normalisation constants are measured, not
+assumed. A backend without the capability takes the generic parameter path; one that declares
+it but whose readout fails the linearity probe is an error, never a silent fallback.
 """
 
 from __future__ import annotations
@@ -15,7 +17,13 @@ from dataclasses import dataclass
 
 import torch
 
-from fntk.models.base import ModelBackend
+from fntk.errors import CapabilityError
+from fntk.models.base import (
+    LINEAR_READOUT,
+    LINEARITY_TOLERANCE,
+    ModelBackend,
+    readout_linearity_error,
+)
 from fntk.models.graph import GraphBatch
 
 
@@ -50,34 +58,22 @@ class LinearReadout:
 def linear_readout(backend: ModelBackend, group: str) -> LinearReadout | None:
     """The factorised readout of ``backend`` for ``group``, or ``None`` when there is none.
 
-    Only the ``readout`` group of a SevenNet model whose readout is a bias-free linear chain
-    qualifies; everything else goes through the generic parameter-space path.
-    """
-    from fntk.models.sevennet import SevenNetBackend
+    Only the ``readout`` group of a backend with the ``linear_readout`` capability qualifies;
+    everything else goes through the generic parameter-space path.
 
-    if group != "readout" or not isinstance(backend, SevenNetBackend):
-        return None
-    model = backend.model
-    modules = [
-        getattr(model, name, None) for name in ("reduce_input_to_hidden", "reduce_hidden_to_energy")
-    ]
-    rescale = getattr(model, "rescale_atomic_energy", None)
-    reduce = getattr(model, "reduce_total_enegy", None)
-    if any(m is None for m in modules) or rescale is None or reduce is None:
+    Raises
+    ------
+    CapabilityError
+        The backend declares a linear readout, but probing shows it is not linear in h.
+    """
+    if group != "readout" or LINEAR_READOUT not in backend.capabilities:
         return None
     params = backend.parameter_group("readout")
     names = list(params)
     n_hidden = backend.n_node_features
-
-    def readout(h: torch.Tensor) -> torch.Tensor:
-        data = {modules[0].key_input: h}
-        for module in modules:
-            data = module(data)
-        return data[modules[1].key_output].reshape(-1)
-
     with torch.enable_grad():
         eye = torch.eye(n_hidden, dtype=backend.dtype, device=backend.device)
-        coefficients = readout(eye)  # a(theta), shape (F,)
+        coefficients = backend.readout_energy(eye)  # a(theta), shape (F,)
         rows = []
         for f in range(n_hidden):
             grads = torch.autograd.grad(
@@ -92,21 +88,11 @@ def linear_readout(backend: ModelBackend, group: str) -> LinearReadout | None:
                 )
             )
     matrix = torch.stack(rows, dim=1).detach()
-    # Linearity check: a nonlinear or biased readout would not reproduce these probes.
-    probe = torch.randn(
-        5, n_hidden, generator=torch.Generator().manual_seed(0), dtype=torch.float64
-    ).to(backend.device, backend.dtype)
-    with torch.no_grad():
-        expected = probe @ coefficients.detach()
-        linear = torch.allclose(readout(probe), expected, rtol=1e-4, atol=1e-6 * n_hidden)
-        zero = torch.allclose(readout(torch.zeros_like(probe)), torch.zeros(5, dtype=probe.dtype))
-    if not (linear and zero):
-        return None
-    type_index = torch.arange(119, device=backend.device)
-    if model.eval_type_map:
-        type_index = model._atomic_numbers_to_onehot(type_index)
-    return LinearReadout(
-        matrix=matrix,
-        scale=(rescale.scale.detach() * float(reduce.constant)).to(backend.dtype),
-        type_index=type_index,
-    )
+    error = readout_linearity_error(backend.readout_energy, coefficients.detach())
+    if error > LINEARITY_TOLERANCE:
+        raise CapabilityError(
+            f"model {backend.spec} declares a linear readout, but its readout is not linear in "
+            f"the node features (relative probe error {error:.1e}); this is a bug of the backend"
+        )
+    scale, type_index = backend.readout_atom_weights()
+    return LinearReadout(matrix=matrix, scale=scale, type_index=type_index)

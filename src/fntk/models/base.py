@@ -23,6 +23,15 @@ from fntk.models.graph import GraphBatch, build_graph_batch
 
 PARAMETER_GROUPS = ("readout", "last-interaction", "all")
 
+LINEAR_READOUT = "linear_readout"
+"""Capability: the energy is ``sum_i w_{z_i} a(theta_readout)^T h_i + const`` with ``h_i`` the
+node features, ``w`` a fixed per-species weight and ``a`` the readout's coefficient vector, so
+readout gradients factor through the pooled features (``fntk.features.readout``). A backend
+declaring it implements :meth:`ModelBackend.readout_energy` and
+:meth:`ModelBackend.readout_atom_weights`."""
+LINEARITY_TOLERANCE = 1e-4
+"""Largest :func:`readout_linearity_error` of a readout that counts as linear (float32 rounding)."""
+
 
 @contextlib.contextmanager
 def reproducible_execution() -> Iterator[None]:
@@ -77,6 +86,7 @@ class ModelBackend(nn.Module, abc.ABC):
     species: frozenset[int]
     n_node_features: int
     capabilities: frozenset[str] = frozenset({"energy", "forces", "embedding", "parameters"})
+    """What the backend can do; feature maps check it (e.g. :data:`LINEAR_READOUT`)."""
 
     @abc.abstractmethod
     def _energy_and_node_features(
@@ -151,6 +161,19 @@ class ModelBackend(nn.Module, abc.ABC):
         prefixes = self._group_prefixes()[group]
         return {n: p for n, p in named.items() if n.startswith(prefixes)}
 
+    def readout_energy(self, node_features: torch.Tensor) -> torch.Tensor:
+        """Readout layers applied to each row of ``node_features`` (n, F): ``a^T h``, shape (n,).
+
+        Only backends with the :data:`LINEAR_READOUT` capability implement it; the species
+        weight, shift and sum over atoms are not applied.
+        """
+        raise CapabilityError(f"model {self.spec} does not declare a linear readout")
+
+    def readout_atom_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-type weight ``w`` of the :data:`LINEAR_READOUT` sum, shape (n_types,), and the
+        type index of each atomic number, shape (119,), int64 (-1: unknown element)."""
+        raise CapabilityError(f"model {self.spec} does not declare a linear readout")
+
     def remember_pretrained(self) -> None:
         """Keep a copy of the current weights as the state :meth:`restore_pretrained` returns to."""
         self._pretrained_state = {k: v.detach().clone() for k, v in self.state_dict().items()}
@@ -162,6 +185,25 @@ class ModelBackend(nn.Module, abc.ABC):
     def check_species(self, atomic_numbers: Sequence[int]) -> list[int]:
         """Atomic numbers in ``atomic_numbers`` that this model does not know."""
         return sorted({int(z) for z in atomic_numbers} - self.species)
+
+
+def readout_linearity_error(
+    readout: Callable[[torch.Tensor], torch.Tensor], coefficients: torch.Tensor
+) -> float:
+    """Relative deviation of ``readout(h)`` from ``h . coefficients`` on seeded probes and 0.
+
+    The probes are made on the device and in the dtype of ``coefficients``, and every
+    comparison stays there (the readout of a GPU model is checked on the GPU).
+    """
+    n_hidden = coefficients.shape[0]
+    generator = torch.Generator().manual_seed(0)
+    probe = torch.randn(5, n_hidden, generator=generator, dtype=torch.float64)
+    probe = torch.cat([probe.to(coefficients.device, coefficients.dtype), coefficients[None] * 0])
+    with torch.no_grad():
+        values = readout(probe)
+    expected = probe @ coefficients
+    scale = (probe.abs() @ coefficients.abs()).max().clamp_min(torch.finfo(values.dtype).tiny)
+    return float((values - expected).abs().max() / scale)
 
 
 BackendLoader = Callable[[str, torch.device, torch.dtype], ModelBackend]

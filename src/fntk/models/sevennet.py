@@ -5,7 +5,8 @@ the positions), skipping SevenNet's own force module: forces come from
 :meth:`ModelBackend.energy_and_forces` (autograd with respect to positions), so they are
 differentiable in parameters. The node features are the 128 invariant channels entering the
 readout (``reduce_input_to_hidden``), which for SevenNet-0 is linear (128 -> 64 -> 1) followed by
-a fixed species-wise scale and shift.
+a fixed species-wise scale and shift: such a model declares the ``linear_readout`` capability
+(checked on the loaded weights, so a checkpoint with a biased readout does not).
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ import torch
 
 from fntk.errors import ModelLoadError
 from fntk.models._compat import import_e3nn
-from fntk.models.base import ModelBackend, register_backend
+from fntk.models.base import (
+    LINEAR_READOUT,
+    LINEARITY_TOLERANCE,
+    ModelBackend,
+    readout_linearity_error,
+    register_backend,
+)
 from fntk.models.graph import GraphBatch
 
 _READOUT_MODULES = ("reduce_input_to_hidden", "reduce_hidden_to_energy")
@@ -43,6 +50,34 @@ class SevenNetBackend(ModelBackend):
             {int(name.split("_")[0]) for name in model._modules if name[0].isdigit()}
         )
         self._last_interaction = f"{interaction_ids[-1]}_"
+        if self._readout_is_linear():
+            self.capabilities = self.capabilities | {LINEAR_READOUT}
+
+    def _readout_is_linear(self) -> bool:
+        """Readout modules present and ``a^T h`` linear in h (no bias): probed, not assumed."""
+        model = self.model
+        needed = (*_READOUT_MODULES, "rescale_atomic_energy", "reduce_total_enegy")
+        if any(getattr(model, name, None) is None for name in needed):
+            return False
+        parameter = next(model.parameters())
+        n = self.n_node_features
+        with torch.no_grad():
+            eye = torch.eye(n, dtype=parameter.dtype, device=parameter.device)
+            coefficients = self.readout_energy(eye)
+        return readout_linearity_error(self.readout_energy, coefficients) <= LINEARITY_TOLERANCE
+
+    def readout_energy(self, node_features: torch.Tensor) -> torch.Tensor:
+        first, second = (getattr(self.model, name) for name in _READOUT_MODULES)
+        data = second(first({first.key_input: node_features}))
+        return data[second.key_output].reshape(-1)
+
+    def readout_atom_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        model = self.model
+        type_index = torch.arange(119, device=self.device)
+        if model.eval_type_map:
+            type_index = model._atomic_numbers_to_onehot(type_index)
+        scale = model.rescale_atomic_energy.scale.detach()
+        return (scale * float(model.reduce_total_enegy.constant)).to(self.dtype), type_index
 
     def _group_prefixes(self) -> dict[str, tuple[str, ...]]:
         readout = tuple(f"model.{m}." for m in _READOUT_MODULES)
