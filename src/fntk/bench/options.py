@@ -90,6 +90,9 @@ class BenchOptions(BaseModel):
         the same for every seed. Default ``None`` (whole pool).
     energy_key, forces_key : str or None
         ``info``/``arrays`` keys of the reference labels; ``None``: the attached calculator.
+    pick_tags : tuple of str
+        ``info`` keys whose values the summary's picks-vs-pool table compares (e.g. ``kind``,
+        ``adsorbate``). Default none (atom counts and forces are always compared).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -113,6 +116,7 @@ class BenchOptions(BaseModel):
     max_pool: int | None = Field(None, ge=1)
     energy_key: str | None = None
     forces_key: str | None = None
+    pick_tags: tuple[str, ...] = ()
 
     @field_validator("methods")
     @classmethod
@@ -138,7 +142,9 @@ class BenchOptions(BaseModel):
         ``methods``, ``n_seeds`` and ``rounds`` may grow between runs; everything else changes
         what a finished round means.
         """
-        return self.model_dump(mode="json", exclude={"methods", "n_seeds", "rounds", "device"})
+        return self.model_dump(
+            mode="json", exclude={"methods", "n_seeds", "rounds", "device", "pick_tags"}
+        )
 
 
 QUICK_PRESET: dict[str, object] = {

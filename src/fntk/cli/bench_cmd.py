@@ -95,6 +95,10 @@ def bench(
     max_pool: Annotated[
         int | None, typer.Option(min=1, help="Use a fixed random subset of the pool.")
     ] = None,
+    pick_tag: Annotated[
+        list[str] | None,
+        typer.Option("--pick-tag", help="info key compared in summary.md's picks vs pool."),
+    ] = None,
     quick: Annotated[
         bool, typer.Option("--quick", help="Preset of a few CPU minutes (1 round, 3 steps).")
     ] = False,
@@ -140,6 +144,8 @@ def bench(
         overrides["methods"] = tuple(m.strip() for m in methods.split(",") if m.strip())
     if pool_shift:
         overrides["pool_shift"] = tuple(pool_shift)
+    if pick_tag:
+        overrides["pick_tags"] = tuple(pick_tag)
     tuning = {k: v for k, v in {"scope": scope, "n_steps": steps}.items() if v is not None}
     try:
         options = build_bench_options(quick=quick, finetune=tuning, **overrides)
