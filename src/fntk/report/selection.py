@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fntk.io import iter_frames
 from fntk.report.html import render_report
 from fntk.report.plots import plot_composition, plot_posterior_variance, plot_projection
+from fntk.report.profile import StructureProfile, picks_vs_pool_rows
 
 if TYPE_CHECKING:
     from fntk.pipeline import SelectRun
@@ -64,11 +66,14 @@ def write_selection_report(run: SelectRun, out_dir: str | Path) -> dict[str, Pat
         }
         for a in run.picked
     ]
+    pool_profile = StructureProfile.of(atoms for _, _, atoms in iter_frames(run.files["pool"]))
+    profile_rows = picks_vs_pool_rows(pool_profile, StructureProfile.of(run.picked))
     paths["report"] = render_report(
         out / "report.html",
         title="fntk selection report",
         summary=summary,
         figures=figures,
         picked_rows=rows,
+        tables=[("Picks vs pool (atoms, largest reference force, info tags)", profile_rows)],
     )
     return paths
