@@ -14,7 +14,9 @@ from typing import Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fntk.al import FinetuneOptions
-from fntk.select import SelectorName
+from fntk.select import SelectOptions, SelectorName
+
+_SELECT_DEFAULTS = SelectOptions()
 
 MethodName = Literal["random", "committee", "embedding", "energy-ntk", "force-ntk", "joint"]
 """Acquisition methods: ``random``, a fine-tuned ``committee`` and the four feature maps."""
@@ -105,9 +107,9 @@ class BenchOptions(BaseModel):
     device: str = "auto"
     learner: LearnerName = "ridge"
     finetune: FinetuneOptions = FinetuneOptions()
-    selector: SelectorName = "lcmd"
+    selector: SelectorName = _SELECT_DEFAULTS.method
     shortlist_size: int | None = Field(None, ge=1)
-    relative_noise: float = Field(1e-6, gt=0.0)
+    relative_noise: float = Field(_SELECT_DEFAULTS.relative_noise, gt=0.0)
     feature_dim: int = Field(32, ge=1)
     joint_force_weight: float | None = Field(None, gt=0.0)
     committee_size: int = Field(4, ge=2)

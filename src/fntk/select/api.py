@@ -83,6 +83,10 @@ class SelectionResult:
     sigma: float
 
 
+_DEFAULTS = SelectOptions()
+"""The one place selection defaults live; the constructor's defaults are read from it."""
+
+
 class Selector:
     """Pick the next structures to label from streamed feature chunks.
 
@@ -102,18 +106,18 @@ class Selector:
 
     def __init__(
         self,
-        method: str = "lcmd",
+        method: str = _DEFAULTS.method,
         *,
-        sigma: float | None = None,
-        relative_noise: float = 1e-6,
-        energy_weight: float = 1.0,
-        force_weight: float = 1.0,
-        normalization: str = "per-row",
-        shortlist_size: int | None = None,
-        mode: str = "tp",
-        kernel: str = "auto",
-        cost_exponent: float | None = None,
-        jitter_tries: int = 8,
+        sigma: float | None = _DEFAULTS.sigma,
+        relative_noise: float = _DEFAULTS.relative_noise,
+        energy_weight: float = _DEFAULTS.energy_weight,
+        force_weight: float = _DEFAULTS.force_weight,
+        normalization: str = _DEFAULTS.normalization,
+        shortlist_size: int | None = _DEFAULTS.shortlist_size,
+        mode: str = _DEFAULTS.mode,
+        kernel: str = _DEFAULTS.kernel,
+        cost_exponent: float | None = _DEFAULTS.cost_exponent,
+        jitter_tries: int = _DEFAULTS.jitter_tries,
     ) -> None:
         self.method = method
         self.sigma = sigma
