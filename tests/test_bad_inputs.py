@@ -254,6 +254,8 @@ class _FakeBackend:
     spec = "fake"
     cutoff = 3.0
 
+    dtype = torch.float32
+
     def __init__(self) -> None:
         self.batches: list[int] = []
 

@@ -16,7 +16,6 @@ from fntk.al.ridge import (
     fit_readout_ridge,
     readout_designs,
     readout_weights,
-    split_indices,
 )
 from fntk.errors import CapabilityError
 
@@ -52,9 +51,21 @@ def test_noise_free_labels_recover_the_planted_move_and_e0():
     fit = fit_readout_ridge(designs, energies, forces, options, seed=3)
     # E0 is fitted first on energy residuals that still contain e.z, so it is only close.
     assert np.allclose(fit.coefficients, z, atol=0.05)
-    assert fit.validation_loss is not None
-    assert len(fit.validation_indices) == 6
-    assert set(fit.train_indices) | set(fit.validation_indices) == set(range(30))
+    assert fit.cv_loss is not None
+
+
+def test_every_labelled_structure_enters_the_fit():
+    """No held-out slice: changing the label of any one structure changes the fit (the first
+    version held 10% out, so those labels were ignored)."""
+    designs = synthetic_designs(20, 4, seed=7)
+    z = np.array([0.5, -0.2, 0.1, 1.0])
+    energies, forces = labels_of(designs, z, {1: 0.0, 8: 0.0})
+    options = FinetuneOptions(refit_e0=False)
+    base = fit_readout_ridge(designs, energies, forces, options, seed=0)
+    for s in range(20):
+        moved = [f + (3.0 if t == s else 0.0) for t, f in enumerate(forces)]
+        fit = fit_readout_ridge(designs, energies, moved, options, seed=0)
+        assert not np.allclose(fit.coefficients, base.coefficients, atol=1e-9), s
 
 
 def test_solution_is_weighted_least_squares_plus_ridge():
@@ -79,17 +90,7 @@ def test_solution_is_weighted_least_squares_plus_ridge():
     relative = fit.alpha / (np.trace(gram) / 4)
     assert min(abs(relative / a - 1) for a in ALPHA_GRID) < 1e-9
     expected = np.linalg.solve(gram + fit.alpha * np.eye(4), rows.T @ targets)
-    assert fit.validation_loss is None
     np.testing.assert_allclose(fit.coefficients, expected, rtol=1e-9, atol=1e-12)
-
-
-def test_held_out_slice_is_the_one_finetune_uses():
-    from fntk.al.finetune import held_out_split
-
-    for seed in range(4):
-        assert split_indices(20, 0.1, seed) == held_out_split(
-            20, 0.1, torch.Generator().manual_seed(seed)
-        )
 
 
 def test_noisy_labels_choose_a_stronger_ridge_than_clean_ones():
@@ -143,3 +144,38 @@ def test_models_without_a_linear_readout_are_refused(mace64, small_structures):
     options = design_options(4).model_copy(update={"dtype": "float64"})
     with pytest.raises(CapabilityError, match="no linear readout"):
         readout_designs(mace64, small_structures[:1], options)
+
+
+def _test_force_rmse(fit, designs, forces) -> float:
+    errors = [d.predict(fit.coefficients)[1] - f for d, f in zip(designs, forces)]
+    return float(np.sqrt(np.mean(np.concatenate([e.ravel() for e in errors]) ** 2)))
+
+
+def test_adding_labels_from_the_test_distribution_does_not_raise_the_test_error():
+    """Nested iid training sets from one distribution (heavy-tailed, partly unexplainable
+    force residuals, like bond-stretched geometries): the mean test force RMSE over draws
+    never rises by more than 2% when labels are added, and falls overall (errors against the
+    noise-free test forces: the part a learner can fix)."""
+    d, sizes, draws = 16, [3, 5, 8, 12, 20, 32, 64], 12
+    z = np.linspace(-1.0, 1.0, d)
+    rng = np.random.default_rng(11)
+
+    def sample(n: int, seed: int):
+        designs = synthetic_designs(n, d, seed=seed)
+        energies, forces = labels_of(designs, z, {1: -0.3, 8: 0.7})
+        r = np.random.default_rng(seed + 1)
+        noisy = [f + 1.0 * r.standard_t(3, size=f.shape) for f in forces]
+        return designs, energies, noisy, forces
+
+    test_designs, _, _, test_forces = sample(300, 999)
+    curves = np.zeros((draws, len(sizes)))
+    for draw in range(draws):
+        designs, energies, forces, _ = sample(sizes[-1], int(rng.integers(1_000_000)))
+        for k, n in enumerate(sizes):
+            fit = fit_readout_ridge(
+                designs[:n], energies[:n], forces[:n], FinetuneOptions(), seed=draw
+            )
+            curves[draw, k] = _test_force_rmse(fit, test_designs, test_forces)
+    mean = curves.mean(axis=0)
+    assert np.all(mean[1:] <= 1.02 * mean[:-1]), mean
+    assert mean[-1] < 0.5 * mean[0], mean

@@ -101,7 +101,15 @@ def reference_select(
         vecs = np.array([(np.sqrt(sigma2) * inv_sqrt @ b.sum(0)) for b in everyone])
         kernel = vecs @ vecs.T
     else:
-        g = [sigma2 * inv_sqrt @ b.T @ b @ inv_sqrt for b in everyone]
+        sizes = list(pool.rows_per_structure[keep]) + list(train.rows_per_structure)
+        if options.normalization == "per-atom":
+            sizes = list(pool.n_atoms[keep]) + list(train.n_atoms)
+        if options.normalization == "total":
+            sizes = [1] * len(everyone)
+        g = [
+            sigma2 * inv_sqrt @ b.T @ b @ inv_sqrt / max(size, 1)
+            for b, size in zip(everyone, sizes)
+        ]
         kernel = np.array([[np.sum(gx * gy) for gy in g] for gx in g])
     diag = np.diag(kernel)
     sq = np.maximum(diag[:, None] + diag[None, :] - 2 * kernel, 0.0)

@@ -50,7 +50,9 @@ from fntk.al.ridge import (
 from fntk.chunk import ENERGY_ROW, FORCE_ROW
 from fntk.features import FeatureChunk, options_to_json
 from fntk.features.assembly import assemble_chunk
+from fntk.features.ntk import hidden_basis
 from fntk.features.options import FeatureMapOptions
+from fntk.features.readout import linear_readout
 from fntk.io import atomic_write_npz, structure_fingerprint
 from fntk.models import ModelBackend
 
@@ -199,6 +201,18 @@ class FinetuneLearner:
                     params[name].copy_(value)
 
 
+def _basis_fingerprint(backend: ModelBackend, options: FeatureMapOptions) -> bytes:
+    """Bytes of the design's hidden-space basis (rounded to 6 digits of its scale), so a
+    design cache made by another sketch construction is never reused; empty without a linear
+    readout (designs then fail with a clear error)."""
+    readout = linear_readout(backend, "readout")
+    if readout is None:
+        return b""
+    basis = hidden_basis(readout, options).detach().to("cpu", torch.float64).numpy()
+    scale = float(np.abs(basis).max(initial=0.0)) or 1.0
+    return np.round(basis / scale, 6).tobytes()
+
+
 MEMBER_FRACTION = 0.8
 """Share of the labelled structures each ridge committee member is fitted on."""
 
@@ -211,7 +225,8 @@ class RidgeLearner:
     backend : ModelBackend
         Pretrained model with a linear readout (SevenNet); its weights never change here.
     options : FinetuneOptions
-        Loss weights, E0 refit and held-out fraction (``scope`` is ``readout`` by nature).
+        Loss weights and E0 refit (``scope`` is ``readout`` by nature; every labelled
+        structure is fitted, alpha by cross-validation, so ``validation_fraction`` is unused).
     dim : int
         Width ``d`` of the readout move ``z`` (the joint map's sketch width; 128 or more:
         the exact readout). Each design costs one backward pass per column.
@@ -242,9 +257,11 @@ class RidgeLearner:
         self.e0_reference = e0_reference
         self._designs: dict[str, ReadoutDesign] = {}
         self._seconds: dict[str, float] = {}
-        key = hashlib.sha256(
+        digest = hashlib.sha256(
             json.dumps([backend.spec, options_to_json(self.design_options)]).encode()
-        ).hexdigest()[:16]
+        )
+        digest.update(_basis_fingerprint(backend, self.design_options))
+        key = digest.hexdigest()[:16]
         self.cache_dir = None if cache_dir is None else Path(cache_dir) / f"designs-{key}"
         self._load_cache()
         self._e0: tuple[list[np.ndarray], np.ndarray] | None = None

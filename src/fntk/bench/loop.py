@@ -37,7 +37,13 @@ from fntk.bench.methods import (
 )
 from fntk.bench.options import BenchOptions
 from fntk.bench.plots import plot_learning_curves
-from fntk.bench.results import ResultRow, read_results, summary_markdown, write_results
+from fntk.bench.results import (
+    PoolProfile,
+    ResultRow,
+    read_results,
+    summary_markdown,
+    write_results,
+)
 from fntk.bench.shift import apply_pool_shifts
 from fntk.errors import InputError
 from fntk.io import atomic_write_text
@@ -244,7 +250,12 @@ def run_benchmark(
     runner = _Runner(data, options, learner, methods, view, paths)
     n_evaluated = runner.run()
     rows = runner.rows
-    summary = summary_markdown(rows, notes=runner.notes())
+    summary = summary_markdown(
+        rows,
+        notes=runner.notes(),
+        profile=pool_profile(data.pool, candidates, options.pick_tags),
+        picks=runner.picks(),
+    )
     atomic_write_text(paths["summary"], summary)
     plot_learning_curves(rows, paths["plot"])
     return BenchRun(rows=rows, summary=summary, paths=paths, n_evaluated=n_evaluated)
@@ -282,6 +293,15 @@ class _Runner:
                 for name, method in self.methods.items():
                     n_evaluated += self._unit(name, method, seed, round_index)
         return n_evaluated
+
+    def picks(self) -> dict[str, list[int]]:
+        """Pool indices picked by each method, over its seeds and rounds."""
+        picks: dict[str, list[int]] = {name: [] for name in self.methods}
+        for key, run in self.runs.items():
+            name = key.rsplit("/", 1)[0]
+            if name in picks:
+                picks[name] += [i for batch in run.batches for i in batch]
+        return picks
 
     def notes(self) -> list[str]:
         notes = []
@@ -438,6 +458,18 @@ class _Runner:
             },
         }
         atomic_write_text(self.paths["state"], json.dumps(state, indent=1) + "\n")
+
+
+def pool_profile(pool: LabelledSet, candidates: np.ndarray, tags: Sequence[str]) -> PoolProfile:
+    """Atom counts, largest atomic reference force and named ``info`` tags of the pool."""
+    return PoolProfile(
+        n_atoms=np.asarray(pool.n_atoms, dtype=np.int64),
+        max_force=np.array(
+            [float(np.linalg.norm(f, axis=1).max(initial=0.0)) for f in pool.forces]
+        ),
+        tags={t: [str(a.info.get(t, "-")) for a in pool.structures] for t in tags},
+        candidates=np.asarray(candidates, dtype=np.int64),
+    )
 
 
 def _run_key(method: str, seed: int) -> str:

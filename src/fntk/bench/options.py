@@ -14,7 +14,10 @@ from typing import Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fntk.al import FinetuneOptions
-from fntk.select import SelectorName
+from fntk.features.options import JointNTKOptions
+from fntk.select import SelectOptions, SelectorName
+
+_SELECT_DEFAULTS = SelectOptions()
 
 MethodName = Literal["random", "committee", "embedding", "energy-ntk", "force-ntk", "joint"]
 """Acquisition methods: ``random``, a fine-tuned ``committee`` and the four feature maps."""
@@ -55,7 +58,7 @@ class BenchOptions(BaseModel):
         CPU, the choice on a GPU.
     finetune : FinetuneOptions
         One fine-tuning round (scope, steps, loss weights, early stopping); the ridge learner
-        uses the loss weights, the E0 refit and the held-out fraction.
+        uses the loss weights and the E0 refit.
     selector : SelectorName
         Batch selector of the feature methods (:class:`fntk.select.Selector`). Default ``lcmd``.
     shortlist_size : int or None
@@ -90,6 +93,9 @@ class BenchOptions(BaseModel):
         the same for every seed. Default ``None`` (whole pool).
     energy_key, forces_key : str or None
         ``info``/``arrays`` keys of the reference labels; ``None``: the attached calculator.
+    pick_tags : tuple of str
+        ``info`` keys whose values the summary's picks-vs-pool table compares (e.g. ``kind``,
+        ``adsorbate``). Default none (atom counts and forces are always compared).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -102,10 +108,10 @@ class BenchOptions(BaseModel):
     device: str = "auto"
     learner: LearnerName = "ridge"
     finetune: FinetuneOptions = FinetuneOptions()
-    selector: SelectorName = "lcmd"
+    selector: SelectorName = _SELECT_DEFAULTS.method
     shortlist_size: int | None = Field(None, ge=1)
-    relative_noise: float = Field(1e-6, gt=0.0)
-    feature_dim: int = Field(32, ge=1)
+    relative_noise: float = Field(_SELECT_DEFAULTS.relative_noise, gt=0.0)
+    feature_dim: int = Field(JointNTKOptions.model_fields["dim"].default, ge=1)
     joint_force_weight: float | None = Field(None, gt=0.0)
     committee_size: int = Field(4, ge=2)
     committee_aggregation: Aggregation = "mean"
@@ -113,6 +119,7 @@ class BenchOptions(BaseModel):
     max_pool: int | None = Field(None, ge=1)
     energy_key: str | None = None
     forces_key: str | None = None
+    pick_tags: tuple[str, ...] = ()
 
     @field_validator("methods")
     @classmethod
@@ -138,7 +145,9 @@ class BenchOptions(BaseModel):
         ``methods``, ``n_seeds`` and ``rounds`` may grow between runs; everything else changes
         what a finished round means.
         """
-        return self.model_dump(mode="json", exclude={"methods", "n_seeds", "rounds", "device"})
+        return self.model_dump(
+            mode="json", exclude={"methods", "n_seeds", "rounds", "device", "pick_tags"}
+        )
 
 
 QUICK_PRESET: dict[str, object] = {

@@ -294,8 +294,16 @@ def summarize(rows: Sequence[ResultRow]) -> list[MethodSummary]:
     return summaries
 
 
-def summary_markdown(rows: Sequence[ResultRow], *, notes: Sequence[str] = ()) -> str:
-    """Markdown summary: one table per split (see :func:`summarize`), then ``notes``."""
+def summary_markdown(
+    rows: Sequence[ResultRow],
+    *,
+    notes: Sequence[str] = (),
+    profile: PoolProfile | None = None,
+    picks: dict[str, list[int]] | None = None,
+) -> str:
+    """Markdown summary: one table per split (see :func:`summarize`), the picks-vs-pool table
+    (:func:`picks_markdown`, given a ``profile`` and the ``picks`` of each method), then
+    ``notes``."""
     summaries = summarize(rows)
     has_reference = any(s.method == REFERENCE_METHOD for s in summaries)
     lines = ["# Active-learning benchmark", ""]
@@ -339,6 +347,8 @@ def summary_markdown(rows: Sequence[ResultRow], *, notes: Sequence[str] = ()) ->
         "the fine-tuning of the evaluated models.",
         "",
     ]
+    if profile is not None and picks:
+        lines += picks_markdown(profile, picks)
     lines += [f"- {note}" for note in [*_pretrained_notes(rows), *notes]]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -409,3 +419,83 @@ def _costs_per_run(rows: Sequence[ResultRow]) -> dict[str, tuple[float, float]]:
         )
         for method, seeds in per_run.items()
     }
+
+
+TOP_FORCE_QUANTILE = 0.95
+"""Picks whose largest atomic force is above this quantile of the pool's count as high-force."""
+
+
+@dataclass(frozen=True)
+class PoolProfile:
+    """What the picks-vs-pool table compares, for every pool structure.
+
+    Attributes
+    ----------
+    n_atoms : ndarray of int64, shape (n_pool,)
+    max_force : ndarray of float64, shape (n_pool,) or None
+        Largest atomic force norm of each structure's reference labels, eV/Angstrom.
+    tags : dict of str to list of str
+        Values of user-named ``info`` keys (``"-"`` where a structure lacks the key).
+    candidates : ndarray of int64
+        Pool indices taking part in the run.
+    """
+
+    n_atoms: np.ndarray
+    max_force: np.ndarray | None
+    tags: dict[str, list[str]]
+    candidates: np.ndarray
+
+
+def picks_markdown(profile: PoolProfile, picks: dict[str, list[int]]) -> list[str]:
+    """Markdown table of picks (all seeds and rounds of each method) against the pool.
+
+    Shows the median atom count, the median largest atomic force, the share of picks among the
+    pool's top 5% by largest force and, per named tag, each value's share of picks and of the
+    pool: outlier chasing (high-force, tiny or rare structures) is seen at a glance.
+    """
+    pool = np.asarray(profile.candidates, dtype=np.int64)
+    if not picks or not len(pool):
+        return []
+    header = (
+        "| method | picks | median atoms | median max abs F (eV/Å) | in pool's top 5% max abs F |"
+    )
+    rule = "|---|---|---|---|---|"
+    for tag in profile.tags:
+        header += f" `{tag}`: picks % / pool % |"
+        rule += "---|"
+    threshold = (
+        None
+        if profile.max_force is None
+        else float(np.quantile(profile.max_force[pool], TOP_FORCE_QUANTILE))
+    )
+
+    def row(name: str, indices: np.ndarray) -> str:
+        force = "-" if profile.max_force is None else f"{np.median(profile.max_force[indices]):.2f}"
+        top = (
+            "-"
+            if threshold is None
+            else f"{100 * np.mean(profile.max_force[indices] > threshold):.0f}%"
+        )
+        cells = [name, str(len(indices)), f"{np.median(profile.n_atoms[indices]):g}", force, top]
+        for values in profile.tags.values():
+            tagged = np.asarray(values, dtype=object)
+            kinds = sorted(set(tagged[pool]), key=lambda v: -np.sum(tagged[pool] == v))
+            shares = [
+                f"{v}: {100 * np.mean(tagged[indices] == v):.0f} / "
+                f"{100 * np.mean(tagged[pool] == v):.0f}"
+                for v in kinds[:8]
+            ]
+            cells.append(", ".join(shares))
+        return "| " + " | ".join(cells) + " |"
+
+    lines = ["## Picks vs pool", "", header, rule, row("pool", pool)]
+    for name, indices in picks.items():
+        if indices:
+            lines.append(row(name, np.asarray(indices, dtype=np.int64)))
+    lines += [
+        "",
+        "Every pick of every seed and round. `pool`: the structures taking part. Top 5%: "
+        "picks whose largest atomic force exceeds the pool's 95th percentile (5% of the pool).",
+        "",
+    ]
+    return lines

@@ -106,6 +106,10 @@ def bench(
     max_pool: Annotated[
         int | None, typer.Option(min=1, help="Use a fixed random subset of the pool.")
     ] = None,
+    pick_tag: Annotated[
+        list[str] | None,
+        typer.Option("--pick-tag", help="info key compared in summary.md's picks vs pool."),
+    ] = None,
     quick: Annotated[
         bool, typer.Option("--quick", help="Preset of a few CPU minutes (1 round, 3 steps).")
     ] = False,
@@ -159,6 +163,8 @@ def bench(
         overrides["pool_shift"] = tuple(pool_shift)
     tuning = dict(overrides.pop("finetune", None) or {})  # type: ignore[call-overload]
     tuning.update({k: v for k, v in {"scope": scope, "n_steps": steps}.items() if v is not None})
+    if pick_tag:
+        overrides["pick_tags"] = tuple(pick_tag)
     try:
         options = build_bench_options(quick=quick, finetune=tuning, **overrides)
     except ValidationError as exc:

@@ -43,7 +43,7 @@ def select(
     group: ParameterGroupName = "readout",
     dim: Annotated[
         int | None,
-        typer.Option(min=1, help="Sketch width d of NTK maps (default: the map's own, joint 12)."),
+        typer.Option(min=1, help="Sketch width d of NTK maps (default: the map's own, joint 32)."),
     ] = None,
     shortlist: Annotated[
         int | None, typer.Option(min=1, help="Shortlist size M (default max(1000, 10 n)).")

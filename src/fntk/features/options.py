@@ -165,14 +165,15 @@ class ForceNTKOptions(_NTKOptions):
 class JointNTKOptions(_NTKOptions):
     """Energy row and weighted force rows ``[phi_E ; lambda (dF/dtheta) Omega]``; 1 + 3N rows.
 
-    The default sketch width is small (12) because every column of force rows costs one extra
-    backward pass through the model (~0.6 energy+force evaluations each): with it the map costs
-    under 10 energy+force evaluations; ``benchmarks/feature_cost.py`` prints the kernel error of
-    each width against the exact map.
+    The default sketch width 32 is the width ``fntk bench`` runs (``BenchOptions.feature_dim``
+    reads it), so the default of ``fntk select`` is the benchmarked configuration. Every column
+    of force rows costs one extra backward pass through the model (~0.6 energy+force evaluations
+    each): at 32 the map costs ~20 energy+force evaluations; ``benchmarks/feature_cost.py``
+    prints the kernel error and cost of each width against the exact map.
     """
 
     name: Literal["joint"] = "joint"
-    dim: int = Field(12, ge=1, description=_NTKOptions.model_fields["dim"].description)
+    dim: int = Field(32, ge=1, description=_NTKOptions.model_fields["dim"].description)
     per_atom: bool = Field(True, description="Divide the energy row by the atom count N.")
     force_weight: float = Field(
         1.0,

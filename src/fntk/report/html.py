@@ -23,8 +23,10 @@ def render_report(
     summary: Mapping[str, object],
     figures: Sequence[tuple[str, str]],
     picked_rows: Sequence[Mapping[str, object]] = (),
+    tables: Sequence[tuple[str, Sequence[Mapping[str, object]]]] = (),
 ) -> Path:
-    """Write ``path``: ``summary`` as a table, ``figures`` as ``(caption, relative PNG path)``."""
+    """Write ``path``: ``summary`` as a table, ``figures`` as ``(caption, relative PNG path)``,
+    then each of ``tables`` (``(heading, rows)``) and the picked structures."""
     parts = [
         "<!DOCTYPE html>",
         f"<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
@@ -42,13 +44,15 @@ def render_report(
             f"<figure><img src='{html.escape(src)}' alt='{html.escape(caption)}'>"
             f"<figcaption>{html.escape(caption)}</figcaption></figure>"
         )
-    if picked_rows:
-        columns = list(picked_rows[0])
-        parts.append("<h2>Picked structures</h2><table><tr>")
+    for heading, rows in [*tables, ("Picked structures", picked_rows)]:
+        if not rows:
+            continue
+        columns = list(dict.fromkeys(c for row in rows for c in row))
+        parts.append(f"<h2>{html.escape(heading)}</h2><table><tr>")
         parts.extend(f"<th>{html.escape(c)}</th>" for c in columns)
         parts.append("</tr>")
-        for row in picked_rows:
-            cells = "".join(f"<td>{html.escape(str(row[c]))}</td>" for c in columns)
+        for row in rows:
+            cells = "".join(f"<td>{html.escape(str(row.get(c, '')))}</td>" for c in columns)
             parts.append(f"<tr>{cells}</tr>")
         parts.append("</table>")
     parts.append("</body></html>")

@@ -49,6 +49,8 @@ class SelectionRecord:
     picked_rows : list of dict
         One row of the picks table per pick (rank, file, frame, formula, score, ...).
     plot : PlotData
+    profile_rows : list of dict
+        Picks vs pool: atom count, largest reference force, info tags.
     """
 
     summary: dict[str, object]
@@ -57,6 +59,8 @@ class SelectionRecord:
     picked_numbers: list[np.ndarray]
     picked_rows: list[dict[str, object]] = field(default_factory=list)
     plot: PlotData | None = None
+    profile_rows: list[dict[str, object]] = field(default_factory=list)
+    """Picks vs pool table (:func:`fntk.report.profile.picks_vs_pool_rows`)."""
 
 
 def write_selection_report(record: SelectionRecord, out_dir: str | Path) -> dict[str, Path]:
@@ -91,5 +95,8 @@ def write_selection_report(record: SelectionRecord, out_dir: str | Path) -> dict
         summary=record.summary,
         figures=figures,
         picked_rows=record.picked_rows,
+        tables=[("Picks vs pool (atoms, largest reference force, info tags)", record.profile_rows)]
+        if record.profile_rows
+        else [],
     )
     return paths

@@ -279,6 +279,7 @@ class Selector:
             sigma=precision.sigma,
             kernel=kernel,
             train=train,
+            normalization=options.normalization,
         )
 
 

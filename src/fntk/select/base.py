@@ -19,7 +19,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from fntk.select.options import KernelName, SelectOptions
+from fntk.select.options import KernelName, Normalization, SelectOptions
 from fntk.select.precision import PosteriorBlocks
 from fntk.select.registry import selectors
 from fntk.select.ties import tie_keys
@@ -45,6 +45,9 @@ class SelectionProblem:
         Structure kernel of the distance-based selectors.
     train : PosteriorBlocks or None
         Posterior blocks of the training structures in TP mode, else ``None``.
+    normalization : {"per-row", "per-atom", "total"}
+        Normalisation of the shortlist score, shared by the Gram kernel
+        (:mod:`fntk.select.kernels`).
     """
 
     candidates: PosteriorBlocks
@@ -54,6 +57,7 @@ class SelectionProblem:
     sigma: float
     kernel: KernelName
     train: PosteriorBlocks | None = None
+    normalization: Normalization = "per-row"
 
     @property
     def n_candidates(self) -> int:

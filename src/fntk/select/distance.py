@@ -23,8 +23,8 @@ from fntk.select.kernels import StructureKernel, squared_distances
 from fntk.select.registry import register_selector
 from fntk.select.ties import tie_keys
 
-_MAX_PRODUCT_ELEMENTS = 2**24
-"""Bound on candidate rows x centre rows per kernel batch (128 MiB of float64)."""
+_MAX_KERNEL_ELEMENTS = 2**24
+"""Bound on candidates x centres per kernel batch (128 MiB of float64)."""
 
 
 class _NearestCentre:
@@ -36,32 +36,23 @@ class _NearestCentre:
     """
 
     def __init__(self, problem: SelectionProblem) -> None:
-        self.kernel = StructureKernel(problem.candidates, problem.kernel)
+        self.kernel = StructureKernel(problem.candidates, problem.kernel, problem.normalization)
         self.diag = self.kernel.diag()
         self.min_sq = np.full(problem.n_candidates, np.inf)
         self.closest = np.full(problem.n_candidates, -1, dtype=np.int64)
         self.n_centres = 0
         self.scale = float(self.diag.max(initial=0.0))
         if problem.train is not None and problem.train.n_structures:
-            train = StructureKernel(problem.train, problem.kernel)
+            train = StructureKernel(
+                problem.train, problem.kernel, problem.normalization, basis=self.kernel.basis
+            )
             train_diag = train.diag()
             self.scale = max(self.scale, float(train_diag.max()))
-            for batch in self._batches(problem.train.rows_per_structure):
+            step = max(1, _MAX_KERNEL_ELEMENTS // max(1, problem.n_candidates))
+            for start in range(0, train.n_structures, step):
+                batch = np.arange(start, min(start + step, train.n_structures))
                 kernel = self.kernel.cross(train, batch)
                 self._update(squared_distances(kernel, self.diag, train_diag[batch]))
-
-    def _batches(self, rows_per_centre: np.ndarray) -> list[np.ndarray]:
-        """Consecutive centre positions whose row products stay under the memory bound."""
-        candidate_rows = max(1, len(self.kernel.blocks.values))
-        budget = max(1, _MAX_PRODUCT_ELEMENTS // candidate_rows)
-        batches, start, used = [], 0, 0
-        for position, rows in enumerate(np.maximum(rows_per_centre, 1)):
-            if used and used + rows > budget:
-                batches.append(np.arange(start, position))
-                start, used = position, 0
-            used += int(rows)
-        batches.append(np.arange(start, len(rows_per_centre)))
-        return batches
 
     def _update(self, sq_dists: np.ndarray) -> None:
         """Add centres ``n_centres, n_centres + 1, ...`` given distances (n_candidates, k)."""

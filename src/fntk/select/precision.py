@@ -62,10 +62,13 @@ class PosteriorBlocks:
         All rows, stacked like :attr:`FeatureChunk.values`.
     offsets : ndarray, shape (n_structures + 1,), int64
         Structure ``j`` owns ``values[offsets[j]:offsets[j + 1]]``.
+    n_atoms : ndarray of int64, shape (n_structures,), or None
+        Atom counts (for per-atom kernel normalisation), when known.
     """
 
     values: np.ndarray
     offsets: np.ndarray
+    n_atoms: np.ndarray | None = None
 
     @property
     def n_structures(self) -> int:
@@ -267,4 +270,8 @@ def posterior_blocks(
 ) -> PosteriorBlocks:
     """Posterior blocks ``B(x)`` of all structures of a chunk (see :func:`posterior_rows`)."""
     values = np.ascontiguousarray(posterior_rows(chunk, precision, energy_weight, force_weight))
-    return PosteriorBlocks(values=values, offsets=chunk.offsets.astype(np.int64))
+    return PosteriorBlocks(
+        values=values,
+        offsets=chunk.offsets.astype(np.int64),
+        n_atoms=np.asarray(chunk.n_atoms, dtype=np.int64),
+    )
