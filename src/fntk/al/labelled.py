@@ -53,7 +53,7 @@ class LabelledSet:
         """Atom count of every structure, shape (n,), int64."""
         return np.array([len(a) for a in self.structures], dtype=np.int64)
 
-    def subset(self, indices: Sequence[int]) -> LabelledSet:
+    def subset(self, indices: Sequence[int] | np.ndarray) -> LabelledSet:
         """The structures at ``indices``, in that order."""
         return LabelledSet(
             structures=[self.structures[i] for i in indices],

@@ -25,7 +25,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -208,7 +208,8 @@ def _basis_fingerprint(backend: ModelBackend, options: FeatureMapOptions) -> byt
     readout = linear_readout(backend, "readout")
     if readout is None:
         return b""
-    basis = hidden_basis(readout, options).detach().to("cpu", torch.float64).numpy()
+    ntk_options: Any = options  # the design options are always joint
+    basis = hidden_basis(readout, ntk_options).detach().to("cpu", torch.float64).numpy()
     scale = float(np.abs(basis).max(initial=0.0)) or 1.0
     return np.round(basis / scale, 6).tobytes()
 
@@ -348,6 +349,7 @@ class RidgeLearner:
     def weights(self, model: FittedModel) -> dict[str, torch.Tensor]:
         """Readout parameters of ``model`` for the backend (:func:`fntk.al.ridge.readout_weights`);
         loaded together with ``model.energy_shift`` they give the same predictions."""
+        assert model.coefficients is not None
         return readout_weights(self.backend, model.coefficients, self.design_options)
 
     def feature_chunk(
@@ -378,7 +380,9 @@ class RidgeLearner:
         self, model: FittedModel, designs: Sequence[ReadoutDesign]
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Energies (eV, with the E0 shift) and forces of ``model`` on each design."""
-        predicted = [design.predict(model.coefficients) for design in designs]
+        coefficients = model.coefficients
+        assert coefficients is not None
+        predicted = [design.predict(coefficients) for design in designs]
         energies = np.array([e for e, _ in predicted])
         if model.energy_shift is not None:
             energies += model.energy_shift.of_structures([d.numbers for d in designs])

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -129,7 +130,7 @@ def load_bench_data(
     options = options or BenchOptions()
     if not tests:
         raise InputError("no test split given", hint="pass --test NAME=FILE at least once")
-    keys = {"energy_key": options.energy_key, "forces_key": options.forces_key}
+    keys: dict[str, Any] = {"energy_key": options.energy_key, "forces_key": options.forces_key}
     return BenchData(
         init=LabelledSet.from_files(list(init), **keys),
         pool=LabelledSet.from_files(list(pool), **keys),

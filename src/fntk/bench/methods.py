@@ -10,6 +10,7 @@ names of :data:`fntk.bench.options.MethodName` to methods.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -384,15 +385,14 @@ def load_feature_cache(
         return init, FeatureChunk.from_arrays(arrays, "pool_"), float(arrays["seconds"])
 
 
+FEATURE_METHOD_NAMES = ("embedding", "energy-ntk", "force-ntk", "joint")
+
 _FACTORIES: dict[str, Callable[[BenchOptions], AcquisitionMethod]] = {
     "random": lambda options: RandomMethod(),
     "committee": lambda options: CommitteeMethod(
         options.committee_size, options.committee_aggregation
     ),
-    **{
-        name: (lambda options, name=name: FeatureMethod(name, options))
-        for name in ("embedding", "energy-ntk", "force-ntk", "joint")
-    },
+    **{name: functools.partial(FeatureMethod, name) for name in FEATURE_METHOD_NAMES},
 }
 if tuple(_FACTORIES) != METHOD_NAMES:
     raise RuntimeError("method registry and MethodName disagree")

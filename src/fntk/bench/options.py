@@ -9,7 +9,7 @@ fine-tuning, selection, committee, pool shift). The method names are written onc
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -100,7 +100,7 @@ class BenchOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    methods: tuple[MethodName, ...] = METHOD_NAMES
+    methods: tuple[MethodName, ...] = METHOD_NAMES  # type: ignore[assignment]
     n_seeds: int = Field(3, ge=1)
     rounds: int = Field(6, ge=0)
     batch: int = Field(10, ge=1)
@@ -183,7 +183,8 @@ def build_bench_options(
         Unknown field or invalid value.
     """
     values: dict[str, object] = dict(QUICK_PRESET) if quick else {}
-    tuning = {**dict(values.pop("finetune", {})), **dict(finetune or {})}  # type: ignore[arg-type]
+    preset: Any = values.pop("finetune", {})
+    tuning = {**dict(preset), **dict(finetune or {})}
     values.update(overrides)
     values["finetune"] = FinetuneOptions(**tuning)
     return BenchOptions(**values)

@@ -101,7 +101,7 @@ class ResultRow:
 
 RESULT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(ResultRow))
 _LEGACY_COLUMNS = RESULT_COLUMNS[:-1]  # results.csv before n_steps_kept (read as -1)
-_TYPES = {f.name: {"int": int, "float": float, "str": str}[f.type] for f in fields(ResultRow)}
+_TYPES = {f.name: {"int": int, "float": float, "str": str}[str(f.type)] for f in fields(ResultRow)}
 
 
 def format_results(rows: Iterable[ResultRow]) -> str:
@@ -470,11 +470,12 @@ def picks_markdown(profile: PoolProfile, picks: dict[str, list[int]]) -> list[st
     )
 
     def row(name: str, indices: np.ndarray) -> str:
-        force = "-" if profile.max_force is None else f"{np.median(profile.max_force[indices]):.2f}"
+        max_force = profile.max_force
+        force = "-" if max_force is None else f"{np.median(max_force[indices]):.2f}"
         top = (
             "-"
-            if threshold is None
-            else f"{100 * np.mean(profile.max_force[indices] > threshold):.0f}%"
+            if threshold is None or max_force is None
+            else f"{100 * np.mean(max_force[indices] > threshold):.0f}%"
         )
         cells = [name, str(len(indices)), f"{np.median(profile.n_atoms[indices]):g}", force, top]
         for values in profile.tags.values():

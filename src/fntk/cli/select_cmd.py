@@ -166,6 +166,12 @@ def _print_summary(run: SelectRun, paths: dict[str, Path]) -> None:
     console.print(table)
     for message in run.result.status:
         console.print(f"[yellow]note:[/yellow] {message}", highlight=False)
+    if run.pool_duplicates:
+        console.print(
+            f"[yellow]note:[/yellow] excluded {len(run.pool_duplicates)} pool structures that "
+            "repeat an earlier pool structure (listed in run.json)",
+            highlight=False,
+        )
     if run.excluded_duplicates:
         console.print(
             f"[yellow]note:[/yellow] excluded {len(run.excluded_duplicates)} pool structures "

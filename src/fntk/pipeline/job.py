@@ -57,6 +57,7 @@ class SelectRun:
     n_pool: int
     n_train: int
     excluded_duplicates: list[dict[str, object]]
+    pool_duplicates: list[dict[str, object]]
     options: RunOptions
     model_spec: str
     files: dict[str, list[str]] = field(default_factory=dict)
@@ -81,6 +82,7 @@ class SelectRun:
             "n_train": self.n_train,
             "n_picked": len(self.picked),
             "excluded_train_duplicates": self.excluded_duplicates,
+            "excluded_pool_duplicates": self.pool_duplicates,
             "skipped_unsupported": self.skipped_unsupported,
             "timings_s": self.timings_s,
             "status": self.feature_status + list(self.result.status),
@@ -185,6 +187,8 @@ def run_selection(
 
     book = _PoolBook()
     excluded: list[dict[str, object]] = []
+    pool_duplicates: list[dict[str, object]] = []
+    first_of: dict[str, dict[str, object]] = {}  # fingerprint -> first pool occurrence
     feature_seconds = [0.0]
     sample_stride = max(1, -(-n_pool_frames // PLOT_SAMPLE))  # ceil: at most PLOT_SAMPLE kept
     report("pool features + scoring", 0, n_pool_frames)
@@ -204,9 +208,18 @@ def run_selection(
                 file, frame = chunk.source_files[j], chunk.frame_indices[j]
                 if j not in position:
                     pass  # skipped (unsupported elements), listed by the featurizer
-                elif structure_fingerprint(atoms) in train_fingerprints:
+                elif (fingerprint := structure_fingerprint(atoms)) in train_fingerprints:
                     excluded.append({"source_file": file, "source_index": frame})
+                elif fingerprint in first_of:
+                    pool_duplicates.append(
+                        {
+                            "source_file": file,
+                            "source_index": frame,
+                            "copy_of": first_of[fingerprint],
+                        }
+                    )
                 else:
+                    first_of[fingerprint] = {"source_file": file, "source_index": frame}
                     keep.append(position[j])
                 _record(book, file, frame, atoms)
             features = all_features.subset(keep) if keep else None
@@ -246,6 +259,7 @@ def run_selection(
         n_pool=len(book.n_atoms),
         n_train=n_train,
         excluded_duplicates=excluded,
+        pool_duplicates=pool_duplicates,
         options=options,
         model_spec=backend.spec,
         files={"pool": pool_files, "train": train_files},

@@ -58,6 +58,7 @@ def selection_record(run: SelectRun) -> SelectionRecord:
         "pool structures": run.n_pool,
         "training structures": run.n_train,
         "excluded (already in training set)": len(run.excluded_duplicates),
+        "excluded (repeats of an earlier pool structure)": len(run.pool_duplicates),
         "shortlist size": len(run.shortlist),
         "picked": len(run.picked),
         "seed": options.seed,

@@ -12,7 +12,7 @@ give the same batch whatever the chunking.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,7 +164,11 @@ class Selector:
                 jitter_tries=options.jitter_tries,
             )
         )
-        keep_train = selector_cls.uses_train_centres and options.mode == "tp" and n_structures
+        keep_train = (
+            getattr(selector_cls, "uses_train_centres", False)
+            and options.mode == "tp"
+            and n_structures
+        )
         self.train_ = FeatureChunk.concatenate(chunks) if keep_train else None
         return self
 
@@ -206,7 +210,7 @@ class Selector:
                 mode=options.mode,
                 sigma=float("nan") if self.precision_ is None else self.precision_.sigma,
             )
-        chunks = iter(pool_chunks)
+        chunks: Iterator[FeatureChunk] = iter(pool_chunks)
         precision = self.precision_
         if precision is None:
             first = next(chunks, None)
@@ -277,13 +281,13 @@ class Selector:
             cost=labelling_cost(chunk.n_atoms, options.cost_exponent),
             shortlist_score=shortlist.score[order],
             sigma=precision.sigma,
-            kernel=kernel,
+            kernel=kernel,  # type: ignore[arg-type]  # resolved to linear or gram
             train=train,
             normalization=options.normalization,
         )
 
 
-def _prepend(first: FeatureChunk, rest: Iterable[FeatureChunk]) -> Iterable[FeatureChunk]:
+def _prepend(first: FeatureChunk, rest: Iterable[FeatureChunk]) -> Iterator[FeatureChunk]:
     yield first
     yield from rest
 

@@ -91,7 +91,7 @@ def weighted_rows(chunk: FeatureChunk, energy_weight: float, force_weight: float
     ndarray, shape (n_rows, n_features), float64
     """
     scale = np.where(chunk.row_kind == ENERGY_ROW, np.sqrt(energy_weight), np.sqrt(force_weight))
-    return np.asarray(chunk.values, dtype=np.float64) * scale[:, None]
+    return np.asarray(chunk.values, dtype=np.float64) * np.asarray(scale)[:, None]
 
 
 def check_chunk(chunk: FeatureChunk, n_features: int | None, what: str) -> None:
