@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fntk.bench import METHOD_NAMES, BenchOptions, build_method, force_disagreement
+from fntk.bench import (
+    METHOD_NAMES,
+    BenchOptions,
+    build_bench_options,
+    build_method,
+    force_disagreement,
+)
 from fntk.bench.methods import joint_force_weight, member_seed, top_k
 
 
@@ -59,6 +65,17 @@ def test_member_seeds_differ():
     assert len(seeds) == 9
 
 
-def test_joint_force_weight_matches_loss(tiny_sets):
-    # w_F / w_E = 100, mean N = 3 atoms: lambda = sqrt(100 / 9)
-    assert joint_force_weight(BenchOptions(), tiny_sets["init"].structures) == pytest.approx(10 / 3)
+def test_joint_force_weight_is_the_loss_weighting_of_the_fine_tuning_options(tiny_sets):
+    """The bench's lambda is fntk.features.force_row_weight of its own fine-tuning loss weights
+    (that function is checked against the loss's Gauss-Newton matrix in test_force_row_weight)."""
+    from fntk.features import force_row_weight
+
+    structures = tiny_sets["init"].structures
+    for tuning in ({}, {"energy_weight": 3.0, "force_weight": 7.0}):
+        options = build_bench_options(finetune=tuning)
+        expected = force_row_weight(
+            options.finetune.energy_weight,
+            options.finetune.force_weight,
+            [len(a) for a in structures],
+        )
+        assert joint_force_weight(options, structures) == pytest.approx(expected)

@@ -44,7 +44,7 @@ def test_write_read_and_resume(tmp_path):
 
 
 def test_mismatched_settings_are_refused(tmp_path):
-    options = default_options("joint")
+    options = default_options("joint", dim=12)
     FeatureStore.create(tmp_path, options, "sevennet-0", chunk_size=8, n_features=12)
     with pytest.raises(InputError, match=r"option dim: stored 12, asked for 32"):
         FeatureStore.open(tmp_path, options=default_options("joint", dim=32))
