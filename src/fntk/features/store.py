@@ -35,7 +35,7 @@ from fntk import __version__
 from fntk.chunk import FeatureChunk
 from fntk.errors import InputError
 from fntk.features.options import FeatureMapOptions, parse_feature_options
-from fntk.io import atomic_write_npz, atomic_write_text
+from fntk.io import atomic_write_npz, atomic_write_text, prepare_output_dir
 
 META_FILE = "meta.json"
 STORE_FORMAT = 2
@@ -126,18 +126,7 @@ class FeatureStore:
         if (directory / META_FILE).exists():
             cls.open(directory)._check_same(store)
             return store
-        if directory.exists() and not directory.is_dir():
-            raise InputError(
-                "feature store path exists and is not a directory",
-                file=str(directory),
-                hint="choose a new directory for the store",
-            )
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise InputError(
-                f"cannot create the feature store ({exc.strerror})", file=str(directory)
-            ) from None
+        prepare_output_dir(directory, overwrite=True)  # a new store may go into any folder
         atomic_write_text(directory / META_FILE, json.dumps(store._meta(), indent=2) + "\n")
         return store
 

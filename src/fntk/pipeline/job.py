@@ -34,6 +34,7 @@ from fntk.models import ModelBackend
 from fntk.pipeline.featurize import ChunkFeaturizer, open_store
 from fntk.pipeline.options import RunOptions
 from fntk.report.plots import structure_summaries
+from fntk.report.profile import StructureProfile
 from fntk.report.selection import PlotData
 from fntk.select import SelectionResult, Selector
 
@@ -104,7 +105,8 @@ class _PoolBook:
     files: list[str] = field(default_factory=list)
     file_of: list[int] = field(default_factory=list)
     frame_of: list[int] = field(default_factory=list)
-    n_atoms: list[int] = field(default_factory=list)
+    profile: StructureProfile = field(default_factory=StructureProfile)
+    """Atom counts, largest reference forces and tags (the report's picks-vs-pool table)."""
     element_counts: Counter[int] = field(default_factory=Counter)
     sample_summaries: list[np.ndarray] = field(default_factory=list)
 
@@ -249,14 +251,15 @@ def run_selection(
         if picked
         else np.zeros((0, 0)),
         pool_element_counts=book.element_counts,
-        pool_sizes=np.asarray(book.n_atoms, dtype=np.int64),
+        pool_sizes=np.asarray(book.profile.n_atoms, dtype=np.int64),
+        pool_profile=book.profile,
     )
     return SelectRun(
         picked=picked,
         result=result,
         shortlist=_shortlist_rows(book, result),
         timings_s=timings,
-        n_pool=len(book.n_atoms),
+        n_pool=len(book.profile.n_atoms),
         n_train=n_train,
         excluded_duplicates=excluded,
         pool_duplicates=pool_duplicates,
@@ -281,7 +284,7 @@ def _record(book: _PoolBook, file: str, frame: int, atoms: Atoms) -> None:
         book.files.append(file)
     book.file_of.append(len(book.files) - 1)
     book.frame_of.append(frame)
-    book.n_atoms.append(len(atoms))
+    book.profile.add(atoms)
     book.element_counts.update(set(atoms.numbers.tolist()))
 
 
@@ -338,7 +341,7 @@ def _shortlist_rows(book: _PoolBook, result: SelectionResult) -> list[dict[str, 
                 "source_file": book.files[book.file_of[index]],
                 "source_index": book.frame_of[index],
                 "pool_index": index,
-                "n_atoms": book.n_atoms[index],
+                "n_atoms": book.profile.n_atoms[index],
                 "posterior_variance": f"{result.shortlist.posterior_variance[position]:.8g}",
                 "picked": "yes" if rank is not None else "no",
                 "score": "" if rank is None else f"{result.scores[rank]:.8g}",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fntk.io import atomic_write_text, iter_frames, write_extxyz
+from fntk.io import atomic_write_text, write_extxyz
 from fntk.pipeline.job import SelectRun
 from fntk.report.profile import StructureProfile, picks_vs_pool_rows
 from fntk.report.selection import SelectionRecord, write_selection_report
@@ -82,8 +82,7 @@ def selection_record(run: SelectRun) -> SelectionRecord:
         picked_numbers=[a.numbers for a in run.picked],
         picked_rows=rows,
         plot=run.plot_data,
-        profile_rows=picks_vs_pool_rows(
-            StructureProfile.of(atoms for _, _, atoms in iter_frames(run.files["pool"])),
-            StructureProfile.of(run.picked),
-        ),
+        profile_rows=[]
+        if run.plot_data is None or run.plot_data.pool_profile is None
+        else picks_vs_pool_rows(run.plot_data.pool_profile, StructureProfile.of(run.picked)),
     )

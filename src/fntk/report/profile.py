@@ -36,6 +36,7 @@ class StructureProfile:
         self.n_atoms: list[int] = []
         self.max_force: list[float] = []
         self.tags: dict[str, list[str | None]] = {}
+        self._values: dict[str, set[str]] = {}  # distinct values of each tabulated key
         self._too_many: set[str] = set()
 
     def add(self, atoms: Atoms) -> None:
@@ -49,9 +50,11 @@ class StructureProfile:
                 continue
             column = self.tags.setdefault(key, [None] * k)
             column.append(value)
-            if len(set(column)) > MAX_TAG_VALUES + 1:
+            values = self._values.setdefault(key, set())
+            values.add(value)
+            if len(values) > MAX_TAG_VALUES:
                 self._too_many.add(key)
-                del self.tags[key]
+                del self.tags[key], self._values[key]
         for column in self.tags.values():
             if len(column) < k + 1:
                 column.append(None)

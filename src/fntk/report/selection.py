@@ -14,6 +14,7 @@ import numpy as np
 
 from fntk.report.html import render_report
 from fntk.report.plots import plot_composition, plot_posterior_variance, plot_projection
+from fntk.report.profile import StructureProfile
 
 
 @dataclass
@@ -30,6 +31,8 @@ class PlotData:
     picked_summaries: np.ndarray
     pool_element_counts: Counter[int]
     pool_sizes: np.ndarray
+    pool_profile: StructureProfile | None = None
+    """Of every pool structure, gathered during the pipeline's one pass over the pool."""
 
 
 @dataclass
