@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 import sys
 from collections.abc import Callable
@@ -21,6 +22,9 @@ import torch
 from ase import Atoms
 from ase.build import bulk, molecule
 from ase.calculators.singlepoint import SinglePointCalculator
+from click import Choice, Context
+from click import Option as ClickOption
+from typer.main import get_command
 from typer.testing import CliRunner
 
 from fntk.cli.main import app
@@ -117,6 +121,10 @@ def _data_unknown_name(tmp: Path) -> list[str]:
     return ["data", "make", "oc21", "-o", str(tmp / "new")]
 
 
+def _data_size(value: str) -> Callable[[Path], list[str]]:
+    return lambda tmp: ["data", "make", "emt-adsorbates", "-o", str(tmp / "new"), "--size", value]
+
+
 def _shortlist_below_n(tmp: Path) -> list[str]:
     _xyz(tmp / "p.xyz")
     return ["select", str(tmp / "p.xyz"), "-o", str(tmp / "run"), "-n", "3", "--shortlist", "1"]
@@ -140,6 +148,9 @@ CASES: list[tuple[str, Callable[[Path], list[str]], int, tuple[str, ...]]] = [
     ("data-make-onto-file", _data_onto_file, 1, ("not a directory",)),
     ("data-make-unknown-split", _data_bad_split, 1, ("nosuch",)),
     ("data-make-unknown-name", _data_unknown_name, 1, ("oc21",)),
+    ("data-make-size-not-a-number", _data_size("pool=abc"), 2, ("--size", "'pool=abc'")),
+    ("data-make-size-no-equals", _data_size("x"), 2, ("--size", "'x'", "SPLIT=N")),
+    ("data-make-size-negative", _data_size("pool=-1"), 2, ("--size", "'pool=-1'")),
     ("select-shortlist-below-n", _shortlist_below_n, 1, ("--shortlist 1", "-n 3")),
     ("select-onto-file", _select_onto_file, 1, ("not a directory",)),
 ]
@@ -299,3 +310,53 @@ def test_memory_limit_splits_batches_and_refuses_a_structure_too_large():
         [0, 1],
         [2],
     ]
+
+
+# --- help ----------------------------------------------------------------------------------
+
+
+def _command_paths() -> list[list[str]]:
+    paths: list[list[str]] = []
+
+    def walk(command, path: list[str]) -> None:
+        paths.append(path)
+        for name, sub in sorted(getattr(command, "commands", {}).items()):
+            walk(sub, [*path, name])
+
+    walk(get_command(app), [])
+    return paths
+
+
+def _click_command(path: list[str]):
+    command = get_command(app)
+    for name in path:
+        command = command.commands[name]  # type: ignore[attr-defined]
+    return command
+
+
+NO_DEFAULT = {"--train", "--config", "--store", "--pool-shift", "--pick-tag"}
+"""Options whose absence means nothing is given (no file, no filter): no default to show."""
+
+
+@pytest.mark.parametrize("path", _command_paths(), ids=lambda p: " ".join(p) or "fntk")
+def test_help_at_80_columns_shows_every_option_whole_with_default_and_choices(path):
+    result = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 80, result.output
+    assert "\u2026" not in result.output  # nothing cut with an ellipsis
+    text = " ".join(result.output.split())
+    command = _click_command(path)
+    ctx = Context(command, info_name=" ".join(["fntk", *path]))
+    for param in command.params:
+        if not isinstance(param, ClickOption):
+            continue
+        for name in [*param.opts, *param.secondary_opts]:
+            assert re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", result.output), name
+        record = " ".join(param.get_help_record(ctx)[1].split())
+        choices = getattr(param, "type_descriptor", None) or param.type
+        if isinstance(choices, Choice) or hasattr(choices, "choices"):
+            for choice in choices.choices:
+                assert str(choice) in text, (param.opts, choice)
+        hidden_default = param.is_flag and not param.secondary_opts  # an off-by-default switch
+        if not (param.required or hidden_default or set(param.opts) & (NO_DEFAULT | {"--help"})):
+            assert "[default: " in record or "default: " in record, (param.opts, record)

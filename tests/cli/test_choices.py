@@ -67,3 +67,33 @@ def test_select_loss_weight_flags_default_to_run_options():
     defaults = {p.name: p.default for p in click_command.params}
     assert defaults["energy_weight"] == RunOptions().energy_weight
     assert defaults["forces_weight"] == RunOptions().forces_weight
+
+
+def test_bench_help_defaults_are_bench_options_defaults():
+    from typing import get_args
+
+    from fntk.bench.options import METHOD_NAMES, Aggregation, BenchOptions, LearnerName
+    from fntk.cli.types import AggregationChoice, LearnerChoice
+
+    defaults = BenchOptions()
+    shown = {
+        p.name: p.show_default
+        for p in get_command(app).commands["bench"].params  # type: ignore[attr-defined]
+    }
+    assert shown["rounds"] == str(defaults.rounds)
+    assert shown["batch"] == str(defaults.batch)
+    assert shown["seeds"] == str(defaults.n_seeds)
+    assert shown["learner"] == defaults.learner
+    assert shown["dim"] == str(defaults.feature_dim)
+    assert shown["scope"] == defaults.finetune.scope
+    assert shown["steps"] == str(defaults.finetune.n_steps)
+    assert shown["selector"] == defaults.selector
+    assert float(shown["relative_noise"]) == defaults.relative_noise
+    assert shown["committee_size"] == str(defaults.committee_size)
+    assert shown["aggregation"] == defaults.committee_aggregation
+    assert shown["methods"] == "all" and defaults.methods == METHOD_NAMES
+    assert get_args(LearnerChoice) == get_args(LearnerName)
+    assert get_args(AggregationChoice) == get_args(Aggregation)
+    assert _choices("bench", "--learner") == get_args(LearnerName)
+    assert _choices("bench", "--committee-aggregation") == get_args(Aggregation)
+    assert _choices("bench", "--scope") == PARAMETER_GROUPS

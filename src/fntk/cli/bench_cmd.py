@@ -10,14 +10,17 @@ from typing import Annotated
 import typer
 
 from fntk.cli.types import (
+    AggregationChoice,
     Config,
     Device,
     EnergyKey,
     ForcesKey,
+    LearnerChoice,
     ModelSpec,
     OptionalSelectorChoice,
     OutDir,
     Overwrite,
+    ScopeChoice,
     given_flags,
 )
 
@@ -38,62 +41,86 @@ def bench(
         typer.Option("--test", help="Test split as NAME=FILE (or FILE: named by its stem)."),
     ],
     output: OutDir,
-    rounds: Annotated[int | None, typer.Option(min=0, help="Selection rounds R.")] = None,
-    batch: Annotated[int | None, typer.Option(min=1, help="Structures picked per round.")] = None,
-    methods: Annotated[
-        str | None, typer.Option(help=f"Comma-separated methods: {METHODS_HELP}.")
+    rounds: Annotated[
+        int | None, typer.Option(min=0, help="Selection rounds R.", show_default="6")
     ] = None,
-    seeds: Annotated[int | None, typer.Option(min=1, help="Seeds 0..S-1 per method.")] = None,
+    batch: Annotated[
+        int | None, typer.Option(min=1, help="Structures picked per round.", show_default="10")
+    ] = None,
+    methods: Annotated[
+        str | None,
+        typer.Option(help=f"Comma-separated methods: {METHODS_HELP}.", show_default="all"),
+    ] = None,
+    seeds: Annotated[
+        int | None, typer.Option(min=1, help="Seeds 0..S-1 per method.", show_default="3")
+    ] = None,
     model: ModelSpec = "sevennet-0",
     energy_key: EnergyKey = None,
     forces_key: ForcesKey = None,
     e0_reference: Annotated[
         list[str] | None,
-        typer.Option("--e0-reference", help="Reference structures of the per-element E0 fit."),
+        typer.Option(
+            "--e0-reference",
+            help="Reference structures of the per-element E0 fit.",
+            show_default="the labelled set",
+        ),
     ] = None,
     learner: Annotated[
-        str | None,
+        LearnerChoice | None,
         typer.Option(
-            help="ridge (default: exact readout fine-tuning as ridge regression, fast on CPUs; "
-            "SevenNet) or finetune (Adam steps on --scope; any model, for GPUs)."
+            help="ridge: exact readout fine-tuning as ridge regression, fast on CPUs (SevenNet); "
+            "finetune: Adam steps on --scope, any model, for GPUs.",
+            show_default="ridge",
         ),
     ] = None,
     dim: Annotated[
         int | None,
         typer.Option(
             min=1,
-            help="Sketch width of force-ntk/joint and of the ridge learner (default 32; "
-            "128: exact SevenNet-0 readout).",
+            help="Sketch width of force-ntk/joint and of the ridge learner (128: exact "
+            "SevenNet-0 readout).",
+            show_default="32",
         ),
     ] = None,
-    scope: Annotated[
-        str | None,
-        typer.Option(
-            help="Fine-tuned parameters of --learner finetune: readout, last-interaction, all."
-        ),
+    scope: ScopeChoice = None,
+    steps: Annotated[
+        int | None,
+        typer.Option(min=0, help="Fine-tuning steps per round.", show_default="100"),
     ] = None,
-    steps: Annotated[int | None, typer.Option(min=0, help="Fine-tuning steps per round.")] = None,
     selector: OptionalSelectorChoice = None,
     shortlist: Annotated[
         int | None,
-        typer.Option(min=1, help="Posterior-variance shortlist size M (default max(1000, 10n))."),
+        typer.Option(
+            min=1, help="Posterior-variance shortlist size M.", show_default="max(1000, 10n)"
+        ),
     ] = None,
     relative_noise: Annotated[
         float | None,
-        typer.Option(min=0.0, help="Posterior noise variance relative to the feature scale."),
+        typer.Option(
+            min=0.0,
+            help="Posterior noise variance relative to the feature scale.",
+            show_default="1e-06",
+        ),
     ] = None,
     joint_lambda: Annotated[
         float | None,
         typer.Option(
-            "--joint-lambda", min=0.0, help="lambda of the joint map, A (default: the loss's)."
+            "--joint-lambda",
+            min=0.0,
+            help="lambda of the joint map, A.",
+            show_default="from the loss weights",
         ),
     ] = None,
     committee_size: Annotated[
-        int | None, typer.Option(min=2, help="Committee members K (default 4).")
+        int | None, typer.Option(min=2, help="Committee members K.", show_default="4")
     ] = None,
     aggregation: Annotated[
-        str | None,
-        typer.Option("--committee-aggregation", help="Per-atom disagreement over atoms: mean|max."),
+        AggregationChoice | None,
+        typer.Option(
+            "--committee-aggregation",
+            help="How per-atom force disagreements make a structure's score.",
+            show_default="mean",
+        ),
     ] = None,
     pool_shift: Annotated[
         list[str] | None,
@@ -104,20 +131,30 @@ def bench(
         ),
     ] = None,
     max_pool: Annotated[
-        int | None, typer.Option(min=1, help="Use a fixed random subset of the pool.")
+        int | None,
+        typer.Option(
+            min=1, help="Use a fixed random subset of the pool.", show_default="whole pool"
+        ),
     ] = None,
     pick_tag: Annotated[
         list[str] | None,
         typer.Option("--pick-tag", help="info key compared in summary.md's picks vs pool."),
     ] = None,
     quick: Annotated[
-        bool, typer.Option("--quick", help="Preset of a few CPU minutes (1 round, 3 steps).")
+        bool,
+        typer.Option(
+            "--quick",
+            help="Preset of a few CPU minutes (1 seed, 1 round of 2 picks from at most 8 pool "
+            "structures, --dim 8, 3 steps, 3 committee members); flags override it.",
+        ),
     ] = False,
     device: Device = "auto",
     threads: Annotated[
         int | None,
         typer.Option(
-            min=1, help="Torch CPU threads for this command (1 is often fastest on busy CPUs)."
+            min=1,
+            help="Torch CPU threads for this command (1 is often fastest on busy CPUs).",
+            show_default="torch's",
         ),
     ] = None,
     config: Config = None,

@@ -8,8 +8,19 @@ import typer
 
 from fntk.cli.types import OutDir, Overwrite, Seed
 
-data_app = typer.Typer(help="Generated benchmark data sets.", no_args_is_help=True)
+data_app = typer.Typer(
+    help="Generated benchmark data sets.", no_args_is_help=True, rich_markup_mode=None
+)
 """The ``fntk data`` group; ``cli/main.py`` registers :func:`make` on it as ``make``."""
+
+
+def _check_sizes(values: list[str] | None) -> list[str] | None:
+    """Each ``--size`` is ``SPLIT=N`` with N a whole number; anything else is a usage error."""
+    for spec in values or []:
+        split, sep, value = spec.partition("=")
+        if not sep or not split.strip() or not value.strip().isdigit():
+            raise typer.BadParameter(f"{spec!r} is not SPLIT=N (N a whole number, 0 or more)")
+    return values
 
 
 def make(
@@ -18,7 +29,12 @@ def make(
     seed: Seed = 0,
     size: Annotated[
         list[str] | None,
-        typer.Option("--size", help="Structures of a split as SPLIT=N (repeatable; 0 skips it)."),
+        typer.Option(
+            "--size",
+            callback=_check_sizes,
+            help="Structures of a split as SPLIT=N (repeatable; 0 skips it).",
+            show_default="the data set's own",
+        ),
     ] = None,
     overwrite: Overwrite = False,
 ) -> None:
@@ -29,12 +45,7 @@ def make(
     from fntk.data import make_dataset
     from fntk.errors import InputError
 
-    sizes: dict[str, int] = {}
-    for spec in size or []:
-        split, sep, value = spec.partition("=")
-        if not sep or not value.strip().lstrip("-").isdigit():
-            raise InputError(f"--size {spec!r} is not SPLIT=N")
-        sizes[split.strip()] = int(value)
+    sizes = {s.partition("=")[0].strip(): int(s.partition("=")[2]) for s in size or []}
     try:
         files = make_dataset(name, output, sizes=sizes, seed=seed, overwrite=overwrite)
     except InputError:

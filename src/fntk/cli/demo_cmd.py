@@ -20,7 +20,7 @@ def demo(
     overwrite: Overwrite = False,
     seed: Seed = 0,
 ) -> None:
-    """Generate a small adsorbate pool and run ``fntk select`` on it, offline.
+    """Generate a small adsorbate pool and run `fntk select` on it, offline.
 
     Training set: EMT-labelled H, O, OH, CO on Cu, Pt, Ni (111)/(100) slabs. Pool: unlabelled
     slabs that add N and CH2 adsorbates, which the training set has never seen.

@@ -28,7 +28,10 @@ def features(
     dim: Annotated[
         int | None,
         typer.Option(
-            "--dim", min=1, help="Sketch width d of the NTK maps (default: the map's own)."
+            "--dim",
+            min=1,
+            help="Sketch width d of the NTK maps.",
+            show_default="joint 32, energy-ntk and force-ntk 512",
         ),
     ] = None,
     seed: Seed = 0,
@@ -37,9 +40,9 @@ def features(
         typer.Option(
             "--force-weight",
             min=0.0,
-            help="lambda (Angstrom) of the joint map (default: from the loss weights, "
-            "sqrt(w_F / (3 N w_E)) with N the mean atom count of FILES; give it to keep "
-            "several stores on one lambda).",
+            help="lambda (Angstrom) of the joint map; give it to keep several stores on one "
+            "lambda.",
+            show_default="sqrt(w_F / (3 N w_E)), N the mean atom count of FILES",
         ),
     ] = None,
     energy_weight: Annotated[

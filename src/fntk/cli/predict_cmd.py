@@ -22,16 +22,17 @@ def predict(
         float | None,
         typer.Option(
             min=0.001,
-            help="GB of estimated working memory per batch (default: 80% of free memory); "
-            "batches are split to fit, a structure that alone exceeds it is refused.",
+            help="GB of estimated working memory per batch; batches are split to fit, a "
+            "structure that alone exceeds it is refused.",
+            show_default="80% of free memory",
         ),
     ] = None,
 ) -> None:
     """Predict energies and forces; write them to OUTPUT as extended XYZ (inputs untouched).
 
     Predictions go under the keys fntk_energy (info) and fntk_forces (arrays), so they are
-    never read back as reference labels; info also records the model spec (``fntk_model``) and
-    dtype (``fntk_dtype``).
+    never read back as reference labels; info also records the model spec (fntk_model) and
+    dtype (fntk_dtype).
     """
     import torch
 

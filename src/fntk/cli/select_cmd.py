@@ -43,10 +43,15 @@ def select(
     group: ParameterGroupName = "readout",
     dim: Annotated[
         int | None,
-        typer.Option(min=1, help="Sketch width d of NTK maps (default: the map's own, joint 32)."),
+        typer.Option(
+            min=1,
+            help="Sketch width d of NTK maps.",
+            show_default="joint 32, energy-ntk and force-ntk 512",
+        ),
     ] = None,
     shortlist: Annotated[
-        int | None, typer.Option(min=1, help="Shortlist size M (default max(1000, 10 n)).")
+        int | None,
+        typer.Option(min=1, help="Shortlist size M.", show_default="max(1000, 10 n)"),
     ] = None,
     chunk_size: Annotated[int, typer.Option(min=1, help="Structures read at a time.")] = 256,
     batch_size: BatchSize = 8,

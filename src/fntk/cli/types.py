@@ -26,6 +26,11 @@ else:
     _SelectorNames = Literal[selectors().names()]
     _GroupNames = Literal[PARAMETER_GROUPS]
 
+LearnerChoice = Literal["ridge", "finetune"]
+"""``fntk bench --learner`` (= ``fntk.bench.options.LearnerName``, which imports torch)."""
+AggregationChoice = Literal["mean", "max"]
+"""``fntk bench --committee-aggregation`` (= ``fntk.bench.options.Aggregation``)."""
+
 ModelSpec = Annotated[
     str,
     typer.Option(
@@ -94,13 +99,20 @@ SelectorChoice = Annotated[
 ]
 OptionalSelectorChoice = Annotated[
     _SelectorNames | None,
-    typer.Option("--selector", help="Batch selector of the feature methods (default lcmd)."),
+    typer.Option("--selector", help="Batch selector of the feature methods.", show_default="lcmd"),
 ]
 ParameterGroupName = Annotated[
     _GroupNames,
     typer.Option(
         "--group",
         help="Parameter group of the NTK maps.",
+    ),
+]
+
+ScopeChoice = Annotated[
+    _GroupNames | None,
+    typer.Option(
+        "--scope", help="Fine-tuned parameters of --learner finetune.", show_default="readout"
     ),
 ]
 
@@ -129,16 +141,16 @@ EnergyKey = Annotated[
     str | None,
     typer.Option(
         "--energy-key",
-        help="atoms.info key of the reference energy (MACE's default: REF_energy); "
-        "default: the calculator ASE attached (extended XYZ energy=).",
+        help="atoms.info key of the reference energy (MACE's: REF_energy).",
+        show_default="the energy of the calculator ASE attached (extended XYZ energy=)",
     ),
 ]
 ForcesKey = Annotated[
     str | None,
     typer.Option(
         "--forces-key",
-        help="atoms.arrays key of the reference forces (MACE's default: REF_forces); "
-        "default: the attached calculator's forces.",
+        help="atoms.arrays key of the reference forces (MACE's: REF_forces).",
+        show_default="the forces of the attached calculator",
     ),
 ]
 SkipUnsupported = Annotated[
