@@ -8,6 +8,7 @@ output or temporary file was left. No case loads a model: each fails before that
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import stat
@@ -22,14 +23,13 @@ import torch
 from ase import Atoms
 from ase.build import bulk, molecule
 from ase.calculators.singlepoint import SinglePointCalculator
-from click import Choice, Context
-from click import Option as ClickOption
 from typer.main import get_command
 from typer.testing import CliRunner
 
 from fntk.cli.main import app
 from fntk.errors import InputError
 from fntk.io import StructureChunk, atomic_write_text, read_labels, read_structures, write_extxyz
+from fntk.pipeline import run_folder
 from fntk.pipeline.options import build_run_options
 from fntk.predict import ENERGY_KEY, FORCES_KEY, estimate_bytes, plan_batches, predict_chunk
 
@@ -56,12 +56,28 @@ def _tree(root: Path) -> dict[str, str]:
     }
 
 
-def _extra_column(tmp: Path) -> list[str]:
+def _distinct(path: Path, n: int = 2) -> Path:
+    """``n`` different labelled water molecules (no two are duplicates)."""
+    frames = []
+    for k in range(n):
+        atoms = molecule("H2O")
+        atoms.positions[0, 0] += 0.01 * k
+        atoms.calc = SinglePointCalculator(atoms, energy=-1.0, forces=np.zeros((3, 3)))
+        frames.append(atoms)
+    ase.io.write(path, frames, format="extxyz")
+    return path
+
+
+def _cols(tmp: Path) -> Path:
     path = _xyz(tmp / "cols.xyz")
     lines = path.read_text().splitlines()
     lines[3] += " 9.9"  # second atom line of frame 0
     path.write_text("\n".join(lines) + "\n")
-    return ["predict", str(path), "-o", str(tmp / "out.xyz")]
+    return path
+
+
+def _extra_column(tmp: Path) -> list[str]:
+    return ["predict", str(_cols(tmp)), "-o", str(tmp / "out.xyz")]
 
 
 def _glob_onto_input(tmp: Path) -> list[str]:
@@ -136,6 +152,74 @@ def _select_onto_file(tmp: Path) -> list[str]:
     return ["select", str(tmp / "p.xyz"), "-o", str(tmp / "f")]
 
 
+def _select(*extra: str) -> Callable[[Path], list[str]]:
+    """``fntk select p.xyz -o run`` on two different structures, with ``extra`` options."""
+
+    def build(tmp: Path) -> list[str]:
+        _distinct(tmp / "p.xyz")
+        return ["select", str(tmp / "p.xyz"), "-o", str(tmp / "run"), *extra]
+
+    return build
+
+
+def _select_pool_all_train(tmp: Path) -> list[str]:
+    train = _distinct(tmp / "t.xyz")  # the same two structures as the pool
+    return _select("-n", "1", "-t", str(train))(tmp)
+
+
+def _select_pool_repeats(tmp: Path) -> list[str]:
+    _xyz(tmp / "same.xyz")  # two identical frames
+    return ["select", str(tmp / "same.xyz"), "-o", str(tmp / "run"), "-n", "2"]
+
+
+def _select_bad_frame(tmp: Path) -> list[str]:
+    return ["select", str(_cols(tmp)), "-o", str(tmp / "run"), "-n", "1"]
+
+
+def _select_missing_pool(tmp: Path) -> list[str]:
+    return ["select", str(tmp / "none.xyz"), "-o", str(tmp / "run")]
+
+
+def _select_bad_config(tmp: Path) -> list[str]:
+    (tmp / "c.yaml").write_text("n: [1\n")
+    return _select("--config", str(tmp / "c.yaml"))(tmp)
+
+
+def _run_folder(tmp: Path, status: str, *extra_files: str) -> None:
+    (tmp / "run").mkdir()
+    (tmp / "run" / "run.json").write_text(json.dumps({"status": status}) + "\n")
+    for name in ("selected.xyz", *extra_files):
+        (tmp / "run" / name).write_text("x\n")
+
+
+def _select_into_complete_run(tmp: Path) -> list[str]:
+    _run_folder(tmp, "complete")
+    return _select("-n", "1")(tmp)
+
+
+def _select_into_incomplete_run_with_user_files(tmp: Path) -> list[str]:
+    _run_folder(tmp, "running", "mine.txt")
+    return _select("-n", "1")(tmp)
+
+
+def _features(source: Callable[[Path], Path], *extra: str) -> Callable[[Path], list[str]]:
+    return lambda tmp: ["features", str(source(tmp)), "-o", str(tmp / "store"), *extra]
+
+
+def _features_onto_file(tmp: Path) -> list[str]:
+    (tmp / "f").write_text("a file\n")
+    return ["features", str(_distinct(tmp / "p.xyz")), "-o", str(tmp / "f")]
+
+
+def _bench(test: str, pool: str = "p.xyz") -> Callable[[Path], list[str]]:
+    def build(tmp: Path) -> list[str]:
+        _distinct(tmp / "p.xyz")
+        files = ["--init", str(tmp / "p.xyz"), "--pool", str(tmp / pool)]
+        return ["bench", *files, "--test", test.format(tmp=tmp), "-o", str(tmp / "b")]
+
+    return build
+
+
 # (name, build the case in tmp -> argv, exit code, words the one line must hold)
 CASES: list[tuple[str, Callable[[Path], list[str]], int, tuple[str, ...]]] = [
     ("predict-glob-onto-input", _glob_onto_input, 1, ("b.xyz", "refusing to overwrite")),
@@ -153,6 +237,56 @@ CASES: list[tuple[str, Callable[[Path], list[str]], int, tuple[str, ...]]] = [
     ("data-make-size-negative", _data_size("pool=-1"), 2, ("--size", "'pool=-1'")),
     ("select-shortlist-below-n", _shortlist_below_n, 1, ("--shortlist 1", "-n 3")),
     ("select-onto-file", _select_onto_file, 1, ("not a directory",)),
+    ("select-n-zero", _select("-n", "0"), 1, ("asked for n=0", "nothing to pick")),
+    ("select-n-above-pool", _select("-n", "3"), 1, ("p.xyz", "n=3", "holds only 2 structures")),
+    (
+        "select-pool-all-in-train",
+        _select_pool_all_train,
+        1,
+        ("p.xyz", "n=1", "holds only 0 new structures", "2 already in the training set"),
+    ),
+    (
+        "select-pool-repeats-below-n",
+        _select_pool_repeats,
+        1,
+        ("same.xyz", "n=2", "holds only 1 new structure ", "1 repeat of an earlier pool"),
+    ),
+    ("select-bad-pool-frame", _select_bad_frame, 1, ("cols.xyz", "frame 0", "columns")),
+    ("select-missing-pool", _select_missing_pool, 1, ("none.xyz", "file not found")),
+    ("select-bad-config", _select_bad_config, 1, ("c.yaml", "does not parse")),
+    (
+        "select-into-complete-run",
+        _select_into_complete_run,
+        1,
+        ("run", "holds a complete run", "--overwrite"),
+    ),
+    (
+        "select-into-incomplete-run-with-user-files",
+        _select_into_incomplete_run_with_user_files,
+        1,
+        ("incomplete run", "mine.txt"),
+    ),
+    (
+        "features-bad-frame",
+        _features(_cols, "--map", "embedding"),
+        1,
+        ("cols.xyz", "frame 0", "columns"),
+    ),
+    (
+        "features-missing-file",
+        _features(lambda tmp: tmp / "none.xyz", "--map", "embedding"),
+        1,
+        ("none.xyz", "file not found"),
+    ),
+    ("features-onto-file", _features_onto_file, 1, ("not a directory",)),
+    ("bench-test-without-name", _bench("=x.xyz"), 1, ("--test", "NAME=FILE")),
+    ("bench-missing-test-file", _bench("t={tmp}/none.xyz"), 1, ("none.xyz", "file not found")),
+    (
+        "bench-missing-pool",
+        _bench("t={tmp}/p.xyz", pool="none.xyz"),
+        1,
+        ("none.xyz", "file not found"),
+    ),
 ]
 if not IS_ROOT:
     CASES.append(("predict-read-only-folder", _predict_read_only, 1, ("not writable",)))
@@ -204,6 +338,55 @@ def test_data_make_overwrite_keeps_the_users_other_files(tmp_path):
     assert result.exit_code == 0, result.output
     assert (tmp_path / "d" / "mine.txt").read_text() == "keep\n"
     assert (tmp_path / "d" / "pool.xyz").is_file()
+
+
+# --- run folders ---------------------------------------------------------------------------
+
+
+def test_run_folder_says_running_and_removes_what_it_made_on_a_user_error(tmp_path):
+    options = build_run_options(n=1)
+    out = tmp_path / "new" / "run"
+    with pytest.raises(InputError, match="no such model"):
+        with run_folder(out, overwrite=False, options=options, pool=["p.xyz"], check_inputs=False):
+            assert json.loads((out / "run.json").read_text())["status"] == "running"
+            raise InputError("no such model")
+    assert list(tmp_path.iterdir()) == []  # the folder and its new parent are gone
+
+
+def test_run_folder_takes_an_incomplete_run_without_overwrite(tmp_path):
+    _run_folder(tmp_path, "running", "scores.csv")
+    (tmp_path / "run" / ".selected.xyz.k1ll3d.tmp").write_text("half a file")
+    (tmp_path / "run" / "feature-store").mkdir()
+    options = build_run_options(n=1)
+    folder = run_folder(
+        tmp_path / "run",
+        overwrite=False,
+        options=options,
+        pool=["p.xyz"],
+        own=["feature-store"],
+        check_inputs=False,
+    )
+    with folder as out:
+        record = json.loads((out / "run.json").read_text())
+    assert record["status"] == "running" and record["inputs"]["pool"] == ["p.xyz"]
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["feature-store", "run.json", "scores.csv", "selected.xyz"]  # temp removed
+
+
+def test_progress_bars_are_drawn_once_when_stderr_is_not_a_terminal(capsys):
+    from fntk.cli.select_cmd import _RichProgress
+
+    progress = _RichProgress()  # the calls run_selection makes, stage after stage
+    for stage, total in (("train features", 3), ("pool features + scoring", 5)):
+        progress(stage, 0, total)
+        for _ in range(total):
+            progress(stage, 1, None)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert [line.split("\u2501")[0].strip() for line in lines] == [
+        "train features",
+        "pool features + scoring",
+    ]
+    assert "3/3" in lines[0] and "5/5" in lines[1]
 
 
 # --- library-level checks ------------------------------------------------------------------
@@ -346,17 +529,16 @@ def test_help_at_80_columns_shows_every_option_whole_with_default_and_choices(pa
     assert "\u2026" not in result.output  # nothing cut with an ellipsis
     text = " ".join(result.output.split())
     command = _click_command(path)
-    ctx = Context(command, info_name=" ".join(["fntk", *path]))
-    for param in command.params:
-        if not isinstance(param, ClickOption):
-            continue
+    ctx = command.context_class(command, info_name=" ".join(["fntk", *path]))
+    options = [p for p in command.get_params(ctx) if p.param_type_name == "option"]
+    assert options  # every command has at least --help
+    for param in options:
         for name in [*param.opts, *param.secondary_opts]:
             assert re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", result.output), name
         record = " ".join(param.get_help_record(ctx)[1].split())
-        choices = getattr(param, "type_descriptor", None) or param.type
-        if isinstance(choices, Choice) or hasattr(choices, "choices"):
-            for choice in choices.choices:
-                assert str(choice) in text, (param.opts, choice)
+        descriptor = getattr(param, "type_descriptor", None) or param.type
+        for choice in getattr(descriptor, "choices", None) or ():
+            assert str(choice) in text, (param.opts, choice)
         hidden_default = param.is_flag and not param.secondary_opts  # an off-by-default switch
         if not (param.required or hidden_default or set(param.opts) & (NO_DEFAULT | {"--help"})):
             assert "[default: " in record or "default: " in record, (param.opts, record)

@@ -6,6 +6,7 @@ import csv
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import ase.io
 import pytest
@@ -91,7 +92,8 @@ def test_outputs_and_their_columns(first_run, inputs):
         {"source_file": str(inputs / "pool.xyz"), "source_index": 5}
     ]
     assert set(record["timings_s"]) >= {"pool_features", "scoring_and_selection"}
-    assert record["status"][0].startswith("joint features: hidden path (linear readout")
+    assert record["status"] == "complete"
+    assert record["notes"][0].startswith("joint features: hidden path (linear readout")
 
 
 def test_picks_are_the_top_of_the_selectors_order(first_run, inputs):
@@ -114,7 +116,15 @@ def test_same_seed_gives_identical_selected_xyz(first_run, inputs, tmp_path):
 def test_json_flag_prints_run_record(inputs, tmp_path):
     result = run_select(inputs, tmp_path / "j", "--json", "--selector", "maxdet")
     record = json.loads(result.stdout)
+    assert record == json.loads((tmp_path / "j" / "run.json").read_text())
+    assert record["status"] == "complete"
     assert record["options"]["select"]["method"] == "maxdet"
+    selected = ase.io.read(tmp_path / "j" / "selected.xyz", ":")
+    assert [(p["source_file"], p["source_index"]) for p in record["picked"]] == [
+        (a.info["fntk_source_file"], a.info["fntk_source_index"]) for a in selected
+    ]
+    assert {"selected", "scores", "run", "report"} <= set(record["outputs"])
+    assert all((tmp_path / "j" / Path(p).name).is_file() for p in record["outputs"].values())
 
 
 @pytest.mark.parametrize(
@@ -157,6 +167,25 @@ def test_existing_output_dir_is_refused_without_overwrite(first_run, inputs):
     assert result.exit_code == 1
     assert "pass --overwrite" in result.output
     assert (first_run / "selected.xyz").read_bytes() == before
+
+
+def test_rerun_into_a_killed_run_needs_no_overwrite_and_draws_each_bar_once(
+    first_run, inputs, tmp_path
+):
+    out = tmp_path / "killed"
+    shutil.copytree(first_run, out, ignore=shutil.ignore_patterns("report_probe.html"))
+    record = json.loads((out / "run.json").read_text())
+    (out / "run.json").write_text(json.dumps({**record, "status": "running"}))
+    (out / "selected.xyz").unlink()
+    (out / ".selected.xyz.k1ll3d.tmp").write_text("half a file")  # what kill -9 leaves
+    result = run_select(inputs, out)  # no --overwrite; progress bars on (stderr is no terminal)
+    assert json.loads((out / "run.json").read_text())["status"] == "complete"
+    assert not list(out.glob(".*.tmp"))
+    assert (out / "selected.xyz").read_bytes() == (first_run / "selected.xyz").read_bytes()
+    bars = [
+        line.split("\u2501")[0].strip() for line in result.stderr.splitlines() if "\u2501" in line
+    ]
+    assert bars == ["train features", "pool features + scoring"], result.stderr
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

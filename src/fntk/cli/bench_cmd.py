@@ -172,6 +172,7 @@ def bench(
 
     from fntk.bench import build_bench_options, run_benchmark_files
     from fntk.errors import invalid_options
+    from fntk.io import expand_paths
     from fntk.pipeline.options import read_config
 
     overrides: dict[str, object] = dict(read_config(config)) if config is not None else {}
@@ -206,11 +207,14 @@ def bench(
         options = build_bench_options(quick=quick, finetune=tuning, **overrides)
     except ValidationError as exc:
         raise invalid_options(exc, "benchmark option") from None
+    tests = _parse_tests(test)
+    for files in (init, pool, *tests.values(), e0_reference or []):
+        if files:
+            expand_paths(files)  # a missing file is an error before the folder is created
     out = _prepare(output, overwrite)
     if not quiet:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
         logging.getLogger("fntk.bench").setLevel(logging.INFO)
-    tests = _parse_tests(test)
     with _torch_threads(threads):
         run = run_benchmark_files(init, pool, tests, out, options, e0_reference=e0_reference or ())
     typer.echo(run.summary)

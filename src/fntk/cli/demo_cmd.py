@@ -10,6 +10,8 @@ from fntk.cli.types import Device, FeatureMapName, ModelSpec, OutDir, Overwrite,
 
 DEMO_TRAIN, DEMO_POOL, DEMO_PICKS = 16, 120, 12
 DEMO_OUTPUT = Path("demo-output")
+DEMO_INPUTS = "inputs"
+"""Folder of the demo's output that holds its generated train.xyz and pool.xyz."""
 
 
 def demo(
@@ -27,22 +29,32 @@ def demo(
     """
     from fntk.cli.select_cmd import run_job
     from fntk.data import make_adsorbate_structures
-    from fntk.io import prepare_output_dir, write_extxyz
-    from fntk.pipeline import build_run_options
+    from fntk.io import write_extxyz
+    from fntk.pipeline import build_run_options, run_folder
 
-    out = prepare_output_dir(output, overwrite=overwrite)
-    train = make_adsorbate_structures(DEMO_TRAIN, seed=seed)
-    pool = make_adsorbate_structures(
-        DEMO_POOL, seed=seed + 1, adsorbates=("H", "O", "OH", "CO", "N", "CH2"), label=False
-    )
-    inputs = out / "inputs"
-    write_extxyz(inputs / "train.xyz", train)
-    write_extxyz(inputs / "pool.xyz", pool)
-    typer.echo(
-        f"wrote {len(train)} EMT-labelled training and {len(pool)} pool structures to {inputs}"
-    )
     options = build_run_options(
         n=DEMO_PICKS, features=features, model=model, device=device, seed=seed
     )
-    run_job([str(inputs / "pool.xyz")], [str(inputs / "train.xyz")], out, options)
+    pool_file, train_file = output / DEMO_INPUTS / "pool.xyz", output / DEMO_INPUTS / "train.xyz"
+    folder = run_folder(
+        output,
+        overwrite=overwrite,
+        options=options,
+        pool=[str(pool_file)],
+        train=[str(train_file)],
+        own=[DEMO_INPUTS],
+        check_inputs=False,  # written below
+    )
+    with folder as out:
+        train = make_adsorbate_structures(DEMO_TRAIN, seed=seed)
+        pool = make_adsorbate_structures(
+            DEMO_POOL, seed=seed + 1, adsorbates=("H", "O", "OH", "CO", "N", "CH2"), label=False
+        )
+        write_extxyz(train_file, train)
+        write_extxyz(pool_file, pool)
+        typer.echo(
+            f"wrote {len(train)} EMT-labelled training and {len(pool)} pool structures to "
+            f"{out / DEMO_INPUTS}"
+        )
+        run_job([str(pool_file)], [str(train_file)], out, options)
     typer.echo(f"open {out / 'report.html'} to see what was picked and why")

@@ -70,7 +70,7 @@ def features(
     from fntk.cli.progress import progress_bar
     from fntk.errors import invalid_options
     from fntk.features import default_options, load_backend_for
-    from fntk.io import count_frames
+    from fntk.io import check_output_dir, iter_frames
     from fntk.pipeline.featurize import ChunkFeaturizer, open_store
 
     settings: dict[str, object] = {"dtype": dtype, "batch_size": batch_size, "device": device}
@@ -93,10 +93,12 @@ def features(
     except ValidationError as exc:
         raise invalid_options(exc, "feature option") from None
 
+    # every frame read and validated before the model loads and the store folder is created
+    check_output_dir(output, overwrite=True)  # a store may join any folder, not a file
+    total = sum(1 for _ in iter_frames(files))
     backend = load_backend_for(model, options)
     store = open_store(output, backend, options, chunk_size)
     featurizer = ChunkFeaturizer(backend, options, chunk_size, store)
-    total = count_frames(files)
     with progress_bar() as bar:
         task = bar.add_task(f"{options.name} features", total=total)
         for chunk, _ in featurizer.chunks(files):

@@ -105,14 +105,21 @@ def select(
     Options come from the defaults, then --config (YAML, TOML, JSON or a previous run.json),
     then the flags given on the command line.
     """
-    from fntk.io import prepare_output_dir
-    from fntk.pipeline import FLAGS, load_run_options
+    from fntk.pipeline import FLAGS, load_run_options, run_folder
 
     options = load_run_options(config, **given_flags(ctx, FLAGS, locals()))
-    out = prepare_output_dir(output, overwrite=overwrite or resume)
-    if resume and store is None:
-        store = out / RESUME_STORE
-    run_job(pool, train or [], out, options, quiet=quiet, json_output=json_output, store=store)
+    folder = run_folder(  # checks the folder and reads every input before creating anything
+        output,
+        overwrite=overwrite or resume,
+        options=options,
+        pool=pool,
+        train=train or [],
+        own=[RESUME_STORE],
+    )
+    with folder as out:
+        if resume and store is None:
+            store = out / RESUME_STORE
+        run_job(pool, train or [], out, options, quiet=quiet, json_output=json_output, store=store)
 
 
 RESUME_STORE = "feature-store"
@@ -130,34 +137,41 @@ def run_job(
     store: Path | None = None,
 ) -> None:
     """Run the selection into the prepared directory ``out`` and print its summary."""
-    import json
-
     from fntk.pipeline import run_and_write
 
     progress = None if quiet or json_output else _RichProgress()
     run, paths = run_and_write(pool, train, out, options, progress=progress, store=store)
-    if json_output:
-        typer.echo(json.dumps(run.run_record(), indent=2, default=str))
+    if json_output:  # run.json as written: options, counts, the picks and the output files
+        typer.echo(paths["run"].read_text(encoding="utf-8"), nl=False)
     elif not quiet:
         _print_summary(run, paths)
 
 
 class _RichProgress:
-    """Adapts the library's ``progress(stage, advance, total)`` callback to rich bars."""
+    """Adapts the library's ``progress(stage, advance, total)`` callback to rich bars.
+
+    Stages that run one after the other each get a bar of their own, stopped when it is done:
+    restarting a stopped bar would draw its finished stages again (on a terminal the bar is
+    redrawn in place; elsewhere, e.g. stderr to a log file, each stop writes every bar once).
+    """
 
     def __init__(self) -> None:
-        from fntk.cli.progress import progress_bar
-
-        self.bar = progress_bar()
-        self.tasks: dict[str, Any] = {}  # rich TaskIDs
+        self.bar: Any = None  # the rich Progress drawing now, None between stages
+        self.tasks: dict[str, tuple[Any, Any]] = {}  # stage -> (its Progress, rich TaskID)
 
     def __call__(self, stage: str, advance: int, total: int | None) -> None:
+        from fntk.cli.progress import progress_bar
+
         if stage not in self.tasks:
-            self.bar.start()
-            self.tasks[stage] = self.bar.add_task(stage, total=total)
-        self.bar.advance(self.tasks[stage], advance)
-        if all(t.finished for t in self.bar.tasks):
-            self.bar.stop()
+            if self.bar is None:
+                self.bar = progress_bar()
+                self.bar.start()
+            self.tasks[stage] = (self.bar, self.bar.add_task(stage, total=total))
+        bar, task = self.tasks[stage]
+        bar.advance(task, advance)
+        if bar is self.bar and all(t.finished for t in bar.tasks):
+            bar.stop()
+            self.bar = None
 
 
 def _print_summary(run: SelectRun, paths: dict[str, Path]) -> None:

@@ -1,7 +1,7 @@
 """Structure I/O: chunked streaming from any ASE format, validation, labels, atomic writing."""
 
 from fntk.io.labels import Labels, read_labels
-from fntk.io.outdir import prepare_output_dir
+from fntk.io.outdir import check_output_dir, prepare_output_dir
 from fntk.io.read import (
     StructureChunk,
     count_frames,
@@ -26,6 +26,7 @@ __all__ = [
     "atomic_write_npz",
     "atomic_write_text",
     "check_not_input",
+    "check_output_dir",
     "check_writable_file",
     "count_frames",
     "expand_paths",

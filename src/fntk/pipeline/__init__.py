@@ -2,6 +2,7 @@
 
 :mod:`~fntk.pipeline.options` parses options once (defaults, config file, flags);
 :mod:`~fntk.pipeline.job` streams files through features, scoring and selection;
+:mod:`~fntk.pipeline.preflight` checks the inputs before anything is created;
 :mod:`~fntk.pipeline.outputs` writes selected.xyz, scores.csv, run.json and the report;
 :func:`next_batch` is the whole job from Python.
 """
@@ -22,20 +23,24 @@ from fntk.pipeline.options import (
     load_run_options,
     read_config,
 )
-from fntk.pipeline.outputs import selection_record, write_outputs
+from fntk.pipeline.outputs import OUTPUT_NAMES, run_folder, selection_record, write_outputs
+from fntk.pipeline.preflight import check_selection_inputs
 
 __all__ = [
     "FLAGS",
+    "OUTPUT_NAMES",
     "Progress",
     "RunOptions",
     "SelectRun",
     "apply_flags",
     "build_run_options",
+    "check_selection_inputs",
     "load_run_options",
     "next_batch",
     "read_config",
     "reference_atom_count",
     "run_and_write",
+    "run_folder",
     "run_selection",
     "selection_record",
     "with_loss_weights",

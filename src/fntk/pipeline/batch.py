@@ -8,7 +8,8 @@ from typing import Any
 
 from fntk.pipeline.job import Progress, SelectRun, run_selection
 from fntk.pipeline.options import RunOptions, load_run_options
-from fntk.pipeline.outputs import write_outputs
+from fntk.pipeline.outputs import run_folder, write_outputs
+from fntk.pipeline.preflight import check_selection_inputs
 
 
 def run_and_write(
@@ -48,7 +49,7 @@ def next_batch(
         Structure files (any format ASE reads, globs allowed); ``train`` may be empty.
     output : path, optional
         Also write the files of ``fntk select -o`` there (refused when not empty, unless
-        ``overwrite``).
+        ``overwrite`` or it holds an incomplete run).
     config : path, optional
         YAML/TOML/JSON options file (or a previous run.json), see
         :func:`fntk.pipeline.options.read_config`.
@@ -57,6 +58,12 @@ def next_batch(
     **flags
         Command-line style options (``n``, ``features``, ``selector``, ``model``, ``dim``, ...;
         see :func:`fntk.pipeline.options.apply_flags`).
+
+    Raises
+    ------
+    InputError
+        Bad input (checked before anything is created or the model loads), ``n == 0`` or more
+        than the pool's new structures (:func:`~fntk.pipeline.preflight.check_selection_inputs`).
     """
     pool_files = [str(p) for p in ([pool] if isinstance(pool, str | Path) else pool)]
     train_files = [str(t) for t in ([train] if isinstance(train, str | Path) else train)]
@@ -67,8 +74,10 @@ def next_batch(
     else:
         run_options = load_run_options(config, **flags)
     if output is None:
+        check_selection_inputs(pool_files, train_files, run_options)
         return run_selection(pool_files, train_files, run_options, progress=progress)
-    from fntk.io import prepare_output_dir
-
-    out = prepare_output_dir(output, overwrite=overwrite)
-    return run_and_write(pool_files, train_files, out, run_options, progress=progress)[0]
+    folder = run_folder(
+        output, overwrite=overwrite, options=run_options, pool=pool_files, train=train_files
+    )
+    with folder as out:
+        return run_and_write(pool_files, train_files, out, run_options, progress=progress)[0]

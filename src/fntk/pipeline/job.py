@@ -68,7 +68,7 @@ class SelectRun:
     store: dict[str, object] | None = None
 
     def run_record(self) -> dict[str, object]:
-        """The content of run.json: options, model, versions, timings, counts, status."""
+        """The content of run.json: options, model, versions, timings, counts, notes."""
         import torch
 
         return {
@@ -86,7 +86,7 @@ class SelectRun:
             "excluded_pool_duplicates": self.pool_duplicates,
             "skipped_unsupported": self.skipped_unsupported,
             "timings_s": self.timings_s,
-            "status": self.feature_status + list(self.result.status),
+            "notes": self.feature_status + list(self.result.status),
             "kernel": self.result.kernel,
             "mode": self.result.mode,
             "sigma": self.result.sigma,

@@ -1,16 +1,30 @@
-"""The files of a selection run: selected.xyz, scores.csv, run.json and the HTML report."""
+"""The files of a selection run: selected.xyz, scores.csv, run.json and the HTML report.
+
+``run.json`` is written first with ``"status": "running"`` (:func:`run_folder`) and last with
+``"complete"`` (:func:`write_outputs`), so a killed run leaves a folder that says it is
+incomplete; ``fntk select`` runs into such a folder again without ``--overwrite``.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import os
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from fntk.io import atomic_write_text, write_extxyz
+from fntk import __version__
+from fntk.errors import FntkError
+from fntk.io import atomic_write_text, check_output_dir, prepare_output_dir, write_extxyz
+from fntk.io.outdir import COMPLETE, RUN_RECORD, RUNNING, remove_temporaries
 from fntk.pipeline.job import SelectRun
+from fntk.pipeline.options import RunOptions
+from fntk.pipeline.preflight import check_selection_inputs
 from fntk.report.profile import StructureProfile, picks_vs_pool_rows
 from fntk.report.selection import SelectionRecord, write_selection_report
 
@@ -25,6 +39,63 @@ SCORE_COLUMNS = (
     "score",
 )
 """Columns of scores.csv, one row per shortlisted candidate."""
+
+OUTPUT_NAMES = (
+    "selected.xyz",
+    "scores.csv",
+    RUN_RECORD,
+    "report.html",
+    "pv_histogram.png",
+    "projection.png",
+    "composition.png",
+)
+"""What a selection run writes into its folder."""
+
+
+@contextlib.contextmanager
+def run_folder(
+    output: str | os.PathLike,
+    *,
+    overwrite: bool,
+    options: RunOptions,
+    pool: Sequence[str],
+    train: Sequence[str] = (),
+    own: Sequence[str] = (),
+    check_inputs: bool = True,
+) -> Iterator[Path]:
+    """Check the output folder and the inputs, create the folder, mark it ``running``, yield it.
+
+    A folder holding an incomplete run (status ``running``) and only the files of a run
+    (:data:`OUTPUT_NAMES` and ``own``) is taken without ``overwrite``. ``check_inputs``: read
+    and validate ``pool`` and ``train`` first (:func:`check_selection_inputs`), so a bad input
+    creates nothing. When the run fails with a user error before writing anything else, the
+    folders this call created are removed.
+    """
+    path = Path(output)
+    names = (*OUTPUT_NAMES, *own)
+    check_output_dir(path, overwrite=overwrite, own=names)
+    if check_inputs:
+        check_selection_inputs(pool, train, options)
+    created = [p for p in (path, *path.parents) if not p.exists()]
+    out = prepare_output_dir(path, overwrite=overwrite, own=names)
+    remove_temporaries(out, names)  # of a killed run
+    record = {
+        "status": RUNNING,
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "fntk_version": __version__,
+        "options": json.loads(options.model_dump_json()),
+        "inputs": {"pool": list(pool), "train": list(train)},
+    }
+    atomic_write_text(out / RUN_RECORD, json.dumps(record, indent=2) + "\n")
+    try:
+        yield out
+    except FntkError:
+        if created and [p.name for p in out.iterdir()] == [RUN_RECORD]:
+            (out / RUN_RECORD).unlink()
+            for folder in created:  # deepest first; only the empty ones
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+        raise
 
 
 def write_outputs(run: SelectRun, out_dir: str | Path, *, report: bool = True) -> dict[str, Path]:
@@ -42,10 +113,27 @@ def write_outputs(run: SelectRun, out_dir: str | Path, *, report: bool = True) -
     writer.writeheader()
     writer.writerows(run.shortlist)
     atomic_write_text(paths["scores"], buffer.getvalue())
-    atomic_write_text(paths["run"], json.dumps(run.run_record(), indent=2, default=str) + "\n")
     if report:
         paths.update(write_selection_report(selection_record(run), out))
+    record = complete_record(run, paths)  # last: the folder is complete once it says so
+    atomic_write_text(paths["run"], json.dumps(record, indent=2, default=str) + "\n")
     return paths
+
+
+def complete_record(run: SelectRun, paths: dict[str, Path]) -> dict[str, object]:
+    """run.json of a finished run: status, the run's record, the picks and the output files."""
+    picks = [
+        {
+            "rank": a.info["fntk_rank"],
+            "source_file": a.info["fntk_source_file"],
+            "source_index": a.info["fntk_source_index"],
+            "score": a.info["fntk_score"],
+            "posterior_variance": a.info["fntk_posterior_variance"],
+        }
+        for a in run.picked
+    ]
+    outputs = {name: str(path) for name, path in paths.items()}
+    return {"status": COMPLETE, **run.run_record(), "picked": picks, "outputs": outputs}
 
 
 def selection_record(run: SelectRun) -> SelectionRecord:
