@@ -103,7 +103,8 @@ def select(
     """Pick N structures of POOL to label next; write OUTDIR/selected.xyz, scores.csv, report.
 
     Options come from the defaults, then --config (YAML, TOML, JSON or a previous run.json),
-    then the flags given on the command line.
+    then the flags given on the command line. OUTDIR must be new or empty, or hold a run that
+    did not finish (run.json status "running"), unless --overwrite.
     """
     from fntk.pipeline import FLAGS, load_run_options, run_folder
 
