@@ -112,8 +112,10 @@ def test_select_features_and_bench_use_the_same_lambda(
 
     monkeypatch.setattr("fntk.pipeline.run_and_write", capture)
     args = ["select", str(tmp_path / "pool.xyz"), "-o", str(tmp_path / "sel"), "-t", str(train)]
-    ase.io.write(tmp_path / "pool.xyz", small_structures[:1])
-    CliRunner().invoke(app, [*args, "--model", model, "--device", "cpu"])
+    candidate = small_structures[0].copy()
+    candidate.positions[0] += 0.05  # not a copy of a training structure (that is refused)
+    ase.io.write(tmp_path / "pool.xyz", [candidate])
+    CliRunner().invoke(app, [*args, "-n", "1", "--model", model, "--device", "cpu"])
     from fntk.pipeline import build_run_options
     from fntk.pipeline.job import with_loss_weights
 

@@ -207,6 +207,7 @@ def bench(
         options = build_bench_options(quick=quick, finetune=tuning, **overrides)
     except ValidationError as exc:
         raise invalid_options(exc, "benchmark option") from None
+    _check_output(output, overwrite)
     tests = _parse_tests(test)
     for files in (init, pool, *tests.values(), e0_reference or []):
         if files:
@@ -250,28 +251,17 @@ def _parse_tests(specs: list[str]) -> dict[str, list[str]]:
     return tests
 
 
-def _prepare(output: Path, overwrite: bool) -> Path:
-    """Output directory: resumed when it holds a benchmark state (or only the ``features``
-    cache of a run killed before its first round), else refused unless empty.
-
-    ``--overwrite`` removes only the benchmark's own files.
-    """
-    import shutil
-
+def _check_output(output: Path, overwrite: bool) -> None:
+    """Refuse an output directory (changing nothing) unless it is new, empty, holds a benchmark
+    state (or only the ``features`` cache of a run killed before its first round), or holds
+    nothing but the benchmark's own files and ``--overwrite`` was passed."""
     from fntk.errors import InputError
 
-    if overwrite and output.is_dir():
-        for name in _OUTPUT_FILES:
-            (output / name).unlink(missing_ok=True)
-        shutil.rmtree(output / "features", ignore_errors=True)
     if output.exists() and not output.is_dir():
         raise InputError("output path exists and is not a directory", file=str(output))
-    own = {"features"}
-    if (
-        output.is_dir()
-        and any(p.name not in own for p in output.iterdir())
-        and not (output / "state.json").is_file()
-    ):
+    own = {"features", *_OUTPUT_FILES} if overwrite else {"features"}
+    resumable = (output / "state.json").is_file() and not overwrite
+    if output.is_dir() and any(p.name not in own for p in output.iterdir()) and not resumable:
         raise InputError(
             "output directory is not empty and holds no benchmark state",
             file=str(output),
@@ -279,5 +269,17 @@ def _prepare(output: Path, overwrite: bool) -> Path:
             if overwrite
             else "choose another -o or pass --overwrite",
         )
+
+
+def _prepare(output: Path, overwrite: bool) -> Path:
+    """Output directory after :func:`_check_output`; ``--overwrite`` removes only the
+    benchmark's own files."""
+    import shutil
+
+    _check_output(output, overwrite)
+    if overwrite and output.is_dir():
+        for name in _OUTPUT_FILES:
+            (output / name).unlink(missing_ok=True)
+        shutil.rmtree(output / "features", ignore_errors=True)
     output.mkdir(parents=True, exist_ok=True)
     return output
