@@ -17,6 +17,7 @@ SELECTOR_NAMES = selectors().names()
 
 def test_registry_is_the_one_source_of_selector_names():
     assert set(SELECTOR_NAMES) == {
+        "coverage",
         "lcmd",
         "maxdiag",
         "maxdet",
@@ -40,7 +41,8 @@ def test_every_selector_builds_from_defaults_and_round_trips_through_yaml(name):
 
 
 def test_unknown_names_and_bad_options_give_clear_errors(make_chunk):
-    with pytest.raises(ValueError, match=r"unknown selector 'lcdm'; choose one of maxdist, lcmd"):
+    expected = r"unknown selector 'lcdm'; choose one of coverage, maxdist, lcmd"
+    with pytest.raises(ValueError, match=expected):
         selectors().get("lcdm")
     with pytest.raises(ValueError, match="unknown selector 'lcdm'"):
         Selector("lcdm")
