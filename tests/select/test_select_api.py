@@ -110,12 +110,12 @@ def test_all_zero_block_is_harmless_and_least_informative(make_chunk):
     values = pool.values.copy()
     values[pool.offsets[4] : pool.offsets[5]] = 0.0
     pool = FeatureChunk(values, pool.offsets, pool.source_index, pool.n_atoms, pool.row_kind)
-    for method in ("maxdiag", "maxdet", "bait", "maxdist", "lcmd"):
+    for method in ("maxdiag", "maxdet", "bait", "maxdist", "lcmd", "coverage"):
         result = Selector(method).fit([train]).select(pool.split(6), 20, random_state=0)
         assert sorted(result.indices) == list(range(20))
         if method in ("maxdiag", "maxdet", "bait"):
             assert result.indices[-1] == 4 and result.scores[-1] == 0.0, method
-    shortlist = Selector().fit([train]).select([pool], 3)
+    shortlist = Selector("lcmd").fit([train]).select([pool], 3)  # by posterior variance
     assert shortlist.shortlist.posterior_variance[-1] == 0.0
 
 

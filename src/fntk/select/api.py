@@ -29,6 +29,7 @@ from fntk.select.precision import (
 )
 from fntk.select.registry import selectors
 from fntk.select.shortlist import Shortlist, build_shortlist, labelling_cost
+from fntk.select.ties import tie_keys
 
 logger = logging.getLogger(__name__)
 
@@ -250,10 +251,13 @@ class Selector:
         status.extend(outcome.status)
         for message in status:
             logger.warning("%s", message)
+        by_score = np.lexsort((shortlist.source_index, -tie_keys(shortlist.score)))
         return SelectionResult(
             indices=problem.source_index[outcome.positions],
             scores=outcome.scores,
-            shortlist=ShortlistSummary(shortlist.source_index.copy(), shortlist.posterior_variance),
+            shortlist=ShortlistSummary(
+                shortlist.source_index[by_score], shortlist.posterior_variance[by_score]
+            ),
             status=tuple(status),
             kernel=kernel,
             mode=mode,
