@@ -86,7 +86,7 @@ def test_outputs_and_their_columns(first_run, inputs):
     record = json.loads((first_run / "run.json").read_text())
     assert record["model"] == "sevennet-0"
     assert record["options"]["features"]["name"] == "joint"
-    assert record["options"]["select"]["method"] == "lcmd"
+    assert record["options"]["select"]["method"] == "coverage"
     assert record["n_pool"] == 15 and record["n_train"] == 4 and record["n_picked"] == 4
     assert record["excluded_train_duplicates"] == [
         {"source_file": str(inputs / "pool.xyz"), "source_index": 5}

@@ -16,7 +16,7 @@ from fntk.pipeline import RunOptions, apply_flags, build_run_options, load_run_o
 def test_defaults_come_from_the_component_options_classes():
     options = build_run_options()
     assert options == RunOptions()
-    assert options.features.name == "joint" and options.select.method == "lcmd"
+    assert options.features.name == "joint" and options.select.method == "coverage"
 
 
 def test_flags_map_onto_the_nested_options():

@@ -17,6 +17,7 @@ SELECTOR_NAMES = selectors().names()
 
 def test_registry_is_the_one_source_of_selector_names():
     assert set(SELECTOR_NAMES) == {
+        "coverage",
         "lcmd",
         "maxdiag",
         "maxdet",
@@ -40,7 +41,8 @@ def test_every_selector_builds_from_defaults_and_round_trips_through_yaml(name):
 
 
 def test_unknown_names_and_bad_options_give_clear_errors(make_chunk):
-    with pytest.raises(ValueError, match=r"unknown selector 'lcdm'; choose one of maxdist, lcmd"):
+    expected = r"unknown selector 'lcdm'; choose one of coverage, maxdist, lcmd"
+    with pytest.raises(ValueError, match=expected):
         selectors().get("lcdm")
     with pytest.raises(ValueError, match="unknown selector 'lcdm'"):
         Selector("lcdm")
@@ -108,12 +110,12 @@ def test_all_zero_block_is_harmless_and_least_informative(make_chunk):
     values = pool.values.copy()
     values[pool.offsets[4] : pool.offsets[5]] = 0.0
     pool = FeatureChunk(values, pool.offsets, pool.source_index, pool.n_atoms, pool.row_kind)
-    for method in ("maxdiag", "maxdet", "bait", "maxdist", "lcmd"):
+    for method in ("maxdiag", "maxdet", "bait", "maxdist", "lcmd", "coverage"):
         result = Selector(method).fit([train]).select(pool.split(6), 20, random_state=0)
         assert sorted(result.indices) == list(range(20))
         if method in ("maxdiag", "maxdet", "bait"):
             assert result.indices[-1] == 4 and result.scores[-1] == 0.0, method
-    shortlist = Selector().fit([train]).select([pool], 3)
+    shortlist = Selector("lcmd").fit([train]).select([pool], 3)  # by posterior variance
     assert shortlist.shortlist.posterior_variance[-1] == 0.0
 
 

@@ -60,7 +60,8 @@ class BenchOptions(BaseModel):
         One fine-tuning round (scope, steps, loss weights, early stopping); the ridge learner
         uses the loss weights and the E0 refit.
     selector : SelectorName
-        Batch selector of the feature methods (:class:`fntk.select.Selector`). Default ``lcmd``.
+        Batch selector of the feature methods (:class:`fntk.select.Selector`); the default is
+        :class:`~fntk.select.SelectOptions`'s (``coverage``), the one ``fntk select`` ships.
     shortlist_size : int or None
         Posterior-variance shortlist of the feature methods; ``None``: the selector's default.
     relative_noise : float

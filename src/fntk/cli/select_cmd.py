@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from fntk.cli.types import (
+    DEFAULT_SELECTOR,
     BatchSize,
     Config,
     Device,
@@ -38,7 +39,7 @@ def select(
     ] = None,
     n: Annotated[int, typer.Option("-n", min=0, help="How many structures to pick.")] = 100,
     features: FeatureMapName = "joint",
-    selector: SelectorChoice = "lcmd",
+    selector: SelectorChoice = DEFAULT_SELECTOR,
     model: ModelSpec = "sevennet-0",
     group: ParameterGroupName = "readout",
     dim: Annotated[

@@ -15,6 +15,7 @@ import typer
 
 from fntk.features.registry import FEATURE_MAPS
 from fntk.options import PARAMETER_GROUPS, ComputeDtype
+from fntk.select.options import SelectOptions
 from fntk.select.registry import selectors
 
 if TYPE_CHECKING:  # the choices are only known at run time; to a type checker they are strings
@@ -90,6 +91,9 @@ MapChoice = Annotated[
     _MapNames,
     typer.Option("--map", help="Feature map (README, 'Feature maps')."),
 ]
+DEFAULT_SELECTOR: str = SelectOptions().method
+"""Default batch selector of every command (:class:`~fntk.select.SelectOptions`'s)."""
+
 SelectorChoice = Annotated[
     _SelectorNames,
     typer.Option(
@@ -99,7 +103,11 @@ SelectorChoice = Annotated[
 ]
 OptionalSelectorChoice = Annotated[
     _SelectorNames | None,
-    typer.Option("--selector", help="Batch selector of the feature methods.", show_default="lcmd"),
+    typer.Option(
+        "--selector",
+        help="Batch selector of the feature methods.",
+        show_default=DEFAULT_SELECTOR,
+    ),
 ]
 ParameterGroupName = Annotated[
     _GroupNames,

@@ -1,6 +1,6 @@
 """Estimator-style entry point of the selection engine and its one-call form.
 
-``Selector(method="lcmd", ...).fit(train_chunks).select(pool_chunks, n=B, random_state=seed)``
+``Selector(method="coverage", ...).fit(train_chunks).select(pool_chunks, n=B, random_state=seed)``
 accumulates and factorises the precision matrix from the training chunks, streams the pool
 once into a posterior-variance shortlist, and runs the batch selector on the shortlist
 (DESIGN.md sections 3-4). As in scikit-learn, ``__init__`` only stores its arguments,
@@ -29,6 +29,7 @@ from fntk.select.precision import (
 )
 from fntk.select.registry import selectors
 from fntk.select.shortlist import Shortlist, build_shortlist, labelling_cost
+from fntk.select.ties import tie_keys
 
 logger = logging.getLogger(__name__)
 
@@ -227,7 +228,8 @@ class Selector:
             chunks = _prepend(first, chunks)
         status.extend(precision.status)
         rng = np.random.default_rng(_seed(random_state))
-        random_key = int(rng.integers(2**62)) if options.method == "random" else None
+        uniform = selectors().get(options.method).uniform_shortlist
+        random_key = int(rng.integers(2**62)) if uniform else None
         shortlist = build_shortlist(
             chunks,
             precision,
@@ -249,10 +251,13 @@ class Selector:
         status.extend(outcome.status)
         for message in status:
             logger.warning("%s", message)
+        by_score = np.lexsort((shortlist.source_index, -tie_keys(shortlist.score)))
         return SelectionResult(
             indices=problem.source_index[outcome.positions],
             scores=outcome.scores,
-            shortlist=ShortlistSummary(shortlist.source_index.copy(), shortlist.posterior_variance),
+            shortlist=ShortlistSummary(
+                shortlist.source_index[by_score], shortlist.posterior_variance[by_score]
+            ),
             status=tuple(status),
             kernel=kernel,
             mode=mode,
@@ -312,7 +317,7 @@ def select_structures(
     train_chunks, pool_chunks : iterable of FeatureChunk
     n : int
     options : SelectOptions, optional
-        Defaults to ``SelectOptions()`` (lcmd).
+        Defaults to ``SelectOptions()`` (coverage).
     random_state : int, numpy.random.SeedSequence or None
 
     Returns

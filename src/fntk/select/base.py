@@ -116,6 +116,9 @@ class GreedySelector(abc.ABC):
     name: ClassVar[str]
     uses_train_centres: ClassVar[bool] = False
     """Whether the training structures act as centres in TP mode (distance-based selectors)."""
+    uniform_shortlist: ClassVar[bool] = False
+    """Whether the selector runs on a seeded uniform sample of the pool (the pool's stand-in)
+    instead of the top ``M`` by posterior variance."""
 
     def __init__(self) -> None:
         self.status: list[str] = []

@@ -102,9 +102,16 @@ def gram_basis(blocks: PosteriorBlocks) -> np.ndarray | None:
 
 
 def gram_features(
-    blocks: PosteriorBlocks, normalization: Normalization, basis: np.ndarray | None = None
+    blocks: PosteriorBlocks,
+    normalization: Normalization,
+    basis: np.ndarray | None = None,
+    *,
+    unit: bool = False,
 ) -> np.ndarray:
     """Explicit feature map ``svec(G(x))`` of every structure (see the module docstring).
+
+    With ``unit=True``, ``G(x) / tr G(x)`` instead (structures with ``tr G = 0`` stay zero):
+    the direction of a structure's posterior, whatever its size.
 
     Returns
     -------
@@ -113,7 +120,11 @@ def gram_features(
     """
     values = blocks.values if basis is None else blocks.values @ basis
     grams = block_grams(PosteriorBlocks(values, blocks.offsets, blocks.n_atoms))
-    grams /= kernel_normalizer(blocks, normalization)[:, None, None]
+    if unit:
+        traces = np.trace(grams, axis1=1, axis2=2)
+        grams /= np.where(traces > 0.0, traces, 1.0)[:, None, None]
+    else:
+        grams /= kernel_normalizer(blocks, normalization)[:, None, None]
     r = grams.shape[1]
     upper = np.triu_indices(r)
     weights = np.where(upper[0] == upper[1], 1.0, np.sqrt(2.0))
@@ -134,6 +145,9 @@ class StructureKernel:
     basis : ndarray or None
         Compression basis of the Gram map shared with the kernel this one is crossed with
         (:func:`gram_basis`); ``None`` computes it from ``blocks``.
+    unit : bool
+        Scale every structure's map to unit size: ``G(x) / tr G(x)`` (gram), ``b(x) / |b(x)|``
+        (linear), so that only the direction of its posterior counts.
 
     Raises
     ------
@@ -147,6 +161,7 @@ class StructureKernel:
         kind: KernelName,
         normalization: Normalization = "per-row",
         basis: np.ndarray | None = None,
+        unit: bool = False,
     ) -> None:
         if kind not in ("linear", "gram"):
             raise ValueError(f"kernel must be 'linear' or 'gram', got {kind!r}")
@@ -162,9 +177,12 @@ class StructureKernel:
             self.basis = None
             self.vectors = np.zeros((blocks.n_structures, blocks.values.shape[1]))
             self.vectors[counts == 1] = blocks.values
+            if unit:
+                norms = np.linalg.norm(self.vectors, axis=1)
+                self.vectors /= np.where(norms > 0.0, norms, 1.0)[:, None]
         else:
             self.basis = gram_basis(blocks) if basis is None else basis
-            self.vectors = gram_features(blocks, normalization, self.basis)
+            self.vectors = gram_features(blocks, normalization, self.basis, unit=unit)
 
     @property
     def n_structures(self) -> int:

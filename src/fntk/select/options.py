@@ -21,7 +21,7 @@ def _registered_selector(name: str) -> str:
 
 
 SelectorName = Annotated[str, AfterValidator(_registered_selector)]
-"""Name of a registered batch selector (``lcmd`` is the default)."""
+"""Name of a registered batch selector (``coverage`` is the default)."""
 
 Normalization = Literal["total", "per-row", "per-atom"]
 Mode = Literal["tp", "p"]
@@ -37,9 +37,12 @@ class SelectOptions(BaseModel):
     Attributes
     ----------
     method : SelectorName
-        Batch selector run on the shortlist. ``lcmd`` (largest cluster, max distance; Holzmüller
-        et al., JMLR 2023) is the default: it was the best general-purpose method in that study
-        and it spreads the batch over the pool instead of piling it onto one uncertain region.
+        Batch selector run on the shortlist. ``coverage`` (greedy k-median on the directions of
+        the posterior, over a uniform sample of the pool; :mod:`fntk.select.coverage`) is the
+        default: on both benchmarks it beat ``lcmd`` (the best general-purpose method of
+        Holzmüller et al., JMLR 2023), which, like every variance- or distance-maximising
+        selector, over-picks the pool's high-force outliers and lost to random in distribution
+        (``benchmarks/results/active-learning-2026-12-02``).
     sigma : float or None
         Absolute noise standard deviation, in feature units. ``None`` (default) sets
         ``sigma**2 = relative_noise * mean_row_norm2`` where ``mean_row_norm2`` is the mean
@@ -66,14 +69,16 @@ class SelectOptions(BaseModel):
         across sizes, leaves the price of size to ``cost_exponent``, and for one-row features
         equals bmdal_reg's posterior kernel diagonal.
     shortlist_size : int or None
-        Number ``M`` of candidates kept by the streamed posterior-variance shortlist. ``None``
-        (default) uses ``max(1000, 10 * n)`` for a batch of ``n``. Must be ``>= n``.
+        Number ``M`` of candidates kept by the streamed posterior-variance shortlist (for
+        ``coverage`` and ``random``: a seeded uniform sample of ``M`` pool structures, the pool's
+        stand-in). ``None`` (default) uses ``max(1000, 10 * n)`` for a batch of ``n``. Must be
+        ``>= n``.
     mode : {"tp", "p"}
         ``"tp"`` (default): training structures count as already selected, so distance-based
-        selectors (lcmd, maxdist, kmeans++) start with them as centres. ``"p"``: only pool picks
-        are centres. The posterior (precision ``A``) always includes the training set, so the
-        mode does not change maxdiag, maxdet, bait or random. An empty training set always runs
-        in P mode.
+        selectors (coverage, lcmd, maxdist, kmeans++) start with them as centres. ``"p"``: only
+        pool picks are centres. The posterior (precision ``A``) always includes the training
+        set, so the mode does not change maxdiag, maxdet, bait or random. An empty training set
+        always runs in P mode.
     kernel : {"auto", "linear", "gram"}
         Structure kernel of the distance-based selectors, on posterior blocks
         ``B(x) = sigma W^{1/2} Phi(x) L^{-T}`` (``L L^T = A``). ``"gram"``:
@@ -98,7 +103,7 @@ class SelectOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    method: SelectorName = "lcmd"
+    method: SelectorName = "coverage"
     sigma: float | None = Field(default=None, gt=0.0)
     relative_noise: float = Field(default=1e-6, gt=0.0)
     energy_weight: float = Field(default=1.0, gt=0.0)

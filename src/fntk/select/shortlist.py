@@ -26,17 +26,19 @@ from fntk.select.ties import tie_keys
 
 @dataclass(frozen=True)
 class Shortlist:
-    """The ``M`` pool structures with the highest shortlist score, best first.
+    """The ``M`` pool structures with the highest shortlist score (or, with a ``random_key``,
+    a uniform sample of ``M``), in rank order.
 
     Attributes
     ----------
     chunk : FeatureChunk
-        Their raw feature blocks, ordered by decreasing score (ties: increasing source index).
+        Their raw feature blocks, ordered by decreasing score (uniform sample: by decreasing
+        random key; ties: increasing source index).
     posterior_variance : ndarray, shape (M,), float64
         Normalised posterior variance (see ``SelectOptions.normalization``).
     score : ndarray, shape (M,), float64
-        Ranking score: ``posterior_variance / c(N)`` with cost-aware acquisition, else equal to
-        ``posterior_variance``.
+        Shortlist score: ``posterior_variance / c(N)`` with cost-aware acquisition, else equal
+        to ``posterior_variance`` (also for a uniform sample, which is not ranked by it).
     n_pool : int
         Number of pool structures streamed.
     max_rows : int
@@ -118,8 +120,10 @@ class _TopM:
         self.position = np.zeros(0, dtype=np.int64)
         self.stored = 0
 
-    def offer(self, chunk: FeatureChunk, pv: np.ndarray, score: np.ndarray) -> None:
-        key = tie_keys(score)
+    def offer(
+        self, chunk: FeatureChunk, pv: np.ndarray, score: np.ndarray, rank: np.ndarray
+    ) -> None:
+        key = tie_keys(rank)
         source = chunk.source_index
         passing = np.ones(len(key), dtype=bool)
         if len(self.key) == self.size:
@@ -250,11 +254,9 @@ def build_shortlist(
             energy_weight=energy_weight,
             force_weight=force_weight,
         )
-        if random_key is None:
-            rank = pv / labelling_cost(chunk.n_atoms, cost_exponent)
-        else:
-            rank = uniform_keys(chunk.source_index, random_key)
-        top.offer(chunk, pv, rank)
+        score = pv / labelling_cost(chunk.n_atoms, cost_exponent)
+        rank = score if random_key is None else uniform_keys(chunk.source_index, random_key)
+        top.offer(chunk, pv, score, rank)
         n_pool += chunk.n_structures
         max_rows = max(max_rows, int(chunk.rows_per_structure.max()))
     chunk, pv, score = top.result(precision.n_features)

@@ -142,6 +142,8 @@ class RandomOrder(GreedySelector):
     the pool (``build_shortlist(random_key=...)``), so the picks are uniform over the whole
     pool."""
 
+    uniform_shortlist = True
+
     def prepare(self, problem: SelectionProblem, n: int, rng: np.random.Generator) -> None:
         self.problem = problem
         self.order = rng.permutation(problem.n_candidates)
