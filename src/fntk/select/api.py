@@ -228,7 +228,7 @@ class Selector:
             chunks = _prepend(first, chunks)
         status.extend(precision.status)
         rng = np.random.default_rng(_seed(random_state))
-        uniform = selectors().get(options.method).uniform_shortlist
+        uniform = getattr(selectors().get(options.method), "uniform_shortlist", False)
         random_key = int(rng.integers(2**62)) if uniform else None
         shortlist = build_shortlist(
             chunks,
