@@ -89,6 +89,23 @@ def select(
             "(store: --store, else OUTDIR/feature-store).",
         ),
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=0,
+            help="Featurise and score on a local Dask cluster of this many worker processes "
+            "(one torch thread each); picks are the same as with 0 (one process).",
+        ),
+    ] = 0,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Use a running Dask scheduler (tcp://HOST:PORT or a scheduler JSON file), e.g. "
+            "of a dask-jobqueue SLURM cluster; --store must then be on a shared file system.",
+        ),
+    ] = None,
     overwrite: Overwrite = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     json_output: Annotated[
@@ -107,7 +124,17 @@ def select(
     out = prepare_output_dir(output, overwrite=overwrite or resume)
     if resume and store is None:
         store = out / RESUME_STORE
-    run_job(pool, train or [], out, options, quiet=quiet, json_output=json_output, store=store)
+    run_job(
+        pool,
+        train or [],
+        out,
+        options,
+        quiet=quiet,
+        json_output=json_output,
+        store=store,
+        workers=workers,
+        scheduler=scheduler,
+    )
 
 
 RESUME_STORE = "feature-store"
@@ -123,6 +150,8 @@ def run_job(
     quiet: bool = False,
     json_output: bool = False,
     store: Path | None = None,
+    workers: int = 0,
+    scheduler: str | None = None,
 ) -> None:
     """Run the selection into the prepared directory ``out`` and print its summary."""
     import json
@@ -130,7 +159,16 @@ def run_job(
     from fntk.pipeline import run_and_write
 
     progress = None if quiet or json_output else _RichProgress()
-    run, paths = run_and_write(pool, train, out, options, progress=progress, store=store)
+    run, paths = run_and_write(
+        pool,
+        train,
+        out,
+        options,
+        progress=progress,
+        store=store,
+        workers=workers,
+        scheduler=scheduler,
+    )
     if json_output:
         typer.echo(json.dumps(run.run_record(), indent=2, default=str))
     elif not quiet:
