@@ -25,11 +25,14 @@ survives a killed worker; a killed client resumes from the feature store (``--re
 
 from __future__ import annotations
 
+import logging
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import dask
 from distributed import Client, Future, LocalCluster, get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
@@ -57,6 +60,10 @@ from fntk.pipeline.stages import (
 )
 from fntk.select import SelectionResult, Selector
 
+WORKER_ENVIRONMENT = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1}
+"""Environment of local worker processes (instead of Dask's default pre-spawn environment)."""
+logger = logging.getLogger(__name__)
+
 RETRIES = 2
 """Retries of a task that raised (a worker that dies is handled by the scheduler itself)."""
 IN_FLIGHT_PER_WORKER = 2
@@ -82,6 +89,14 @@ class ModelPlugin(WorkerPlugin):
         import torch
 
         torch.set_num_threads(1)  # two threads next to another process: 10-15x slower here
+        if os.environ.get("MALLOC_TRIM_THRESHOLD_"):
+            logger.warning(
+                "worker %s runs with MALLOC_TRIM_THRESHOLD_=%s (Dask's nanny default), which made "
+                "model features 2-3x slower; start workers with --no-nanny (dask-jobqueue: "
+                "nanny: false)",
+                worker.address,
+                os.environ["MALLOC_TRIM_THRESHOLD_"],
+            )
 
     def backend(self) -> ModelBackend:
         """The worker's model, loaded on the first call."""
@@ -164,15 +179,18 @@ class DaskEngine:
         else:
             if workers < 1:
                 raise ValueError(f"workers must be >= 1, got {workers}")
-            # Worker processes, one thread each; the nanny's pre-spawn environment already sets
-            # OMP/MKL/OpenBLAS to one thread, the plugin sets torch's.
-            self.cluster = LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                worker_dashboard_address=None,
-            )
+            # Worker processes, one thread each: OMP/MKL/OpenBLAS pinned to one thread before
+            # they start, torch by the plugin. Dask's default pre-spawn environment also sets
+            # MALLOC_TRIM_THRESHOLD_=65536, which made SevenNet features 2-3x slower here (an
+            # explicit threshold also fixes glibc's mmap threshold): leave it out.
+            with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENVIRONMENT}):
+                self.cluster = LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    worker_dashboard_address=None,
+                )
             self.client = Client(self.cluster)
         plugin = ModelPlugin(model_spec, feature_options, weights)
         self.client.register_plugin(plugin)
