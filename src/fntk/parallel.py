@@ -60,8 +60,9 @@ from fntk.pipeline.stages import (
 )
 from fntk.select import SelectionResult, Selector
 
-WORKER_ENVIRONMENT = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1}
-"""Environment of local worker processes (instead of Dask's default pre-spawn environment)."""
+WORKER_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+"""Dask config of local workers: Dask's pre-spawn environment (OMP/MKL/OpenBLAS one thread)
+without ``MALLOC_TRIM_THRESHOLD_=65536``, which made SevenNet features 2-3x slower here."""
 logger = logging.getLogger(__name__)
 
 RETRIES = 2
@@ -74,9 +75,12 @@ class ModelPlugin(WorkerPlugin):
     """Loads the model once per worker process, on first use, and sets one torch thread.
 
     The backend lives on the plugin instance that the worker holds, so there is no module-level
-    cache; ``weights`` (the client's :func:`~fntk.pipeline.featurize.weights_hash`) is checked
+    cache. The plugin is idempotent and named by the weights, device and dtype (all that loading
+    depends on), so on a long-lived cluster later runs of the same model reuse it; ``weights`` (the client's :func:`~fntk.pipeline.featurize.weights_hash`) is checked
     once, so a worker with other model weights (another sevenn version) is refused.
     """
+
+    idempotent = True
 
     def __init__(self, spec: str, options: FeatureMapOptions, weights: str) -> None:
         self.spec = spec
@@ -92,8 +96,8 @@ class ModelPlugin(WorkerPlugin):
         if os.environ.get("MALLOC_TRIM_THRESHOLD_"):
             logger.warning(
                 "worker %s runs with MALLOC_TRIM_THRESHOLD_=%s (Dask's nanny default), which made "
-                "model features 2-3x slower; start workers with --no-nanny (dask-jobqueue: "
-                "nanny: false)",
+                "model features 2-3x slower; set DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON__"
+                "MALLOC_TRIM_THRESHOLD_=None where the nanny starts (see the README)",
                 worker.address,
                 os.environ["MALLOC_TRIM_THRESHOLD_"],
             )
@@ -179,11 +183,11 @@ class DaskEngine:
         else:
             if workers < 1:
                 raise ValueError(f"workers must be >= 1, got {workers}")
-            # Worker processes, one thread each: OMP/MKL/OpenBLAS pinned to one thread before
-            # they start, torch by the plugin. Dask's default pre-spawn environment also sets
-            # MALLOC_TRIM_THRESHOLD_=65536, which made SevenNet features 2-3x slower here (an
-            # explicit threshold also fixes glibc's mmap threshold): leave it out.
-            with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENVIRONMENT}):
+            # Worker processes, one thread each: the nanny's pre-spawn environment pins
+            # OMP/MKL/OpenBLAS to one thread, the plugin torch. Dask also sets
+            # MALLOC_TRIM_THRESHOLD_=65536 there, 2-3x slower features (any explicit value also
+            # freezes glibc's mmap threshold; a large one was still 2x slower): unset it.
+            with dask.config.set(WORKER_CONFIG):
                 self.cluster = LocalCluster(
                     n_workers=workers,
                     threads_per_worker=1,

@@ -125,6 +125,10 @@ def test_two_workers_pick_what_one_process_picks(select, files, cluster, single,
     assert first.source_record(file_sha256(files / "pool.xyz"))["n_chunks"] == 4
     threads = client.run(lambda: __import__("torch").get_num_threads())
     assert set(threads.values()) == {1}
+    environ = client.run(
+        lambda: {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_")}
+    )
+    assert set(map(tuple, (e.values() for e in environ.values()))) == {("1", None)}
     # A second round from the filled store computes nothing and still picks the same.
     again = select(options(chunk_size=3), scheduler=address, store=tmp_path / "s3")
     assert again.store == {**again.store, "computed_chunks": 0, "reused_chunks": 4 + 1}
