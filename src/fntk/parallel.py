@@ -76,8 +76,9 @@ class ModelPlugin(WorkerPlugin):
 
     The backend lives on the plugin instance that the worker holds, so there is no module-level
     cache. The plugin is idempotent and named by the weights, device and dtype (all that loading
-    depends on), so on a long-lived cluster later runs of the same model reuse it; ``weights`` (the client's :func:`~fntk.pipeline.featurize.weights_hash`) is checked
-    once, so a worker with other model weights (another sevenn version) is refused.
+    depends on), so on a long-lived cluster later runs of the same model reuse it. ``weights``
+    (the client's :func:`~fntk.pipeline.featurize.weights_hash`) is checked once, so a worker
+    with other model weights (another sevenn version) is refused.
     """
 
     idempotent = True

@@ -4,11 +4,13 @@ Structures are streamed from files (:mod:`fntk.io`), turned into feature blocks 
 pretrained model (:mod:`fntk.features`), scored and selected (:mod:`fntk.select`). Each stage is
 a function over chunks (DESIGN.md section 1). With ``store``, features go through a feature
 store (:mod:`fntk.pipeline.featurize`): finished chunks are reused, so a killed run resumes and
-the next round computes only new files. The pool files are read twice and a half: a frame count
-(for the progress bar and the check of ``n``), the features, and the picked geometries (only
-the files holding a pick, each up to its last picked frame). Memory
-stays flat in the pool size: only per-structure bookkeeping of a few numbers is kept. Writing the
-outputs is :mod:`fntk.pipeline.outputs`.
+the next round computes only new files. With ``workers`` or ``scheduler`` the features and the
+scoring run on a Dask cluster (:mod:`fntk.parallel`, stages in :mod:`fntk.pipeline.stages`),
+with the same picks. The pool files are read twice and a half: a count pass that validates
+every frame (so a bad frame fails before any featurisation; it also sets the progress total and
+checks ``n``), the features, and the picked geometries (only the files holding a pick, each up
+to its last picked frame). Memory stays flat in the pool size: only per-structure bookkeeping
+of a few numbers is kept. Writing the outputs is :mod:`fntk.pipeline.outputs`.
 """
 
 from __future__ import annotations
