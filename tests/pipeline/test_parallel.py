@@ -42,7 +42,12 @@ def pool_frames(n: int) -> list:
 
 @pytest.fixture(scope="module")
 def cluster():
+    import dask
+
+    from fntk.parallel import WORKER_CONFIG
+
     with (
+        dask.config.set(WORKER_CONFIG),
         distributed.LocalCluster(
             n_workers=2,
             threads_per_worker=1,
