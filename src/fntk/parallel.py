@@ -97,8 +97,8 @@ class ModelPlugin(WorkerPlugin):
         if os.environ.get("MALLOC_TRIM_THRESHOLD_"):
             logger.warning(
                 "worker %s runs with MALLOC_TRIM_THRESHOLD_=%s (Dask's nanny default), which made "
-                "model features 2-3x slower; set DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON__"
-                "MALLOC_TRIM_THRESHOLD_=None where the nanny starts (see the README)",
+                "model features 2-3x slower; set distributed.nanny.pre-spawn-environ."
+                "MALLOC_TRIM_THRESHOLD_ to null in the workers' Dask config (see the README)",
                 worker.address,
                 os.environ["MALLOC_TRIM_THRESHOLD_"],
             )
