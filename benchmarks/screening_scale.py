@@ -5,12 +5,19 @@ generated, unlabelled pool of small molecules (the xtb-reactions molecules, 3-12
 as MD snapshots), through a fresh feature store, then again from the filled store (a second
 round); seconds per stage per structure and the peak RSS of the process.
 
-Part 2, ``--synthetic N``: the stages after the features (precision, shortlist scoring and merge,
-lcmd selection) on N synthetic joint-shaped feature blocks streamed from a store; seconds per
-structure, peak RSS growth.
+Part 1b, ``--scale N [N ...] --workers W [W ...]``: the same job on pools of each size N, once
+per worker count W (0: one process, no Dask; W >= 1: ``fntk select --workers W``, a
+LocalCluster), each run in a fresh subprocess with a fresh store: seconds per stage per
+structure, peak RSS of the client and of the largest worker, speed-up over the smallest W.
 
-Run: ``PYTHONPATH=src OMP_NUM_THREADS=1 python benchmarks/screening_scale.py --pool 200
---synthetic 50000 200000``. Prints Markdown tables.
+Part 2, ``--synthetic N``: the stages after the features (precision, shortlist scoring and merge,
+lcmd selection) on N synthetic joint-shaped feature blocks streamed from a store, by the
+single-process stream (``Selector.select``) and by the distributed path's stages run in this
+process (:func:`fntk.pipeline.stages.score_features` per chunk, :class:`ShortlistMerge`, then
+selection on the merged shortlist); seconds per structure, peak RSS growth.
+
+Run: ``PYTHONPATH=src OMP_NUM_THREADS=1 python benchmarks/screening_scale.py --pool 0
+--scale 200 600 --workers 1 2 --synthetic 50000 200000 1000000``. Prints Markdown tables.
 """
 
 from __future__ import annotations
@@ -101,9 +108,109 @@ def synthetic_chunk(start: int, n: int, dim: int, rng: np.random.Generator):
     )
 
 
+SCALE_STAGES = (
+    "load_model",
+    "start_cluster",
+    "train_features_and_precision",
+    "pool_features",
+    "pool_features_and_scoring",
+    "worker_pool_features",
+    "worker_pool_scoring",
+    "shortlist_merge",
+    "scoring_and_selection",
+    "selection",
+    "collect_picked",
+)
+
+
+def one_scaled_run(n_pool: int, workers: int, root: Path) -> dict:
+    """One whole job (fresh store) in this process; the record the parent prints."""
+    import ase.io
+
+    from fntk.pipeline import build_run_options, run_selection
+
+    pool, train = root / f"pool-{n_pool}.xyz", root / "train.xyz"
+    if not pool.exists():
+        ase.io.write(pool, make_pool(n_pool, 1))
+    if not train.exists():
+        ase.io.write(train, make_pool(20, 2))
+    options = build_run_options(n=20, device="cpu", chunk_size=25)
+    tick = time.perf_counter()
+    run = run_selection(
+        [str(pool)],
+        [str(train)],
+        options,
+        store=root / f"store-{n_pool}-{workers}",
+        workers=workers,
+    )
+    total = time.perf_counter() - tick
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {
+        "n_pool": n_pool,
+        "workers": workers,
+        "total_s": total,
+        "timings_s": run.timings_s,
+        "picks": run.result.indices.tolist(),
+        "client_rss_mb": peak_rss_mb(),
+        "worker_rss_mb": children if workers else None,
+    }
+
+
+def scaled_jobs(sizes: list[int], worker_counts: list[int], root: Path) -> list[str]:
+    import json
+    import subprocess
+    import sys
+
+    records = []
+    for n_pool in sizes:
+        for workers in worker_counts:
+            out = subprocess.run(
+                [sys.executable, __file__, "--one", str(n_pool), str(workers), str(root)],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            records.append(json.loads(out.strip().splitlines()[-1]))
+    lines = [
+        "### Whole job, 1 vs 2 workers: SevenNet-0 joint d=32 (default), 20 train, n=20, "
+        "chunk 25, fresh store per run, one subprocess per run",
+        "",
+        "| pool | workers | total s | s / structure | speed-up | client peak RSS MB | "
+        "largest worker peak RSS MB | same picks |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    base: dict[int, dict] = {}
+    for record in records:
+        n = record["n_pool"]
+        first = base.setdefault(n, record)
+        worker_rss = record["worker_rss_mb"]
+        lines.append(
+            f"| {n} | {record['workers']} | {record['total_s']:.1f} | "
+            f"{record['total_s'] / n:.3f} | {first['total_s'] / record['total_s']:.2f} | "
+            f"{record['client_rss_mb']:.0f} | "
+            f"{'-' if worker_rss is None else f'{worker_rss:.0f}'} | "
+            f"{record['picks'] == first['picks']} |"
+        )
+    lines += [
+        "",
+        "Seconds per stage per structure (worker_* rows: summed over workers):",
+        "",
+        "| pool | workers | " + " | ".join(SCALE_STAGES) + " |",
+        "|---|---|" + "---|" * len(SCALE_STAGES),
+    ]
+    for record in records:
+        t = record["timings_s"]
+        cells = [
+            f"{t[stage] / record['n_pool']:.2e}" if stage in t else "-" for stage in SCALE_STAGES
+        ]
+        lines.append(f"| {record['n_pool']} | {record['workers']} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 def post_feature_stages(sizes: list[int], root: Path, dim: int = 12) -> list[str]:
     from fntk.features import default_options
     from fntk.features.store import FeatureStore
+    from fntk.pipeline.stages import ShortlistMerge, score_features, scoring_precision
     from fntk.select import SelectOptions, Selector
 
     chunk_size = 256
@@ -111,9 +218,10 @@ def post_feature_stages(sizes: list[int], root: Path, dim: int = 12) -> list[str
         f"### Stages after the features: synthetic joint blocks (3-12 atoms, d={dim}), "
         f"chunks of {chunk_size} from an npz store, 1000 train structures, lcmd n=100, M=1000",
         "",
-        "| pool | write store s | precision s | shortlist+select s | s / structure "
-        "(after features) | peak RSS MB |",
-        "|---|---|---|---|---|---|",
+        "| pool | write store s | precision s | stream: shortlist+select s | s / structure "
+        "(after features) | chunks: score+merge s | merged: select s | same picks | "
+        "peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     rng = np.random.default_rng(0)
     train = [synthetic_chunk(10**9 + i * chunk_size, chunk_size, dim, rng) for i in range(4)]
@@ -136,11 +244,26 @@ def post_feature_stages(sizes: list[int], root: Path, dim: int = 12) -> list[str
         precision = time.perf_counter() - tick
         tick = time.perf_counter()
         pool = (store.read_chunk(k, source="s" * 32) for k in range(n_chunks))
-        selector.select(pool, n=100, random_state=0)
+        streamed = selector.select(pool, n=100, random_state=0)
         select = time.perf_counter() - tick
+        # The distributed path's stages, in this process: score each chunk, merge, select.
+        tick = time.perf_counter()
+        scoring = scoring_precision(selector, dim)
+        merge = ShortlistMerge(selector.options.resolved_shortlist_size(100))
+        for k in range(n_chunks):
+            chunk = store.read_chunk(k, source="s" * 32)
+            merge.offer(score_features(chunk, [], scoring, selector.options, None, merge.bar()))
+        candidates = merge.candidates()
+        merged_s = time.perf_counter() - tick
+        tick = time.perf_counter()
+        assert candidates is not None
+        merged = selector.select([candidates], n=100, random_state=0)
+        merged_select = time.perf_counter() - tick
+        same = streamed.indices.tolist() == merged.indices.tolist()
         lines.append(
             f"| {n} | {write:.1f} | {precision:.3f} | {select:.1f} | "
-            f"{(precision + select) / n:.2e} | {peak_rss_mb():.0f} |"
+            f"{(precision + select) / n:.2e} | {merged_s:.1f} | {merged_select:.2f} | {same} | "
+            f"{peak_rss_mb():.0f} |"
         )
     return [*lines, ""]
 
@@ -150,12 +273,23 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=200)
     parser.add_argument("--train", type=int, default=20)
     parser.add_argument("--synthetic", type=int, nargs="*", default=[50_000])
+    parser.add_argument("--scale", type=int, nargs="*", default=[])
+    parser.add_argument("--workers", type=int, nargs="*", default=[1, 2])
+    parser.add_argument("--one", nargs=3, help=argparse.SUPPRESS)  # n_pool workers root
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(1)
+    if args.one:
+        import json
+
+        n_pool, workers, root = int(args.one[0]), int(args.one[1]), Path(args.one[2])
+        print(json.dumps(one_scaled_run(n_pool, workers, root)))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         lines = []
+        if args.scale:
+            lines += scaled_jobs(args.scale, args.workers, Path(tmp))
         if args.synthetic:
             lines += post_feature_stages(args.synthetic, Path(tmp))
         if args.pool:

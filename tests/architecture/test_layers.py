@@ -2,7 +2,8 @@
 
 Layers, bottom to top (DESIGN.md section 1): the core modules (errors, chunk contract, registry,
 shared option types), io, data (structure generators), models, features, select and report
-(select sees arrays only), al and pipeline (the jobs), bench, cli. A module may import its own
+(select sees arrays only), al, pipeline and parallel (the jobs; parallel is the only module that
+imports Dask), bench, cli. A module may import its own
 layer and the layers below it, never above. The package root ``fntk/__init__.py`` is the facade
 and exempt (it imports :func:`fntk.next_batch` lazily).
 """
@@ -30,6 +31,7 @@ LAYERS = {
     "report": 5,
     "al": 6,
     "pipeline": 6,
+    "parallel": 6,
     "predict": 6,
     "bench": 7,
     "cli": 8,
@@ -94,3 +96,33 @@ def test_import_loads_neither_torch_nor_ase(module):
     code = f"import sys, {module}; print('torch' in sys.modules, 'ase' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"], out.stderr
+
+
+DASK_MODULES = ("dask", "distributed", "dask_jobqueue")
+
+
+def _third_party_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+    return names
+
+
+def test_only_parallel_imports_dask():
+    importers = sorted(
+        str(p.relative_to(PACKAGE))
+        for p in _modules()
+        if _third_party_imports(p) & set(DASK_MODULES)
+    )
+    assert importers == ["parallel.py"]
+
+
+@pytest.mark.parametrize("module", ["fntk", "fntk.pipeline", "fntk.cli.main"])
+def test_import_does_not_load_dask(module):
+    code = f"import sys, {module}; print(any(m in sys.modules for m in {DASK_MODULES!r}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False"], out.stderr

@@ -95,6 +95,23 @@ def select(
             "(store: --store, else OUTDIR/feature-store).",
         ),
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=0,
+            help="Featurise and score on a local Dask cluster of this many worker processes "
+            "(one torch thread each); picks are the same as with 0 (one process).",
+        ),
+    ] = 0,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Use a running Dask scheduler (tcp://HOST:PORT or a scheduler JSON file), e.g. "
+            "of a dask-jobqueue SLURM cluster; --store must then be on a shared file system.",
+        ),
+    ] = None,
     overwrite: Overwrite = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     json_output: Annotated[
@@ -121,7 +138,17 @@ def select(
     with folder as out:
         if resume and store is None:
             store = out / RESUME_STORE
-        run_job(pool, train or [], out, options, quiet=quiet, json_output=json_output, store=store)
+        run_job(
+            pool,
+            train or [],
+            out,
+            options,
+            quiet=quiet,
+            json_output=json_output,
+            store=store,
+            workers=workers,
+            scheduler=scheduler,
+        )
 
 
 RESUME_STORE = "feature-store"
@@ -137,12 +164,23 @@ def run_job(
     quiet: bool = False,
     json_output: bool = False,
     store: Path | None = None,
+    workers: int = 0,
+    scheduler: str | None = None,
 ) -> None:
     """Run the selection into the prepared directory ``out`` and print its summary."""
     from fntk.pipeline import run_and_write
 
     progress = None if quiet or json_output else _RichProgress()
-    run, paths = run_and_write(pool, train, out, options, progress=progress, store=store)
+    run, paths = run_and_write(
+        pool,
+        train,
+        out,
+        options,
+        progress=progress,
+        store=store,
+        workers=workers,
+        scheduler=scheduler,
+    )
     if json_output:  # run.json as written: options, counts, the picks and the output files
         typer.echo(paths["run"].read_text(encoding="utf-8"), nl=False)
     elif not quiet:

@@ -21,12 +21,17 @@ def run_and_write(
     progress: Progress | None = None,
     report: bool = True,
     store: str | Path | None = None,
+    workers: int = 0,
+    scheduler: str | None = None,
 ) -> tuple[SelectRun, dict[str, Path]]:
     """Run the selection and write every output to ``out_dir`` (``fntk select``'s body).
 
-    ``store``: feature store directory to reuse and fill (see :func:`run_selection`).
+    ``store``: feature store directory to reuse and fill; ``workers``, ``scheduler``: Dask
+    (see :func:`run_selection`).
     """
-    run = run_selection(pool, train, options, progress=progress, store=store)
+    run = run_selection(
+        pool, train, options, progress=progress, store=store, workers=workers, scheduler=scheduler
+    )
     return run, write_outputs(run, out_dir, report=report)
 
 

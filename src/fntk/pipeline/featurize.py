@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,7 @@ class ChunkFeaturizer:
         self.computed_chunks = 0
         self.reused_chunks = 0
         self.skipped: list[dict[str, object]] = []
+        self._read_sources: list[tuple[str, str, int]] = []
 
     def chunks(
         self, files: Sequence[str], split: str = "pool"
@@ -94,7 +96,7 @@ class ChunkFeaturizer:
         chunks and listed in :attr:`skipped` (with ``split``); source indices still count them.
         """
         for read, supported, features in self.read_chunks(files, split):
-            yield _subset(read, supported), features
+            yield subset_structures(read, supported), features
 
     def read_chunks(
         self, files: Sequence[str], split: str = "pool"
@@ -110,46 +112,56 @@ class ChunkFeaturizer:
                 supported = self._supported(read, split)
                 if supported:
                     self.computed_chunks += 1
-                    yield read, supported, self._compute(_subset(read, supported))
+                    yield read, supported, self._compute(subset_structures(read, supported))
             return
+        for read, supported, where in self.stored_chunks(files, split):
+            chunk = subset_structures(
+                _with_indices(read, read.global_indices - where.offset), supported
+            )
+            features, computed = stored_features(
+                self.backend, self.options, self.store, where, chunk
+            )
+            if computed:
+                self.computed_chunks += 1
+            else:
+                self.reused_chunks += 1
+            indices = read.global_indices[supported]
+            yield read, supported, _features_with_indices(features, indices)
+        self.finish_sources()
+
+    def stored_chunks(
+        self, files: Sequence[str], split: str = "pool"
+    ) -> Iterator[tuple[StructureChunk, list[int], StoreChunk]]:
+        """Every chunk as read (running source indices), its supported positions and its place
+        in the store, without featurising (the distributed path ships them to workers).
+
+        Chunks without supported structures are left out. Files read to the end are recorded
+        for :meth:`finish_sources` (call it once all their chunks are in the store). Without a
+        store, ``source`` is ``""``.
+        """
+        species = None if self.skip_unsupported else self.backend.species
         offset = 0
         for spec in expand_paths(files):
-            source = file_sha256(parse_source(spec).path)
+            source = "" if self.store is None else file_sha256(parse_source(spec).path)
             n_frames = 0
             for k, read in enumerate(iter_chunks([spec], self.chunk_size, species=species)):
                 n_frames += len(read)
                 supported = self._supported(read, split)
-                if not supported:
-                    continue
-                chunk = _subset(read, supported)
-                features = self._stored(k, source, chunk.global_indices)
-                if features is None:
-                    features = self._compute(chunk)
-                    self.store.write_chunk(k, features, source=source)
-                    self.computed_chunks += 1
-                else:
-                    self.reused_chunks += 1
-                shifted = read.global_indices + offset
-                yield (
-                    _with_indices(read, shifted),
-                    supported,
-                    _features_with_indices(features, shifted[supported]),
-                )
-            if self.store.source_record(source) is None:
-                self.store.finish_source(source, spec, n_frames)
+                if supported:
+                    shifted = _with_indices(read, read.global_indices + offset)
+                    yield shifted, supported, StoreChunk(source, k, offset)
+            self._read_sources.append((source, spec, n_frames))
             offset += n_frames
+
+    def finish_sources(self) -> None:
+        """Record the files read to the end by :meth:`stored_chunks` as complete in the store."""
+        for source, spec, n_frames in self._read_sources:
+            if self.store is not None and self.store.source_record(source) is None:
+                self.store.finish_source(source, spec, n_frames)
+        self._read_sources.clear()
 
     def _compute(self, chunk: StructureChunk) -> FeatureChunk:
         return compute_features(self.backend, chunk.structures, self.options, chunk.global_indices)
-
-    def _stored(self, k: int, source: str, expected: np.ndarray) -> FeatureChunk | None:
-        assert self.store is not None
-        if not self.store.has_chunk(k, source):
-            return None
-        features = self.store.read_chunk(k, source)
-        if not np.array_equal(features.source_index, expected):
-            return None  # another chunking, a partial chunk or other skipped frames: recompute
-        return features
 
     def _supported(self, chunk: StructureChunk, split: str) -> list[int]:
         """Positions in ``chunk`` of structures the model covers (the others go to skipped)."""
@@ -172,7 +184,45 @@ class ChunkFeaturizer:
         return keep
 
 
-def _subset(chunk: StructureChunk, keep: list[int]) -> StructureChunk:
+@dataclass(frozen=True)
+class StoreChunk:
+    """Place of a chunk in a feature store: chunk ``index`` of the file with hash ``source``,
+    whose frame 0 has running source index ``offset``."""
+
+    source: str
+    index: int
+    offset: int
+
+
+def stored_features(
+    backend: ModelBackend,
+    options: FeatureMapOptions,
+    store: FeatureStore,
+    where: StoreChunk,
+    chunk: StructureChunk,
+) -> tuple[FeatureChunk, bool]:
+    """Features of ``chunk`` (source indices = frame indices in its file), read from ``store``
+    when chunk ``where`` is there, intact and of the same frames, else computed and written.
+
+    Returns
+    -------
+    features : FeatureChunk
+        Source indices are the frame indices of ``chunk``.
+    computed : bool
+        Whether the model ran (False: read back from the store).
+    """
+    if store.has_chunk(where.index, where.source):
+        features = store.read_chunk(where.index, where.source)
+        # Another chunking, a partial chunk or other skipped frames: recompute.
+        if np.array_equal(features.source_index, chunk.global_indices):
+            return features, False
+    features = compute_features(backend, chunk.structures, options, chunk.global_indices)
+    store.write_chunk(where.index, features, source=where.source)
+    return features, True
+
+
+def subset_structures(chunk: StructureChunk, keep: list[int]) -> StructureChunk:
+    """The structures of ``chunk`` at positions ``keep`` (``chunk`` itself when all are kept)."""
     if len(keep) == len(chunk):
         return chunk
     return StructureChunk(

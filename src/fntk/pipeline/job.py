@@ -4,11 +4,13 @@ Structures are streamed from files (:mod:`fntk.io`), turned into feature blocks 
 pretrained model (:mod:`fntk.features`), scored and selected (:mod:`fntk.select`). Each stage is
 a function over chunks (DESIGN.md section 1). With ``store``, features go through a feature
 store (:mod:`fntk.pipeline.featurize`): finished chunks are reused, so a killed run resumes and
-the next round computes only new files. The pool files are read twice and a half: a frame count
-(for the progress bar and the check of ``n``), the features, and the picked geometries (only
-the files holding a pick, each up to its last picked frame). Memory
-stays flat in the pool size: only per-structure bookkeeping of a few numbers is kept. Writing the
-outputs is :mod:`fntk.pipeline.outputs`.
+the next round computes only new files. With ``workers`` or ``scheduler`` the features and the
+scoring run on a Dask cluster (:mod:`fntk.parallel`, stages in :mod:`fntk.pipeline.stages`),
+with the same picks. The pool files are read twice and a half: a count pass that validates
+every frame (so a bad frame fails before any featurisation; it also sets the progress total and
+checks ``n``), the features, and the picked geometries (only the files holding a pick, each up
+to its last picked frame). Memory stays flat in the pool size: only per-structure bookkeeping
+of a few numbers is kept. Writing the outputs is :mod:`fntk.pipeline.outputs`.
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ from fntk.chunk import FeatureChunk
 from fntk.errors import InputError
 from fntk.features.options import force_row_weight
 from fntk.features.registry import build_feature_map, compute_features, load_backend_for
-from fntk.io import count_frames, expand_paths, iter_frames, structure_fingerprint
+from fntk.io import StructureChunk, expand_paths, iter_frames, structure_fingerprint
 from fntk.models import ModelBackend
-from fntk.pipeline.featurize import ChunkFeaturizer, open_store
+from fntk.pipeline.featurize import ChunkFeaturizer, open_store, subset_structures, weights_hash
 from fntk.pipeline.options import RunOptions
 from fntk.report.plots import structure_summaries
 from fntk.report.profile import StructureProfile
@@ -119,6 +121,8 @@ def run_selection(
     progress: Progress | None = None,
     backend: ModelBackend | None = None,
     store: str | Path | None = None,
+    workers: int = 0,
+    scheduler: str | None = None,
 ) -> SelectRun:
     """Pick ``options.n`` structures of the ``pool`` files to label next.
 
@@ -135,6 +139,13 @@ def run_selection(
     store : path, optional
         Feature store directory (created if absent): pool and training features are read from
         it where present and intact, computed into it otherwise.
+    workers : int
+        Run the features and the scoring on a local Dask cluster of this many worker
+        processes (one torch thread each; :mod:`fntk.parallel`). 0: in this process.
+    scheduler : str, optional
+        Address of a running Dask scheduler (``tcp://host:8786``) to use instead; its workers
+        need fntk and load ``options.model`` themselves, and ``store`` (if any) must be on a
+        file system they share. Picks are the same as in one process, for any worker count.
 
     Raises
     ------
@@ -165,79 +176,67 @@ def run_selection(
     )
     timings["load_model"] = time.perf_counter() - start
 
-    n_pool_frames = count_frames(pool_files)
+    # The count pass validates every frame (cheap next to the model), so a bad frame late in
+    # the pool stops the job before any featurisation.
+    species = None if options.skip_unsupported else backend.species
+    n_pool_frames = validated_count(pool_files, species)
     if options.n > n_pool_frames:
         raise InputError(
             f"asked for n={options.n} but the pool holds only {n_pool_frames} structures",
             file=", ".join(pool_files),
             hint="lower -n or add pool files",
         )
+    n_train_frames = validated_count(train_files, species) if train_files else 0
 
-    start = time.perf_counter()
-    train_fingerprints: set[str] = set()
-    train_chunks: list[FeatureChunk] = []
-    n_train = 0
-    if train_files:
-        report("train features", 0, count_frames(train_files))
-        for chunk, features in featurizer.chunks(train_files, split="train"):
-            train_fingerprints.update(structure_fingerprint(a) for a in chunk.structures)
-            train_chunks.append(features)
-            n_train += len(chunk)
-            report("train features", len(chunk), None)
-    selector = Selector.from_options(options.select).fit(train_chunks)
-    timings["train_features_and_precision"] = time.perf_counter() - start
+    engine = None
+    if workers or scheduler:
+        from fntk.parallel import DaskEngine
 
-    book = _PoolBook()
-    excluded: list[dict[str, object]] = []
-    pool_duplicates: list[dict[str, object]] = []
-    first_of: dict[str, dict[str, object]] = {}  # fingerprint -> first pool occurrence
-    feature_seconds = [0.0]
-    sample_stride = max(1, -(-n_pool_frames // PLOT_SAMPLE))  # ceil: at most PLOT_SAMPLE kept
-    report("pool features + scoring", 0, n_pool_frames)
+        start = time.perf_counter()
+        engine = DaskEngine(
+            options.model,
+            options.features,
+            weights_hash(backend),
+            workers=workers,
+            scheduler=scheduler,
+        )
+        timings["start_cluster"] = time.perf_counter() - start
+    try:
+        start = time.perf_counter()
+        train_fingerprints: set[str] = set()
+        train_chunks: list[FeatureChunk] = []
+        n_train = 0
+        if train_files:
+            report("train features", 0, n_train_frames)
+            source = (
+                featurizer.read_chunks(train_files, split="train")
+                if engine is None
+                else engine.read_chunks(featurizer, train_files, split="train")
+            )
+            for read, supported, features in source:
+                chunk = subset_structures(read, supported)
+                train_fingerprints.update(structure_fingerprint(a) for a in chunk.structures)
+                train_chunks.append(features)
+                n_train += len(chunk)
+                report("train features", len(chunk), None)
+        selector = Selector.from_options(options.select).fit(train_chunks)
+        timings["train_features_and_precision"] = time.perf_counter() - start
 
-    def pool_chunks() -> Iterator[FeatureChunk]:
-        source = featurizer.read_chunks(pool_files, split="pool")
-        while True:
-            tick = time.perf_counter()  # features (computed or read back), not the scoring
-            item = next(source, None)
-            if item is None:
-                feature_seconds[0] += time.perf_counter() - tick
-                return
-            chunk, supported, all_features = item
-            position = {j: p for p, j in enumerate(supported)}  # into all_features
-            keep = []
-            for j, atoms in enumerate(chunk.structures):
-                file, frame = chunk.source_files[j], chunk.frame_indices[j]
-                if j not in position:
-                    pass  # skipped (unsupported elements), listed by the featurizer
-                elif (fingerprint := structure_fingerprint(atoms)) in train_fingerprints:
-                    excluded.append({"source_file": file, "source_index": frame})
-                elif fingerprint in first_of:
-                    pool_duplicates.append(
-                        {
-                            "source_file": file,
-                            "source_index": frame,
-                            "copy_of": first_of[fingerprint],
-                        }
-                    )
-                else:
-                    first_of[fingerprint] = {"source_file": file, "source_index": frame}
-                    keep.append(position[j])
-                _record(book, file, frame, atoms)
-            features = all_features.subset(keep) if keep else None
-            if features is not None:
-                sampled = np.flatnonzero(features.source_index % sample_stride == 0)
-                book.sample_summaries.append(structure_summaries(features.subset(sampled)))
-            feature_seconds[0] += time.perf_counter() - tick
-            if features is not None:
-                yield features
-            report("pool features + scoring", len(chunk), None)
-
-    start = time.perf_counter()
-    result = selector.select(pool_chunks(), n=options.n, random_state=options.seed)
-    total = time.perf_counter() - start
-    timings["pool_features"] = feature_seconds[0]
-    timings["scoring_and_selection"] = total - feature_seconds[0]
+        book = _PoolBook()
+        admit = _PoolAdmission(book, train_fingerprints, n_pool_frames)
+        report("pool features + scoring", 0, n_pool_frames)
+        if engine is None:
+            result = _select_streamed(
+                featurizer, pool_files, selector, admit, options, timings, report
+            )
+        else:
+            summaries = book.sample_summaries
+            result = engine.select(
+                featurizer, pool_files, selector, admit, summaries, options, timings, report
+            )
+    finally:
+        if engine is not None:
+            engine.close()
 
     start = time.perf_counter()
     picked = _collect_picked(book, result)
@@ -261,8 +260,8 @@ def run_selection(
         timings_s=timings,
         n_pool=len(book.profile.n_atoms),
         n_train=n_train,
-        excluded_duplicates=excluded,
-        pool_duplicates=pool_duplicates,
+        excluded_duplicates=admit.excluded,
+        pool_duplicates=admit.pool_duplicates,
         options=options,
         model_spec=backend.spec,
         files={"pool": pool_files, "train": train_files},
@@ -286,6 +285,98 @@ def _record(book: _PoolBook, file: str, frame: int, atoms: Atoms) -> None:
     book.frame_of.append(frame)
     book.profile.add(atoms)
     book.element_counts.update(set(atoms.numbers.tolist()))
+
+
+class _PoolAdmission:
+    """Client-side bookkeeping of each pool chunk as it is read: which structures are scored.
+
+    Structures that repeat a training structure or an earlier pool structure are excluded (and
+    listed); every structure's provenance and profile go into the book; every ``stride``-th
+    source index is sampled for the projection plot.
+    """
+
+    def __init__(self, book: _PoolBook, train_fingerprints: set[str], n_pool: int) -> None:
+        self.book = book
+        self.train_fingerprints = train_fingerprints
+        self.stride = max(1, -(-n_pool // PLOT_SAMPLE))  # ceil: at most PLOT_SAMPLE kept
+        self.excluded: list[dict[str, object]] = []
+        self.pool_duplicates: list[dict[str, object]] = []
+        self.first_of: dict[str, dict[str, object]] = {}  # fingerprint -> first occurrence
+
+    def __call__(self, chunk: StructureChunk, supported: list[int]) -> tuple[list[int], list[int]]:
+        """Positions in ``supported`` to score, and positions among those to sample."""
+        position = {j: p for p, j in enumerate(supported)}
+        keep = []
+        for j, atoms in enumerate(chunk.structures):
+            file, frame = chunk.source_files[j], chunk.frame_indices[j]
+            if j not in position:
+                pass  # skipped (unsupported elements), listed by the featurizer
+            elif (fingerprint := structure_fingerprint(atoms)) in self.train_fingerprints:
+                self.excluded.append({"source_file": file, "source_index": frame})
+            elif fingerprint in self.first_of:
+                self.pool_duplicates.append(
+                    {
+                        "source_file": file,
+                        "source_index": frame,
+                        "copy_of": self.first_of[fingerprint],
+                    }
+                )
+            else:
+                self.first_of[fingerprint] = {"source_file": file, "source_index": frame}
+                keep.append(position[j])
+            _record(self.book, file, frame, atoms)
+        indices = chunk.global_indices[supported][keep] if keep else np.zeros(0, dtype=np.int64)
+        sampled = np.flatnonzero(indices % self.stride == 0).tolist()
+        return keep, sampled
+
+
+def _select_streamed(
+    featurizer: ChunkFeaturizer,
+    pool_files: list[str],
+    selector: Selector,
+    admit: _PoolAdmission,
+    options: RunOptions,
+    timings: dict[str, float],
+    report: Progress,
+) -> SelectionResult:
+    """The single-process pool pass: features stream straight into the selector."""
+    feature_seconds = [0.0]
+
+    def pool_chunks() -> Iterator[FeatureChunk]:
+        source = featurizer.read_chunks(pool_files, split="pool")
+        while True:
+            tick = time.perf_counter()  # features (computed or read back), not the scoring
+            item = next(source, None)
+            if item is None:
+                feature_seconds[0] += time.perf_counter() - tick
+                return
+            chunk, supported, all_features = item
+            keep, sampled = admit(chunk, supported)
+            features = all_features.subset(keep) if keep else None
+            if features is not None:
+                admit.book.sample_summaries.append(structure_summaries(features.subset(sampled)))
+            feature_seconds[0] += time.perf_counter() - tick
+            if features is not None:
+                yield features
+            report("pool features + scoring", len(chunk), None)
+
+    start = time.perf_counter()
+    result = selector.select(pool_chunks(), n=options.n, random_state=options.seed)
+    total = time.perf_counter() - start
+    timings["pool_features"] = feature_seconds[0]
+    timings["scoring_and_selection"] = total - feature_seconds[0]
+    return result
+
+
+def validated_count(files: Sequence[str], species: frozenset[int] | None) -> int:
+    """Number of frames of ``files``, each read and validated (:func:`fntk.io.iter_frames`).
+
+    Raises
+    ------
+    InputError
+        At the first bad frame (or, with ``species``, an element the model lacks).
+    """
+    return sum(1 for _ in iter_frames(files, species=species))
 
 
 def _stack(summaries: list[np.ndarray]) -> np.ndarray:
