@@ -233,3 +233,17 @@ def test_kill_9_of_a_two_worker_run_then_resume(files, cluster, single, tmp_path
     assert record["store"]["reused_chunks"] == done
     assert record["store"]["computed_chunks"] == 5 - done
     assert picked_indices(out) == [a.info["fntk_source_index"] for a in single.picked]
+
+
+@pytest.mark.parametrize("method", ["coverage", "lcmd"])
+def test_a_shortlist_smaller_than_the_pool_is_the_same_on_workers(
+    select, cluster, tmp_path, method
+):
+    """M = 4 of 11: coverage's uniform sample and lcmd's top-M by variance are the same sets
+    on the workers as in one process (the store makes both runs read the same features)."""
+    address, _ = cluster
+    opts = options(shortlist=4, selector=method)
+    reference = select(opts, store=tmp_path / "store")
+    assert len(reference.result.shortlist.source_index) == 4
+    run = select(opts, scheduler=address, store=tmp_path / "store")
+    assert_same_selection(run, reference)

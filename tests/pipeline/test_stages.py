@@ -50,7 +50,7 @@ def merged_stream(chunks, prec, options, size, random_key=None):
     return merge
 
 
-@pytest.mark.parametrize("method", ["lcmd", "random"])
+@pytest.mark.parametrize("method", ["lcmd", "random", "coverage"])
 def test_merge_keeps_the_streamed_shortlist_in_any_order(method):
     dim, size = 6, 40
     rng = np.random.default_rng(0)

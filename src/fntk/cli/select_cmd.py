@@ -110,6 +110,7 @@ def select(
             "--scheduler",
             help="Use a running Dask scheduler (tcp://HOST:PORT or a scheduler JSON file), e.g. "
             "of a dask-jobqueue SLURM cluster; --store must then be on a shared file system.",
+            show_default="none: --workers, or one process",
         ),
     ] = None,
     overwrite: Overwrite = False,

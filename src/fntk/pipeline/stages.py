@@ -28,6 +28,8 @@ from fntk.models import ModelBackend
 from fntk.pipeline.featurize import StoreChunk, stored_features
 from fntk.report.plots import structure_summaries
 from fntk.select import Precision, SelectOptions, Selector, build_shortlist, factorize_precision
+from fntk.select.registry import selectors
+from fntk.select.shortlist import uniform_keys
 from fntk.select.ties import tie_keys
 
 Bar = tuple[float, int]
@@ -83,9 +85,10 @@ def scoring_precision(selector: Selector, n_features: int) -> Precision:
 
 
 def shortlist_random_key(options: SelectOptions, seed: int) -> int | None:
-    """The key of the ``random`` selector's shortlist, drawn as
-    :meth:`~fntk.select.Selector.select` draws it from ``seed`` (None for other selectors)."""
-    if options.method != "random":
+    """The key of a uniform-sample shortlist (``coverage``, ``random``), drawn as
+    :meth:`~fntk.select.Selector.select` draws it from ``seed`` (None for the selectors that
+    shortlist by posterior variance)."""
+    if not getattr(selectors().get(options.method), "uniform_shortlist", False):
         return None
     rng = np.random.default_rng(np.random.SeedSequence(seed))
     return int(rng.integers(2**62))
@@ -98,7 +101,8 @@ class ScoredChunk:
     Attributes
     ----------
     source_index, score : ndarray, shape (n_kept,)
-        Every scored structure and its shortlist score (ranking value).
+        Every scored structure and its ranking value: the shortlist score, or for a
+        uniform-sample shortlist its uniform key (:func:`fntk.select.shortlist.uniform_keys`).
     candidates : FeatureChunk or None
         Blocks of the structures that beat the bar the chunk was sent with.
     summaries : ndarray, shape (n_sampled, n_features)
@@ -184,10 +188,11 @@ def score_features(
         cost_exponent=select_options.cost_exponent,
         random_key=random_key,
     )
-    passing = np.flatnonzero(beats(tie_keys(scored.score), scored.source_index, bar))
+    rank = scored.score if random_key is None else uniform_keys(scored.source_index, random_key)
+    passing = np.flatnonzero(beats(tie_keys(rank), scored.source_index, bar))
     return ScoredChunk(
         source_index=scored.source_index,
-        score=scored.score,
+        score=rank,
         candidates=scored.chunk.subset(passing) if len(passing) else None,
         summaries=structure_summaries(features.subset(sampled)),
         computed=True,
