@@ -27,8 +27,14 @@ from fntk.io.read import StructureChunk
 from fntk.models import ModelBackend
 from fntk.pipeline.featurize import StoreChunk, stored_features
 from fntk.report.plots import structure_summaries
-from fntk.select import Precision, SelectOptions, Selector, build_shortlist, factorize_precision
-from fntk.select.registry import selectors
+from fntk.select import (
+    Precision,
+    SelectOptions,
+    Selector,
+    build_shortlist,
+    factorize_precision,
+    uniform_shortlist_key,
+)
 from fntk.select.shortlist import uniform_keys
 from fntk.select.ties import tie_keys
 
@@ -85,13 +91,9 @@ def scoring_precision(selector: Selector, n_features: int) -> Precision:
 
 
 def shortlist_random_key(options: SelectOptions, seed: int) -> int | None:
-    """The key of a uniform-sample shortlist (``coverage``, ``random``), drawn as
-    :meth:`~fntk.select.Selector.select` draws it from ``seed`` (None for the selectors that
-    shortlist by posterior variance)."""
-    if not getattr(selectors().get(options.method), "uniform_shortlist", False):
-        return None
-    rng = np.random.default_rng(np.random.SeedSequence(seed))
-    return int(rng.integers(2**62))
+    """The uniform-sample shortlist key :meth:`~fntk.select.Selector.select` draws from
+    ``seed`` (None for the selectors that shortlist by posterior variance)."""
+    return uniform_shortlist_key(options, np.random.default_rng(np.random.SeedSequence(seed)))
 
 
 @dataclass(frozen=True)

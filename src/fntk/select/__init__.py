@@ -11,7 +11,13 @@ sees arrays only (:class:`fntk.chunk.FeatureChunk`): importing it loads neither 
 The whole job (files in, picks out) is :func:`fntk.next_batch`.
 """
 
-from fntk.select.api import SelectionResult, Selector, ShortlistSummary, select_structures
+from fntk.select.api import (
+    SelectionResult,
+    Selector,
+    ShortlistSummary,
+    select_structures,
+    uniform_shortlist_key,
+)
 from fntk.select.base import GreedySelector, SelectionProblem
 from fntk.select.kernels import StructureKernel
 from fntk.select.options import (
@@ -50,4 +56,5 @@ __all__ = [
     "robust_cholesky",
     "select_structures",
     "selectors",
+    "uniform_shortlist_key",
 ]

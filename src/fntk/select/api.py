@@ -228,8 +228,7 @@ class Selector:
             chunks = _prepend(first, chunks)
         status.extend(precision.status)
         rng = np.random.default_rng(_seed(random_state))
-        uniform = getattr(selectors().get(options.method), "uniform_shortlist", False)
-        random_key = int(rng.integers(2**62)) if uniform else None
+        random_key = uniform_shortlist_key(options, rng)
         shortlist = build_shortlist(
             chunks,
             precision,
@@ -290,6 +289,15 @@ class Selector:
             train=train,
             normalization=options.normalization,
         )
+
+
+def uniform_shortlist_key(options: SelectOptions, rng: np.random.Generator) -> int | None:
+    """Key of the uniform-sample shortlist of ``options.method`` (``coverage``, ``random``),
+    the first draw from ``rng``; ``None`` for selectors that shortlist by posterior variance
+    (``rng`` is then untouched). :meth:`Selector.select` and the Dask path both call this."""
+    if not getattr(selectors().get(options.method), "uniform_shortlist", False):
+        return None
+    return int(rng.integers(2**62))
 
 
 def _prepend(first: FeatureChunk, rest: Iterable[FeatureChunk]) -> Iterator[FeatureChunk]:
