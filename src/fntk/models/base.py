@@ -260,5 +260,6 @@ def load_backend(
 
 
 def _import_builtin_backends() -> None:
-    # Imported lazily: sevenn and mace-torch are heavy, and mace-torch is an optional extra.
-    from fntk.models import mace, sevennet  # noqa: F401
+    # Imported lazily: sevenn and mace-torch are heavy, and mace-torch is an optional extra
+    # (so3lr imports so3krates-torch, another optional extra, only when the model loads).
+    from fntk.models import mace, sevennet, so3lr  # noqa: F401

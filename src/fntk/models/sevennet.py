@@ -127,19 +127,36 @@ class SevenNetBackend(ModelBackend):
         return energy, node_features
 
 
-@register_backend(
-    "sevennet-0",
-    usage="sevennet-0",
-    help="SevenNet-0 (11Jul2024), shipped in the sevenn wheel. Default.",
-    capabilities={"offline"},
-)
-def _load_sevennet_0(argument: str, device: torch.device, dtype: torch.dtype) -> SevenNetBackend:
-    if argument:
-        raise ModelLoadError("spec 'sevennet-0' takes no argument; for a file use sevennet:PATH")
-    import_e3nn()
-    from sevenn.util import pretrained_name_to_path
+WHEEL_MODELS: dict[str, tuple[str, str]] = {
+    "sevennet-0": ("7net-0", "SevenNet-0 (11Jul2024), shipped in the sevenn wheel. Default."),
+    "sevennet-0-22may2024": (
+        "7net-0_22May2024",
+        "SevenNet-0 (22May2024), the first SevenNet-0 release, shipped in the sevenn wheel",
+    ),
+    "sevennet-l3i5": (
+        "7net-l3i5",
+        "SevenNet-l3i5 (l_max 3, 5 interaction layers: more accurate, ~3x slower), "
+        "shipped in the sevenn wheel",
+    ),
+}
+"""fntk spec -> (sevenn's name for ``pretrained_name_to_path``, help) of every model the
+installed ``sevenn`` wheel carries (0.10: none is multi-fidelity, so none takes a modal)."""
 
-    return _load_checkpoint(pretrained_name_to_path("7net-0"), "sevennet-0", device, dtype)
+
+def _register_wheel_model(spec: str, sevenn_name: str, help: str) -> None:
+    def load(argument: str, device: torch.device, dtype: torch.dtype) -> SevenNetBackend:
+        if argument:
+            raise ModelLoadError(f"spec {spec!r} takes no argument; for a file use sevennet:PATH")
+        import_e3nn()
+        from sevenn.util import pretrained_name_to_path
+
+        return _load_checkpoint(pretrained_name_to_path(sevenn_name), spec, device, dtype)
+
+    register_backend(spec, usage=spec, help=help, capabilities={"offline"})(load)
+
+
+for _spec, (_sevenn_name, _help) in WHEEL_MODELS.items():
+    _register_wheel_model(_spec, _sevenn_name, _help)
 
 
 @register_backend(
