@@ -9,7 +9,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -c constraints.txt torch==2.13.0
-	$(PIP) install -q -c constraints.txt -e ".[mace,dev,data,bench,dask]"
+	$(PIP) install -q -c constraints.txt -e ".[mace,so3lr,dev,data,bench,dask]"
 	touch $(STAMP)
 
 venv: $(STAMP)

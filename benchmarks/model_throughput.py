@@ -6,7 +6,14 @@ downloaded here: cost does not depend on weight values), on 30-atom water cluste
 Cu(111) slabs. The ratio column is batched throughput over one-by-one throughput measured in the
 same run; SevenNet's own ASE calculator is timed as an outside baseline.
 
+A second table puts the molecular foundation model SO3LR (``so3lr``, needs ``fntk[so3lr]``)
+next to SevenNet-0 on the same small organic molecules (the ``xtb-reactions`` ones, rattled):
+seconds per structure of energy+force, of the embedding map and of the default joint map
+(SevenNet-0: hidden path; SO3LR: parameter path of its non-linear readout), and the ratio
+so3lr / sevennet-0 of each, measured in the same run. ``--only molecular`` runs just that table.
+
     python benchmarks/model_throughput.py [--n 32] [--batch-size 16] [--threads 2]
+        [--only backends|molecular]
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from ase import Atoms
 from ase.build import fcc111, molecule
 
 from feature_cost import mace_mp_small_shaped  # same directory: one builder for both
+from fntk.data.xtb_reactions import ID_MOLECULES, OOD_MOLECULES
+from fntk.features import build_feature_map, default_options
 from fntk.models import load_backend
 
 
@@ -70,13 +79,95 @@ def calculator_throughput(structures) -> float:
     return len(structures) / (time.perf_counter() - start)
 
 
+def organic_molecules(n: int) -> list[Atoms]:
+    """``n`` rattled copies of the xtb-reactions molecules (3 to 12 atoms), cycled."""
+    names = [*ID_MOLECULES, *OOD_MOLECULES]
+    frames = []
+    for k in range(n):
+        atoms = molecule(names[k % len(names)])
+        atoms.rattle(0.05, seed=k)
+        frames.append(atoms)
+    return frames
+
+
+def seconds_per_structure(run, structures, repeats: int = 2) -> float:
+    run(structures[:2])  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run(structures)
+        best = min(best, time.perf_counter() - start)
+    return best / len(structures)
+
+
+def so3lr_calculator_seconds(structures) -> float:
+    from so3krates_torch.calculator.so3 import SO3LRCalculator
+
+    default_dtype = torch.get_default_dtype()
+    calc = SO3LRCalculator(device="cpu")
+    torch.set_default_dtype(default_dtype)  # the calculator sets it globally
+
+    def run(frames):
+        for s in frames:
+            atoms = s.copy()
+            atoms.calc = calc
+            atoms.get_forces()
+
+    return seconds_per_structure(run, structures)
+
+
+def molecular_table(n: int, batch_size: int) -> None:
+    """SO3LR vs SevenNet-0 per structure on the same molecules, ratios from this run."""
+    structures = organic_molecules(n)
+    embedding = build_feature_map(default_options("embedding"))
+    joint = build_feature_map(default_options("joint"))
+    rows: dict[str, dict[str, float]] = {}
+    described: dict[str, str] = {}
+    for spec in ("sevennet-0", "so3lr"):
+        backend = load_backend(spec, device="cpu")
+        described[spec] = joint.describe(backend)
+        rows[spec] = {
+            "energy+force": seconds_per_structure(
+                lambda f, b=backend: b.predict(f, batch_size=batch_size), structures
+            ),
+            "embedding": seconds_per_structure(lambda f, b=backend: embedding(b, f), structures),
+            "joint": seconds_per_structure(lambda f, b=backend: joint(b, f), structures),
+        }
+    calc = so3lr_calculator_seconds(structures)
+    n_atoms = np.mean([len(a) for a in structures])
+    print("\n| quantity (ms per structure) | sevennet-0 | so3lr | so3lr / sevennet-0 |")
+    print("|---|---|---|---|")
+    for quantity in ("energy+force", "embedding", "joint"):
+        a, b = rows["sevennet-0"][quantity], rows["so3lr"][quantity]
+        print(f"| {quantity} | {1e3 * a:.1f} | {1e3 * b:.1f} | {b / a:.2f}x |")
+    print(f"| energy+force, SO3LRCalculator one by one | | {1e3 * calc:.1f} | |")
+    print(
+        f"\n{n} molecules (mean {n_atoms:.1f} atoms), batches of {batch_size}; joint = "
+        f"default_options('joint'):\n- sevennet-0: {described['sevennet-0']}\n"
+        f"- so3lr: {described['so3lr']}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=32, help="structures per system type")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--only", choices=["backends", "molecular"], default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.only != "molecular":
+        backend_table(args)
+    if args.only != "backends":
+        molecular_table(args.n, args.batch_size)
+    print(
+        f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, float32, CPU; "
+        f"{args.n} structures per system."
+    )
+
+
+def backend_table(args: argparse.Namespace) -> None:
+    """Batched vs one-by-one energy+force throughput of SevenNet-0 and a MACE-MP-0-sized MACE."""
 
     systems = {
         "30-atom water cluster": [water_cluster(s) for s in range(args.n)],
@@ -100,10 +191,6 @@ def main() -> None:
                 f"| {name} | {system} | {single:.2f} | {batched:.2f} | {batched / single:.2f}x "
                 f"| {calc:.2f} |"
             )
-    print(
-        f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, float32, CPU; "
-        f"{args.n} structures per system."
-    )
 
 
 if __name__ == "__main__":
