@@ -209,3 +209,28 @@ def test_import_fntk_does_not_import_so3krates():
         "assert 'so3krates_torch' not in sys.modules, 'so3krates imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_fntk_select_with_so3lr_records_model_and_weights(tmp_path, so3lr32):
+    """``fntk select --model so3lr`` on molecules, offline; the store names model and weights."""
+    import json
+
+    from ase.io import write
+    from typer.testing import CliRunner
+
+    from fntk.cli.main import app
+    from fntk.pipeline.featurize import weights_hash
+
+    pool, train = tmp_path / "pool.xyz", tmp_path / "train.xyz"
+    write(pool, [rattled(molecule(n), k) for k, n in enumerate(["CH4", "H2O", "HCN", "CH3OH"])])
+    write(train, molecules()[:2])
+    out, store = tmp_path / "picks", tmp_path / "store"
+    args = ["select", str(pool), "--train", str(train), "-n", "2", "-o", str(out)]
+    args += ["--model", "so3lr", "--features", "embedding", "--store", str(store), "-q"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    meta = json.loads((store / "meta.json").read_text())
+    assert meta["model"] == "so3lr"
+    assert meta["weights_hash"] == weights_hash(so3lr32)
+    run = json.loads((out / "run.json").read_text())
+    assert run["model"] == "so3lr" and run["n_picked"] == 2
