@@ -88,6 +88,14 @@ def test_batched_equals_one_by_one(so3lr64):
         torch.testing.assert_close(f1, f2, atol=1e-9, rtol=0)
 
 
+def test_repeated_calls_are_bit_identical(so3lr32):
+    frames = molecules()
+    first, second = (so3lr32.predict(frames, batch_size=4) for _ in range(2))
+    for (e1, f1), (e2, f2) in zip(first, second):
+        assert e1 == e2
+        assert torch.equal(f1, f2)
+
+
 def test_forces_are_minus_the_energy_gradient(so3lr64):
     atoms = molecules()[1]
     _, forces = so3lr64.predict([atoms])[0]
