@@ -50,8 +50,18 @@ def molecules():
     return [*frames, cation, anion]
 
 
+def water_box():
+    """Two waters in a periodic 6 A cell: long-range edges reach many images."""
+    first, second = molecule("H2O"), molecule("H2O")
+    second.translate([2.9, 0.3, 0.2])
+    box = first + second
+    box.set_cell([6.5, 6.0, 6.2])
+    box.pbc = True
+    return rattled(box, 1, 0.03)
+
+
 def test_batched_energies_and_forces_equal_the_calculator(so3lr32, calculator):
-    frames = molecules()
+    frames = [*molecules(), water_box()]
     for (energy, forces), atoms in zip(so3lr32.predict(frames, batch_size=4), frames):
         atoms = atoms.copy()
         atoms.calc = calculator

@@ -126,10 +126,12 @@ class SO3LRBackend(ModelBackend):
         charged = ChargedGraphBatch(
             **values,
             total_charge=torch.tensor(
-                [_info_number(a, CHARGE_KEY, i) for i, a in enumerate(structures)]
+                [_info_number(a, CHARGE_KEY, i) for i, a in enumerate(structures)],
+                dtype=torch.float64,
             ),
             total_spin=torch.tensor(
-                [_info_number(a, SPIN_KEY, i) for i, a in enumerate(structures)]
+                [_info_number(a, SPIN_KEY, i) for i, a in enumerate(structures)],
+                dtype=torch.float64,
             ),
             short_range=short_range,
         )
