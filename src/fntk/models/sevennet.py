@@ -135,8 +135,7 @@ WHEEL_MODELS: dict[str, tuple[str, str]] = {
     ),
     "sevennet-l3i5": (
         "7net-l3i5",
-        "SevenNet-l3i5 (l_max 3, 5 interaction layers: more accurate, ~3x slower), "
-        "shipped in the sevenn wheel",
+        "SevenNet-l3i5 (l_max 3, 5 interaction layers), shipped in the sevenn wheel",
     ),
 }
 """fntk spec -> (sevenn's name for ``pretrained_name_to_path``, help) of every model the
