@@ -1,4 +1,4 @@
-"""SevenNet backend: SevenNet-0 from the ``sevenn`` wheel (offline default) or a checkpoint file.
+"""SevenNet backend: every model the ``sevenn`` wheel carries (offline), or a checkpoint file.
 
 The model is run module by module on a batched graph dictionary (edge vectors computed here from
 the positions), skipping SevenNet's own force module: forces come from
