@@ -498,6 +498,39 @@ CASES: list[tuple[str, Callable[[Path], list[str]], int, tuple[str, ...]]] = [
         ("model file not found", "nowhere.pth"),
     ),
     ("demo-unknown-model", _demo_unknown_model, 1, ("unknown model spec 'nosuch'",)),
+    # more of the same classes, found while fixing issue 24
+    (
+        "predict-output-not-xyz",
+        lambda tmp: ["predict", str(_xyz(tmp / "a.xyz")), "-o", str(tmp / "out.traj")],
+        1,
+        ("out.traj", "extended XYZ", ".xyz"),
+    ),
+    (
+        "select-store-is-the-output-folder",
+        lambda tmp: _select("-n", "1", "--store", str(tmp / "run"))(tmp),
+        1,
+        ("--store is the output folder itself", "feature-store"),
+    ),
+    (
+        "select-truncated-frame",
+        _select_file(_write("cut.xyz", "1\nc\nH 0 0 0\n3\nc\nH 0 0 0\n")),
+        1,
+        ("cut.xyz, frame 1", "ends inside the frame", "1 of its 3 atom lines"),
+    ),
+    (
+        "select-negative-atom-count",
+        _select_file(_write("neg.xyz", "-2\nc\nH 0 0 0\n")),
+        1,
+        ("neg.xyz, frame 0", "atom count", "'-2'"),
+    ),
+    (
+        "select-unknown-format-prefix-on-a-glob",
+        lambda tmp: _select_file(lambda t: Path(f"nosuch:{_distinct(t / 'p.xyz').parent}/*.xyz"))(
+            tmp
+        ),
+        1,
+        ("unknown format 'nosuch'",),
+    ),
     (
         "predict-unknown-model",
         lambda tmp: ["predict", str(_xyz(tmp / "a.xyz")), "-o", str(tmp / "o.xyz"), "-m", "x"],

@@ -393,3 +393,34 @@ def test_reference_energy_notes_name_what_the_labels_cannot_fix():
     varied = LabelledSet.from_structures([_structure(s, -1.0) for s in ("C", "H", "N", "O", "CH")])
     fine = {"mols": LabelledSet.from_structures([_structure("CHN", -3.0)])}
     assert reference_energy_notes(varied, pool, fine) == []
+
+
+# --- the README's promises, word for word --------------------------------------------------
+
+
+def test_the_readme_quotes_these_messages_word_for_word(tmp_path, live_pid):
+    readme = " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
+    options = json.loads(build_run_options(n=3).model_dump_json())
+    inputs = {"pool": ["p.xyz"], "train": []}
+    run = tmp_path / "OUTDIR"
+    run.mkdir()
+    messages = []
+    for status, asked in (("complete", options), ("running", {**options, "n": 2})):
+        record = {"status": status, "options": options, "inputs": inputs}
+        (run / "run.json").write_text(json.dumps(record))
+        with pytest.raises(InputError) as info:
+            check_resumable(run, options=asked, inputs=inputs)
+        messages.append(str(info.value).split(": ", 1)[1])
+    assert messages[0] in readme
+    assert messages[1].startswith("--resume: the incomplete run in this folder was started")
+    assert messages[1].split(" (")[0] in readme and "(option n: recorded 3, asked for 2)" in readme
+    _lock_file(run, live_pid)
+    with pytest.raises(BusyError) as busy:
+        with folder_lock(run):
+            pass
+    text = str(busy.value)
+    assert text.split(" (PID")[0].replace(str(run), "OUTDIR") in readme
+    assert text.endswith(") (wait for it to finish, or choose another folder)")
+    assert "(wait for it to finish, or choose another folder)" in readme
+    assert "no space left on device writing PATH" in readme
+    assert "interrupted; rerun the same command to resume" in readme

@@ -55,6 +55,14 @@ def predict(
     inputs = expand_paths(files)
     check_not_input(output, inputs)
     check_writable_file(output)
+    if not output.name.lower().endswith((".xyz", ".extxyz")):
+        from fntk.errors import InputError
+
+        raise InputError(
+            "predictions are written as extended XYZ, but the output name says otherwise",
+            file=str(output),
+            hint="name it .xyz or .extxyz",
+        )
     if output.exists() and not overwrite:
         from fntk.errors import InputError
 

@@ -181,11 +181,18 @@ def check_select_paths(
     that would not continue an incomplete run of the same options and inputs."""
     import json
 
+    from fntk.errors import InputError
     from fntk.features.store import check_store_folder
     from fntk.io.outdir import check_resumable
 
     if store is not None:
         check_store_folder(store, flag="--store")
+        if store.resolve() == output.resolve():
+            raise InputError(
+                "--store is the output folder itself; the store's files would mix with the run's",
+                file=str(store),
+                hint=f"use --store {output / RESUME_STORE} or a folder of its own",
+            )
     if resume:
         check_resumable(
             output,

@@ -65,6 +65,9 @@ def expand_paths(paths: Sequence[str], *, file_format: str | None = None) -> lis
         if glob.has_magic(path):
             matches = sorted(glob.glob(path))
             if not matches:
+                unknown = _not_found(spec, source)
+                if "unknown format" in str(unknown):
+                    raise unknown
                 raise InputError(f"pattern {path!r} matches no file", hint="check the path")
             for match in matches:
                 expanded.extend(_expand_one(source.with_path(match), spec))
@@ -82,7 +85,7 @@ def _not_found(spec: str, source: Source) -> InputError:
     head, sep, tail = spec.partition(":")
     name = head.split(",")[0]
     if source.format is None and sep and tail and re.fullmatch(r"[A-Za-z][\w.+-]*", name):
-        if os.path.exists(tail) or glob.has_magic(tail):
+        if os.path.exists(tail) or (glob.has_magic(tail) and glob.glob(tail)):
             return InputError(
                 f"unknown format {name!r} in {spec!r}",
                 hint=f"formats: {', '.join(sorted(FORMATS))} or any ASE format name",
@@ -297,6 +300,8 @@ def check_xyz_columns(path: str) -> None:
                 continue
             try:
                 n_atoms = int(header.split()[0])
+                if n_atoms < 0:
+                    raise ValueError(n_atoms)
             except ValueError:
                 raise InputError(
                     f"line {line_no}: expected the atom count of a frame, found "
@@ -312,11 +317,16 @@ def check_xyz_columns(path: str) -> None:
             symbols_first = match is None or match.group(1).strip("\"'").lower().startswith(
                 ("species:s:1", "symbols:s:1")
             )
-            for _ in range(n_atoms):
+            for k in range(n_atoms):
                 line = handle.readline()
                 line_no += 1
                 if not line:
-                    return
+                    raise InputError(
+                        f"the file ends inside the frame: {k} of its {n_atoms} atom lines",
+                        file=path,
+                        index=frame,
+                        hint="the file is truncated (copy it again) or its atom count is wrong",
+                    )
                 fields = line.split()
                 if symbols_first and fields and not _is_element(fields[0]):
                     raise InputError(
