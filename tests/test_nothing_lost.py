@@ -105,6 +105,18 @@ def test_a_second_run_into_a_folder_in_use_is_refused_naming_the_holder(tmp_path
     assert _tree(tmp_path) == before
 
 
+def test_a_second_benchmark_into_a_folder_in_use_is_refused(tmp_path, live_pid):
+    data = _waters(tmp_path / "d.xyz", n=3)
+    (tmp_path / "b").mkdir()
+    _lock_file(tmp_path / "b", live_pid)
+    before = _tree(tmp_path)
+    argv = ["bench", "--init", data, "--pool", data, "--test", f"t={data}", "-o", tmp_path / "b"]
+    result = _invoke(argv)
+    assert result.exit_code == 1, result.output
+    assert f"PID {live_pid}" in _one_line(result.output)
+    assert _tree(tmp_path) == before
+
+
 def test_a_stale_lock_is_taken_over_and_released(tmp_path, dead_pid):
     _lock_file(tmp_path, dead_pid)
     with folder_lock(tmp_path) as lock:

@@ -174,6 +174,7 @@ def bench(
     from fntk.bench.checks import check_labelled_files
     from fntk.errors import FntkError, invalid_options
     from fntk.io import expand_paths
+    from fntk.io.lock import folder_lock
     from fntk.models import check_model_spec
     from fntk.pipeline.options import read_config
 
@@ -224,7 +225,7 @@ def bench(
         logging.basicConfig(level=logging.INFO, format="%(message)s")
         logging.getLogger("fntk.bench").setLevel(logging.INFO)
     try:
-        with _torch_threads(threads):
+        with folder_lock(out), _torch_threads(threads):  # one benchmark per folder at a time
             run = run_benchmark_files(
                 init, pool, tests, out, options, e0_reference=e0_reference or ()
             )
@@ -294,7 +295,9 @@ def _check_output(output: Path, overwrite: bool) -> None:
 
     if output.exists() and not output.is_dir():
         raise InputError("output path exists and is not a directory", file=str(output))
-    own = {"features", *_OUTPUT_FILES} if overwrite else {"features"}
+    from fntk.io.lock import LOCK_NAME
+
+    own = {"features", LOCK_NAME, *_OUTPUT_FILES} if overwrite else {"features", LOCK_NAME}
     resumable = (output / "state.json").is_file() and not overwrite
     if output.is_dir() and any(p.name not in own for p in output.iterdir()) and not resumable:
         raise InputError(
