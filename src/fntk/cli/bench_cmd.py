@@ -267,9 +267,9 @@ def _parse_methods(value: str) -> tuple[str, ...]:
     names = tuple(m.strip() for m in value.split(",") if m.strip())
     unknown = [m for m in names if m not in METHOD_NAMES]
     if unknown or not names:
+        given = ", ".join(repr(m) for m in unknown) or repr(value)
         raise typer.BadParameter(
-            f"{', '.join(unknown) or repr(value)}: not a method; choose from "
-            f"{', '.join(METHOD_NAMES)}",
+            f"{given} is not one of {', '.join(repr(m) for m in METHOD_NAMES)}",
             param_hint="--methods",
         )
     return names

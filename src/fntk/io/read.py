@@ -225,18 +225,24 @@ def _iread(spec: str, index: str, file_format: str | None) -> Iterator[Atoms]:
             hint="use a known extension (.xyz, .extxyz, .traj, .db, ...) or write FORMAT:PATH",
         ) from None
     except OSError as exc:
-        raise InputError(
-            f"cannot read the file ({exc.strerror or type(exc).__name__})",
-            file=path,
-            hint="check its permissions and the disk it is on",
-        ) from None
+        if exc.errno is not None:  # the system's error; ASE's XYZError is an errno-less OSError
+            raise InputError(
+                f"cannot read the file ({exc.strerror or type(exc).__name__})",
+                file=path,
+                hint="check its permissions and the disk it is on",
+            ) from None
+        raise _unparsable(exc, path, frame) from None
     except (ValueError, KeyError, IndexError, StopIteration, AssertionError) as exc:
-        # ASE's readers raise all of these (and XYZError, a ValueError subclass) on bad content.
-        raise InputError(
-            f"cannot parse the file near frame {frame} ({type(exc).__name__}: {exc})",
-            file=path,
-            hint="check that the file is complete and in the format its extension says",
-        ) from None
+        # ASE's readers raise all of these on bad content.
+        raise _unparsable(exc, path, frame) from None
+
+
+def _unparsable(exc: Exception, path: str, frame: int) -> InputError:
+    return InputError(
+        f"cannot parse the file near frame {frame} ({type(exc).__name__}: {exc})",
+        file=path,
+        hint="check that the file is complete and in the format its extension says",
+    )
 
 
 def check_readable(path: str) -> None:
