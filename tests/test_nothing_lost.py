@@ -387,7 +387,8 @@ def test_tiny_or_huge_loss_weights_give_a_finite_lambda():
 
 
 def _structure(symbols: str, energy: float) -> Atoms:
-    atoms = Atoms(symbols, positions=np.arange(3 * len(symbols)).reshape(-1, 3) * 1.1)
+    atoms = Atoms(symbols)
+    atoms.positions = np.arange(3.0 * len(atoms)).reshape(-1, 3) * 1.1
     atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=np.zeros((len(atoms), 3)))
     return atoms
 
@@ -402,6 +403,14 @@ def test_reference_energy_notes_name_what_the_labels_cannot_fix():
     notes = reference_energy_notes(one, pool, tests)
     assert any("test split mols: element(s) S" in n and "not learnable" in n for n in notes)
     assert any("fixes only 1 independent" in n and "H, C, N, O" in n for n in notes)
+    assert any("those of H, C, N, O are not fixed separately" in n for n in notes)
+    slabs = LabelledSet.from_structures(
+        [_structure(s, -1.0) for s in ("Cu12O", "Pt12O", "Ni12O", "O")]
+    )  # an O reference fixes every E0 of slabs that each pair 12 metal atoms with one O
+    assert reference_energy_notes(slabs, slabs, {}) == []
+    half = LabelledSet.from_structures([_structure(s, -1.0) for s in ("C", "CH4", "NO")])
+    (note,) = reference_energy_notes(half, half, {})
+    assert "fixes only 3 independent" in note and "those of N, O are not fixed" in note
     varied = LabelledSet.from_structures([_structure(s, -1.0) for s in ("C", "H", "N", "O", "CH")])
     fine = {"mols": LabelledSet.from_structures([_structure("CHN", -3.0)])}
     assert reference_energy_notes(varied, pool, fine) == []

@@ -74,13 +74,16 @@ def reference_energy_notes(
     counts = composition_matrix([atoms.numbers for atoms in fitted], species)
     rank = int(np.linalg.matrix_rank(counts)) if len(fitted) else 0
     if rank < len(species):
+        # element k's E0 is fixed iff the unit vector e_k lies in the row space of the counts
+        in_row_space = np.diag(np.linalg.pinv(counts) @ counts)
+        loose = [z for z, p in zip(species, in_row_space, strict=True) if p < 1 - 1e-9]
         notes.append(
             f"the initial labelled set ({len(init)} structures"
             f"{' and --e0-reference' if e0_reference else ''}) fixes only {rank} independent "
             f"combination(s) of the reference energies (E0) of the {len(species)} elements "
-            f"{_symbols(species)}: the first round's E0 refit takes the smallest change that "
-            "fits them, and energy errors before the pool's labels arrive can be large "
-            "(add --e0-reference structures of single elements, or initial structures of "
-            "other compositions)"
+            f"{_symbols(species)}; those of {_symbols(loose)} are not fixed separately: the "
+            "first round's E0 refit takes the smallest change that fits the labels, and energy "
+            "errors before the pool's labels arrive can be large (add --e0-reference "
+            "structures of single elements, or initial structures of other compositions)"
         )
     return notes
