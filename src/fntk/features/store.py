@@ -385,9 +385,9 @@ def _not_a_store(directory: Path, flag: str = "") -> InputError:
 def check_store_folder(directory: str | os.PathLike, *, flag: str = "") -> None:
     """Raise :class:`InputError` unless ``directory`` may hold a feature store (creates nothing).
 
-    Accepted: a path that does not exist yet, a folder without ``meta.json`` (a store may join
-    any folder), or a folder with a store's ``meta.json``. ``flag`` names the option that gave
-    the path (``--store``, ``-o``), for the message.
+    Accepted: a folder with a store's ``meta.json``, or a path where a new store can be made (a
+    writable folder without ``meta.json``, which a store may join, or a path to create).
+    ``flag`` names the option that gave the path (``--store``, ``-o``), for the message.
     """
     path = Path(directory)
     if path.exists() and not path.is_dir():
@@ -397,5 +397,15 @@ def check_store_folder(directory: str | os.PathLike, *, flag: str = "") -> None:
             hint=f"give {flag + ' ' if flag else ''}a folder",
         )
     meta = path / META_FILE
-    if meta.exists() and not _is_store_meta(meta):
-        raise _not_a_store(path, flag)
+    if meta.exists():
+        if not _is_store_meta(meta):
+            raise _not_a_store(path, flag)
+        return  # an existing store may be read-only: its complete chunks are only read
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(
+            f"{'folder' if existing == path else f'its parent {existing}'} is not writable "
+            "(a feature store writes its chunks there)",
+            file=f"{flag} {path}" if flag else str(path),
+            hint=f"give {flag + ' ' if flag else ''}a writable folder",
+        )

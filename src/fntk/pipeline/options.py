@@ -196,7 +196,8 @@ def read_config(path: str | Path) -> dict[str, Any]:
     """
     file = Path(path)
     if not file.is_file():
-        raise InputError("config file not found", file=str(file))
+        what = "is a directory, not a config file" if file.is_dir() else "config file not found"
+        raise InputError(what, file=str(file), hint="--config takes a .yaml, .toml or .json file")
     text = file.read_text(encoding="utf-8")
     suffix = file.suffix.lower()
     try:
