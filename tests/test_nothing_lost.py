@@ -166,6 +166,9 @@ def test_resume_continues_an_incomplete_run_of_the_same_options(tmp_path):
     with pytest.raises(InputError, match=r"input pool: recorded \['p.xyz'\], asked for"):
         check_resumable(tmp_path / "run", options=options, inputs={"pool": ["q.xyz"], "train": []})
     check_resumable(tmp_path / "new", options=options, inputs=inputs)  # a new folder starts
+    (tmp_path / "run" / "run.json").write_text(json.dumps({"status": "running"}))
+    with pytest.raises(InputError, match=r"started otherwise \(options not recorded in run"):
+        check_resumable(tmp_path / "run", options=options, inputs=inputs)
 
 
 # --- a full disk, Ctrl-C -------------------------------------------------------------------

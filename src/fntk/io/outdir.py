@@ -167,4 +167,6 @@ def _differences(what: str, recorded: object, asked: object, prefix: str = "") -
         return found
     if recorded == asked:
         return []
-    return [f"{what} {prefix or 'value'}: recorded {recorded!r}, asked for {asked!r}"]
+    if not prefix:  # a run.json without the record (written by another program)
+        return [f"{what}s not recorded in run.json"]
+    return [f"{what} {prefix}: recorded {recorded!r}, asked for {asked!r}"]
