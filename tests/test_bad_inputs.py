@@ -220,6 +220,102 @@ def _bench(test: str, pool: str = "p.xyz") -> Callable[[Path], list[str]]:
     return build
 
 
+def _write(name: str, text: str) -> Callable[[Path], Path]:
+    def build(tmp: Path) -> Path:
+        (tmp / name).write_text(text)
+        return tmp / name
+
+    return build
+
+
+def _select_file(source: Callable[[Path], Path], *extra: str) -> Callable[[Path], list[str]]:
+    return lambda tmp: ["select", str(source(tmp)), "-o", str(tmp / "run"), "-n", "1", *extra]
+
+
+def _unlabelled(path: Path) -> Path:
+    ase.io.write(path, [molecule("H2O"), molecule("NH3")], format="extxyz")
+    return path
+
+
+def _bench_unlabelled_pool(tmp: Path) -> list[str]:
+    _distinct(tmp / "i.xyz")
+    _unlabelled(tmp / "p.xyz")
+    files = ["--init", str(tmp / "i.xyz"), "--pool", str(tmp / "p.xyz")]
+    return ["bench", *files, "--test", f"t={tmp / 'i.xyz'}", "-o", str(tmp / "b")]
+
+
+def _bench_methods(value: str) -> Callable[[Path], list[str]]:
+    return lambda tmp: [*_bench("t={tmp}/p.xyz")(tmp), "--methods", value]
+
+
+def _select_store_is_file(tmp: Path) -> list[str]:
+    (tmp / "feats").write_text("a file\n")
+    return _select("-n", "1", "--store", str(tmp / "feats"))(tmp)
+
+
+def _select_store_foreign_meta(tmp: Path) -> list[str]:
+    (tmp / "proj").mkdir()
+    (tmp / "proj" / "meta.json").write_text('{"title": "my project"}\n')
+    return _select("-n", "1", "--store", str(tmp / "proj"))(tmp)
+
+
+def _features_into_foreign_meta(tmp: Path) -> list[str]:
+    (tmp / "proj").mkdir()
+    (tmp / "proj" / "meta.json").write_text('{"title": "my project"}\n')
+    (tmp / "proj" / "data.csv").write_text("a,b\n")
+    return ["features", str(_distinct(tmp / "p.xyz")), "-o", str(tmp / "proj")]
+
+
+def _select_input_in_output(tmp: Path) -> list[str]:
+    _run_folder(tmp, "complete")
+    _distinct(tmp / "run" / "selected.xyz")
+    pool = str(tmp / "run" / "selected.xyz")
+    return ["select", pool, "-o", str(tmp / "run"), "-n", "1", "--overwrite"]
+
+
+def _predict_onto_existing(tmp: Path) -> list[str]:
+    _xyz(tmp / "pool1.xyz")
+    _distinct(tmp / "labelled.xyz")  # someone's labelled data, not an input of this command
+    return ["predict", str(tmp / "pool1.xyz"), "-o", str(tmp / "labelled.xyz")]
+
+
+def _complete_run(tmp: Path, n: int, *extra_files: str) -> None:
+    """A complete ``fntk select -n n`` run's folder, as the job writes it (all 7 outputs)."""
+    from fntk.pipeline import OUTPUT_NAMES
+
+    (tmp / "run").mkdir()
+    record = {
+        "status": "complete",
+        "options": json.loads(build_run_options(n=n).model_dump_json()),
+        "inputs": {"pool": [str(tmp / "p.xyz")], "train": []},
+    }
+    for name in OUTPUT_NAMES:
+        (tmp / "run" / name).write_text(f"{name} of the n={n} run\n")
+    (tmp / "run" / "run.json").write_text(json.dumps(record) + "\n")
+    for name in extra_files:
+        (tmp / "run" / name).write_text("the user's\n")
+
+
+def _resume_over_complete(n_done: int, n_asked: int, *extra_files: str):
+    def build(tmp: Path) -> list[str]:
+        _complete_run(tmp, n_done, *extra_files)
+        return _select("-n", str(n_asked), "--resume")(tmp)
+
+    return build
+
+
+def _resume_other_options(tmp: Path) -> list[str]:
+    _complete_run(tmp, 3)
+    record = json.loads((tmp / "run" / "run.json").read_text())
+    (tmp / "run" / "run.json").write_text(json.dumps({**record, "status": "running"}) + "\n")
+    (tmp / "run" / "feature-store").mkdir()
+    return _select("-n", "2", "--resume")(tmp)
+
+
+def _demo_unknown_model(tmp: Path) -> list[str]:
+    return ["demo", "-o", str(tmp / "demo"), "--model", "nosuch"]
+
+
 # (name, build the case in tmp -> argv, exit code, words the one line must hold)
 CASES: list[tuple[str, Callable[[Path], list[str]], int, tuple[str, ...]]] = [
     ("predict-glob-onto-input", _glob_onto_input, 1, ("b.xyz", "refusing to overwrite")),
@@ -279,7 +375,168 @@ CASES: list[tuple[str, Callable[[Path], list[str]], int, tuple[str, ...]]] = [
         ("none.xyz", "file not found"),
     ),
     ("features-onto-file", _features_onto_file, 1, ("not a directory",)),
-    ("bench-test-without-name", _bench("=x.xyz"), 1, ("--test", "NAME=FILE")),
+    ("bench-test-without-name", _bench("=x.xyz"), 2, ("--test", "NAME=FILE")),
+    ("bench-unknown-method", _bench_methods("random,foo"), 2, ("--methods", "foo", "joint")),
+    (
+        "bench-unlabelled-pool",
+        _bench_unlabelled_pool,
+        1,
+        ("p.xyz", "frame 0", "no reference energy", "holds no reference labels"),
+    ),
+    (
+        "bench-unknown-model",
+        lambda tmp: [*_bench("t={tmp}/p.xyz")(tmp), "--model", "nosuch"],
+        1,
+        ("unknown model spec 'nosuch'",),
+    ),
+    # destructive before: every one of these replaced or mixed results (issue 24)
+    (
+        "select-resume-over-complete-run",
+        _resume_over_complete(5, 3),
+        1,
+        ("holds a complete run", "--resume continues an incomplete run only", "--overwrite"),
+    ),
+    (
+        "select-resume-smaller-n-over-complete-run",
+        _resume_over_complete(3, 2),
+        1,
+        ("holds a complete run", "--resume"),
+    ),
+    (
+        "select-resume-over-complete-run-with-user-file",
+        _resume_over_complete(5, 5, "notes.txt"),
+        1,
+        ("holds a complete run", "--resume"),
+    ),
+    (
+        "select-resume-other-options",
+        _resume_other_options,
+        1,
+        ("--resume", "started otherwise", "option n: recorded 3, asked for 2"),
+    ),
+    (
+        "predict-onto-existing-file",
+        _predict_onto_existing,
+        1,
+        ("labelled.xyz", "output file exists", "--overwrite"),
+    ),
+    (
+        "select-input-inside-output-overwrite",
+        _select_input_in_output,
+        1,
+        ("selected.xyz", "refusing to overwrite an input file"),
+    ),
+    # messages that blamed the wrong thing (issue 24)
+    ("select-empty-file", _select_file(_write("empty.xyz", "")), 1, ("empty.xyz", "is empty")),
+    (
+        "select-bad-atom-count-in-frame-1",
+        _select_file(_write("c.xyz", "1\nc\nH 0 0 0\nx\nc\nH 0 0 0\n")),
+        1,
+        ("c.xyz, frame 1", "line 4", "atom count"),
+    ),
+    (
+        "select-unknown-element",
+        _select_file(_write("zz.xyz", "1\nc\nH 0 0 0\n1\nc\nZz 0 0 0\n")),
+        1,
+        ("zz.xyz, frame 1", "unknown element symbol 'Zz'"),
+    ),
+    (
+        "select-unknown-format-prefix",
+        lambda tmp: _select_file(lambda t: Path(f"nosuchfmt:{_distinct(t / 'p.xyz')}"))(tmp),
+        1,
+        ("unknown format 'nosuchfmt'", "oc20-s2ef"),
+    ),
+    (
+        "select-unreadable-file",
+        _select_file(lambda tmp: Path("extxyz:/proc/self/mem")),  # read() fails with EIO
+        1,
+        ("/proc/self/mem", "cannot read the file"),
+    ),
+    ("select-forces-weight-inf", _select("-n", "1", "--forces-weight", "inf"), 2, ("inf",)),
+    ("select-energy-weight-nan", _select("-n", "1", "--energy-weight", "nan"), 2, ("--energy",)),
+    (
+        "select-both-weights-zero",
+        _select("-n", "1", "--energy-weight", "0", "--forces-weight", "0"),
+        1,
+        ("both 0",),
+    ),
+    (
+        "select-seed-negative",
+        _select("-n", "1", "--seed", "-1"),
+        2,
+        ("--seed", "greater than or equal to 0"),
+    ),
+    (
+        "select-store-is-a-file",
+        _select_store_is_file,
+        1,
+        ("--store", "feats", "not a directory", "give --store a folder"),
+    ),
+    (
+        "select-store-is-a-users-folder",
+        _select_store_foreign_meta,
+        1,
+        ("proj", "is not a feature store", "nothing was changed"),
+    ),
+    (
+        "features-into-users-folder-with-meta-json",
+        _features_into_foreign_meta,
+        1,
+        ("proj", "is not a feature store", "meta.json was not written by fntk"),
+    ),
+    (
+        "select-workers-and-scheduler",
+        _select("-n", "1", "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"),
+        2,
+        ("--workers", "--scheduler"),
+    ),
+    ("select-unknown-model", _select("-n", "1", "--model", "nosuch"), 1, ("'nosuch'",)),
+    (
+        "select-model-file-missing",
+        _select("-n", "1", "--model", "sevennet:nowhere.pth"),
+        1,
+        ("model file not found", "nowhere.pth"),
+    ),
+    ("demo-unknown-model", _demo_unknown_model, 1, ("unknown model spec 'nosuch'",)),
+    # more of the same classes, found while fixing issue 24
+    (
+        "predict-output-not-xyz",
+        lambda tmp: ["predict", str(_xyz(tmp / "a.xyz")), "-o", str(tmp / "out.traj")],
+        1,
+        ("out.traj", "extended XYZ", ".xyz"),
+    ),
+    (
+        "select-store-is-the-output-folder",
+        lambda tmp: _select("-n", "1", "--store", str(tmp / "run"))(tmp),
+        1,
+        ("--store is the output folder itself", "feature-store"),
+    ),
+    (
+        "select-truncated-frame",
+        _select_file(_write("cut.xyz", "1\nc\nH 0 0 0\n3\nc\nH 0 0 0\n")),
+        1,
+        ("cut.xyz, frame 1", "ends inside the frame", "1 of its 3 atom lines"),
+    ),
+    (
+        "select-negative-atom-count",
+        _select_file(_write("neg.xyz", "-2\nc\nH 0 0 0\n")),
+        1,
+        ("neg.xyz, frame 0", "atom count", "'-2'"),
+    ),
+    (
+        "select-unknown-format-prefix-on-a-glob",
+        lambda tmp: _select_file(lambda t: Path(f"nosuch:{_distinct(t / 'p.xyz').parent}/*.xyz"))(
+            tmp
+        ),
+        1,
+        ("unknown format 'nosuch'",),
+    ),
+    (
+        "predict-unknown-model",
+        lambda tmp: ["predict", str(_xyz(tmp / "a.xyz")), "-o", str(tmp / "o.xyz"), "-m", "x"],
+        1,
+        ("unknown model spec 'x'",),
+    ),
     ("bench-missing-test-file", _bench("t={tmp}/none.xyz"), 1, ("none.xyz", "file not found")),
     (
         "bench-missing-pool",
@@ -313,6 +570,9 @@ def test_bad_input_is_one_line_and_touches_nothing(tmp_path, build, code, words)
         assert len(lines) == 1 and lines[0].startswith("error:"), result.output
     for word in words:
         assert word in text, result.output
+    assert "delete" not in text  # advice that would remove a user's folder
+    if "--store" in argv:
+        assert "choose another -o" not in text  # a --store problem is not blamed on -o
     assert _tree(tmp_path) == before  # inputs byte-identical, nothing written, no temporaries
     assert sorted(p for p in tmp_path.rglob("*") if p.is_dir()) == dirs_before  # no new folders
 

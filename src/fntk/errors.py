@@ -33,6 +33,14 @@ class InputError(FntkError, ValueError):
         super().__init__(message)
 
 
+class OutputError(FntkError, OSError):
+    """An output could not be written (disk full, quota, read-only file system): names the path."""
+
+
+class BusyError(FntkError, RuntimeError):
+    """An output folder or store is in use by another fntk process (names its PID)."""
+
+
 class ModelLoadError(FntkError, RuntimeError):
     """A model backend could not be loaded (bad spec, missing file, no network)."""
 

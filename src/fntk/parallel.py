@@ -25,6 +25,7 @@ survives a killed worker; a killed client resumes from the feature store (``--re
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -140,6 +141,24 @@ def _pool_task(plugin_name: str, *args: Any) -> ScoredChunk:
     return score_pool_chunk(_worker_backend(plugin_name), *args)
 
 
+@contextlib.contextmanager
+def _children_ignore_ctrl_c() -> Iterator[None]:
+    """Start worker processes with SIGINT ignored (inherited across exec): Ctrl-C in a terminal
+    reaches every process of its group, and workers would each print a traceback while the
+    client shuts them down in order anyway."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class DaskEngine:
     """A Dask client for one selection run: a new local cluster or an existing scheduler.
 
@@ -188,7 +207,7 @@ class DaskEngine:
             # OMP/MKL/OpenBLAS to one thread, the plugin torch. Dask also sets
             # MALLOC_TRIM_THRESHOLD_=65536 there, 2-3x slower features (any explicit value also
             # freezes glibc's mmap threshold; a large one was still 2x slower): unset it.
-            with dask.config.set(WORKER_CONFIG):
+            with dask.config.set(WORKER_CONFIG), _children_ignore_ctrl_c():
                 self.cluster = LocalCluster(
                     n_workers=workers,
                     threads_per_worker=1,

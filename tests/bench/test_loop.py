@@ -199,3 +199,26 @@ def test_a_method_returning_a_bad_batch_is_a_bug(tiny_sets, tmp_path):
         run_benchmark(
             data(tiny_sets), options, tmp_path, CountingLearner(), methods={"r": Repeats("r")}
         )
+
+
+def test_summary_says_which_reference_energies_cannot_be_learnt(tiny_sets, tmp_path):
+    """A test element no labelled structure has, and initial compositions (all Cu2O) that fix
+    one combination of two E0s: both are said in summary.md instead of passing silently."""
+    odd = tiny_sets["test"].structures[0].copy()
+    odd.numbers[2] = 7  # its O becomes N, an element of no initial or pool structure
+    sets = {**tiny_sets, "test": LabelledSet.from_structures([_relabelled(odd)])}
+    run(sets, tmp_path, rounds=1)
+    summary = " ".join((tmp_path / "summary.md").read_text().split())
+    assert "test split test: element(s) N occur in no initial, pool or --e0-reference" in summary
+    assert "energy errors are not learnable" in summary
+    assert "fixes only 1 independent combination(s) of the reference energies (E0) of the 2 " in (
+        summary
+    )
+    assert "elements O, Cu" in summary
+
+
+def _relabelled(atoms):
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    atoms.calc = SinglePointCalculator(atoms, energy=-1.0, forces=np.zeros((len(atoms), 3)))
+    return atoms

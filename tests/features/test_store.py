@@ -119,6 +119,10 @@ def test_store_on_an_existing_file_or_bad_meta_is_one_clear_error(tmp_path):
     assert a_file.read_text() == "not a folder"
     broken = tmp_path / "broken"
     broken.mkdir()
-    (broken / "meta.json").write_text("{not json")
+    (broken / "meta.json").write_text("{not json")  # no store's: never "delete the folder"
+    with pytest.raises(InputError, match=r"is not a feature store: its meta\.json was not"):
+        FeatureStore.open(broken)
+    meta = {"store_format": 2, "model": "m", "options": {"name": "nosuch"}}
+    (broken / "meta.json").write_text(json.dumps({**meta, "chunk_size": 2, "n_features": 4}))
     with pytest.raises(InputError, match=r"meta\.json of the feature store is unreadable"):
         FeatureStore.open(broken)

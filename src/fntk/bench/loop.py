@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from fntk.al import LabelledSet
+from fntk.bench.checks import reference_energy_notes
 from fntk.bench.learner import FinetuneLearner, FittedModel, Learner, RidgeLearner
 from fntk.bench.methods import (
     Acquisition,
@@ -165,6 +166,8 @@ def run_benchmark_files(
     from fntk.models import load_backend
 
     data = load_bench_data(init, pool, tests, e0_reference=e0_reference, options=options)
+    for note in reference_energy_notes(data.init, data.pool, data.tests, data.e0_reference):
+        logger.warning("%s", note)
     backend = load_backend(options.model, device=options.device)
     learner: Learner
     if options.learner == "ridge":
@@ -251,9 +254,10 @@ def run_benchmark(
     runner = _Runner(data, options, learner, methods, view, paths)
     n_evaluated = runner.run()
     rows = runner.rows
+    e0_notes = reference_energy_notes(data.init, data.pool, data.tests, data.e0_reference)
     summary = summary_markdown(
         rows,
-        notes=runner.notes(),
+        notes=[*e0_notes, *runner.notes()],
         profile=pool_profile(data.pool, candidates, options.pick_tags),
         picks=runner.picks(),
     )

@@ -14,6 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from fntk.bench.results import METRIC_LABELS, METRICS, ResultRow, mean_curves
+from fntk.io import atomic_write_with
 
 
 def plot_learning_curves(rows: Sequence[ResultRow], path: str | os.PathLike) -> Path:
@@ -57,5 +58,6 @@ def plot_learning_curves(rows: Sequence[ResultRow], path: str | os.PathLike) -> 
     axes[0][0].legend(fontsize=7)
     path = Path(path)
     FigureCanvasAgg(figure)
-    figure.savefig(path, dpi=100)
+    # atomically, like every output: a full disk is one line and leaves no half-written PNG
+    atomic_write_with(path, lambda h: figure.savefig(h, format="png", dpi=100), binary=True)
     return path

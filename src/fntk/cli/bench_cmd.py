@@ -171,8 +171,11 @@ def bench(
     from pydantic import ValidationError
 
     from fntk.bench import build_bench_options, run_benchmark_files
-    from fntk.errors import invalid_options
+    from fntk.bench.checks import check_labelled_files
+    from fntk.errors import FntkError, invalid_options
     from fntk.io import expand_paths
+    from fntk.io.lock import folder_lock
+    from fntk.models import check_model_spec
     from fntk.pipeline.options import read_config
 
     overrides: dict[str, object] = dict(read_config(config)) if config is not None else {}
@@ -196,7 +199,7 @@ def bench(
     }
     overrides.update({k: v for k, v in named.items() if v is not None})
     if methods is not None:
-        overrides["methods"] = tuple(m.strip() for m in methods.split(",") if m.strip())
+        overrides["methods"] = _parse_methods(methods)
     if pool_shift:
         overrides["pool_shift"] = tuple(pool_shift)
     tuning = dict(overrides.pop("finetune", None) or {})  # type: ignore[call-overload]
@@ -209,15 +212,27 @@ def bench(
         raise invalid_options(exc, "benchmark option") from None
     _check_output(output, overwrite)
     tests = _parse_tests(test)
+    check_model_spec(options.model)
     for files in (init, pool, *tests.values(), e0_reference or []):
         if files:
             expand_paths(files)  # a missing file is an error before the folder is created
+    keys = options.energy_key, options.forces_key
+    check_labelled_files([*init, *pool], *keys)  # first frames: unlabelled is refused now
+    check_labelled_files([f for t in tests.values() for f in t], *keys, require_forces=False)
+    created = not output.exists()
     out = _prepare(output, overwrite)
     if not quiet:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
         logging.getLogger("fntk.bench").setLevel(logging.INFO)
-    with _torch_threads(threads):
-        run = run_benchmark_files(init, pool, tests, out, options, e0_reference=e0_reference or ())
+    try:
+        with folder_lock(out), _torch_threads(threads):  # one benchmark per folder at a time
+            run = run_benchmark_files(
+                init, pool, tests, out, options, e0_reference=e0_reference or ()
+            )
+    except FntkError:
+        if created:
+            _remove_if_empty(out)
+        raise
     typer.echo(run.summary)
     for name, path in run.paths.items():
         typer.echo(f"{name:>8}: {path}")
@@ -237,16 +252,37 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def _parse_tests(specs: list[str]) -> dict[str, list[str]]:
-    from fntk.errors import InputError
+def _remove_if_empty(out: Path) -> None:
+    """Remove ``out`` (created by this run) when it holds nothing but empty folders."""
+    import shutil
 
+    if all(p.is_dir() for p in out.rglob("*")):
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def _parse_methods(value: str) -> tuple[str, ...]:
+    """``--methods a,b``; an unknown name is a usage error (exit 2) naming the valid ones."""
+    from fntk.bench.options import METHOD_NAMES
+
+    names = tuple(m.strip() for m in value.split(",") if m.strip())
+    unknown = [m for m in names if m not in METHOD_NAMES]
+    if unknown or not names:
+        given = ", ".join(repr(m) for m in unknown) or repr(value)
+        raise typer.BadParameter(
+            f"{given} is not one of {', '.join(repr(m) for m in METHOD_NAMES)}",
+            param_hint="--methods",
+        )
+    return names
+
+
+def _parse_tests(specs: list[str]) -> dict[str, list[str]]:
     tests: dict[str, list[str]] = {}
     for spec in specs:
         name, sep, path = spec.partition("=")
         if not sep:
             name, path = Path(spec).stem, spec
         if not name or not path:
-            raise InputError(f"--test {spec!r} is not NAME=FILE")
+            raise typer.BadParameter(f"{spec!r} is not NAME=FILE", param_hint="--test")
         tests.setdefault(name, []).append(path)
     return tests
 
@@ -259,7 +295,9 @@ def _check_output(output: Path, overwrite: bool) -> None:
 
     if output.exists() and not output.is_dir():
         raise InputError("output path exists and is not a directory", file=str(output))
-    own = {"features", *_OUTPUT_FILES} if overwrite else {"features"}
+    from fntk.io.lock import LOCK_NAME
+
+    own = {"features", LOCK_NAME, *_OUTPUT_FILES} if overwrite else {"features", LOCK_NAME}
     resumable = (output / "state.json").is_file() and not overwrite
     if output.is_dir() and any(p.name not in own for p in output.iterdir()) and not resumable:
         raise InputError(

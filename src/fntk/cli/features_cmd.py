@@ -15,6 +15,7 @@ from fntk.cli.types import (
     ParameterGroupName,
     Seed,
     StructureFiles,
+    finite_number,
 )
 from fntk.options import ComputeDtype
 
@@ -40,16 +41,25 @@ def features(
         typer.Option(
             "--force-weight",
             min=0.0,
+            callback=finite_number,
             help="lambda (Angstrom) of the joint map; give it to keep several stores on one "
             "lambda.",
             show_default="sqrt(w_F / (3 N w_E)), N the mean atom count of FILES",
         ),
     ] = None,
     energy_weight: Annotated[
-        float, typer.Option(min=0.0, help="Loss weight w_E of per-atom energies, 1/(eV/atom)^2.")
+        float,
+        typer.Option(
+            min=0.0,
+            callback=finite_number,
+            help="Loss weight w_E of per-atom energies, 1/(eV/atom)^2.",
+        ),
     ] = 1.0,
     forces_weight: Annotated[
-        float, typer.Option(min=0.0, help="Loss weight w_F of force components, 1/(eV/A)^2.")
+        float,
+        typer.Option(
+            min=0.0, callback=finite_number, help="Loss weight w_F of force components, 1/(eV/A)^2."
+        ),
     ] = 100.0,
     dtype: Annotated[
         ComputeDtype, typer.Option("--dtype", help="Model and feature dtype.")
@@ -70,7 +80,9 @@ def features(
     from fntk.cli.progress import progress_bar
     from fntk.errors import invalid_options
     from fntk.features import default_options, load_backend_for
+    from fntk.features.store import check_store_folder
     from fntk.io import check_output_dir, iter_frames
+    from fntk.models import check_model_spec
     from fntk.pipeline.featurize import ChunkFeaturizer, open_store
 
     settings: dict[str, object] = {"dtype": dtype, "batch_size": batch_size, "device": device}
@@ -94,7 +106,9 @@ def features(
         raise invalid_options(exc, "feature option") from None
 
     # every frame read and validated before the model loads and the store folder is created
-    check_output_dir(output, overwrite=True)  # a store may join any folder, not a file
+    check_model_spec(model)
+    check_store_folder(output, flag="-o")  # a store may join any folder, not a file
+    check_output_dir(output, overwrite=True)
     total = sum(1 for _ in iter_frames(files))
     backend = load_backend_for(model, options)
     store = open_store(output, backend, options, chunk_size)

@@ -6,9 +6,10 @@ line); 2 a command-line usage error (typer/click). Anything else is a bug and ke
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import typer
 
@@ -31,18 +32,53 @@ app = typer.Typer(
 )
 
 
+def _one_line(markup: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True).print(markup, highlight=False, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def _silence_dask_on_interrupt() -> Iterator[None]:
+    """On Ctrl-C, silence Dask's loggers before the interrupt unwinds the run: closing a cluster
+    then logs its workers' shutdown and their tracebacks, none of which is news to the user."""
+    import logging
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupted(signum, frame):
+        for name in ("distributed", "dask", "tornado", "asyncio"):
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def user_errors_as_one_line(command: Callable) -> Callable:
+    """Print a user error (:class:`~fntk.errors.FntkError`) as one line, exit 1; Ctrl-C as
+    one line, exit 130."""
+
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         from fntk.errors import FntkError
 
         try:
-            return command(*args, **kwargs)
+            with _silence_dask_on_interrupt():
+                return command(*args, **kwargs)
         except FntkError as exc:
-            from rich.console import Console
-
-            Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            _one_line(f"[red]error:[/red] {exc}")
             raise typer.Exit(code=1) from None
+        except KeyboardInterrupt:
+            _one_line("[red]interrupted[/red]; rerun the same command to resume")
+            raise typer.Exit(code=130) from None
 
     return wrapper
 

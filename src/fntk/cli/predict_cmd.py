@@ -27,6 +27,9 @@ def predict(
             show_default="80% of free memory",
         ),
     ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace OUTPUT if it exists (never an input).")
+    ] = False,
 ) -> None:
     """Predict energies and forces; write them to OUTPUT as extended XYZ (inputs untouched).
 
@@ -45,12 +48,27 @@ def predict(
         iter_chunks,
         write_extxyz,
     )
-    from fntk.models import load_backend
+    from fntk.models import check_model_spec, load_backend
     from fntk.predict import available_memory_bytes, predict_chunk
 
+    check_model_spec(model)
     inputs = expand_paths(files)
     check_not_input(output, inputs)
     check_writable_file(output)
+    if not output.name.lower().endswith((".xyz", ".extxyz")):
+        from fntk.errors import InputError
+
+        raise InputError(
+            "predictions are written as extended XYZ, but the output name says otherwise",
+            file=str(output),
+            hint="name it .xyz or .extxyz",
+        )
+    if output.exists() and not overwrite:
+        from fntk.errors import InputError
+
+        raise InputError(
+            "output file exists", file=str(output), hint="pass --overwrite or choose another -o"
+        )
     max_bytes: int | None
     if max_memory is not None:
         max_bytes = int(max_memory * 1e9)

@@ -22,6 +22,7 @@ from fntk.cli.types import (
     SelectorChoice,
     SkipUnsupported,
     StructureFiles,
+    finite_number,
     given_flags,
 )
 
@@ -62,13 +63,16 @@ def select(
     energy_weight: Annotated[
         float,
         typer.Option(
-            min=0.0, help="Fine-tuning loss weight w_E of per-atom energies, 1/(eV/atom)^2."
+            min=0.0,
+            callback=finite_number,
+            help="Fine-tuning loss weight w_E of per-atom energies, 1/(eV/atom)^2.",
         ),
     ] = 1.0,  # = RunOptions().energy_weight (tests/cli/test_choices.py keeps them equal)
     forces_weight: Annotated[
         float,
         typer.Option(
             min=0.0,
+            callback=finite_number,
             help="Fine-tuning loss weight w_F of force components, 1/(eV/A)^2; with w_E it "
             "sets the joint map's lambda = sqrt(w_F / (3 N w_E)), N the mean atom count of "
             "the pool (first 1000 structures; fixed across rounds, so a --store stays valid).",
@@ -127,10 +131,18 @@ def select(
     """
     from fntk.pipeline import FLAGS, load_run_options, run_folder
 
+    if workers and scheduler:
+        raise typer.BadParameter(
+            "--workers and --scheduler exclude each other: give one of them",
+            param_hint="'--workers' / '--scheduler'",
+        )
     options = load_run_options(config, **given_flags(ctx, FLAGS, locals()))
+    check_select_paths(
+        output, options, pool, train or [], store=store, resume=resume and not overwrite
+    )
     folder = run_folder(  # checks the folder and reads every input before creating anything
         output,
-        overwrite=overwrite or resume,
+        overwrite=overwrite,
         options=options,
         pool=pool,
         train=train or [],
@@ -154,6 +166,39 @@ def select(
 
 RESUME_STORE = "feature-store"
 """Folder of OUTDIR that holds the features of a run started or resumed with ``--resume``."""
+
+
+def check_select_paths(
+    output: Path,
+    options: RunOptions,
+    pool: list[str],
+    train: list[str],
+    *,
+    store: Path | None,
+    resume: bool,
+) -> None:
+    """Refuse, before any work, a ``--store`` that cannot be a feature store and a ``--resume``
+    that would not continue an incomplete run of the same options and inputs."""
+    import json
+
+    from fntk.errors import InputError
+    from fntk.features.store import check_store_folder
+    from fntk.io.outdir import check_resumable
+
+    if store is not None:
+        check_store_folder(store, flag="--store")
+        if store.resolve() == output.resolve():
+            raise InputError(
+                "--store is the output folder itself; the store's files would mix with the run's",
+                file=str(store),
+                hint=f"use --store {output / RESUME_STORE} or a folder of its own",
+            )
+    if resume:
+        check_resumable(
+            output,
+            options=json.loads(options.model_dump_json()),
+            inputs={"pool": list(pool), "train": list(train)},
+        )
 
 
 def run_job(

@@ -71,7 +71,18 @@ Overwrite = Annotated[
 BatchSize = Annotated[
     int, typer.Option("--batch-size", min=1, help="Structures per model forward pass.")
 ]
-Seed = Annotated[int, typer.Option("--seed", help="Random seed; same seed, same result.")]
+Seed = Annotated[int, typer.Option("--seed", min=0, help="Random seed; same seed, same result.")]
+
+
+def finite_number(value: float | None) -> float | None:
+    """Callback of float options: ``inf`` and ``nan`` are malformed values (exit 2)."""
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value!r} is not a finite number")
+    return value
+
+
 Config = Annotated[
     Path | None,
     typer.Option(

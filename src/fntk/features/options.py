@@ -23,7 +23,8 @@ DEFAULT_FORCES_WEIGHT = 100.0
 """Default fine-tuning loss weight ``w_F`` on force components, 1/(eV/Angstrom)^2 (the value of
 ``fntk.al.FinetuneOptions.force_weight``)."""
 MAX_FORCE_ROW_WEIGHT = 1e3
-"""lambda used when ``w_E = 0`` (the energy row carries no weight: force rows dominate)."""
+"""Largest lambda, used when ``w_E = 0`` (the energy row carries no weight: force rows
+dominate) or ``w_F / w_E`` is so large that lambda would exceed it."""
 MIN_FORCE_ROW_WEIGHT = 1e-6
 """lambda used when ``w_F = 0`` (the joint map needs lambda > 0; use energy-ntk instead)."""
 
@@ -60,17 +61,21 @@ def force_row_weight(
     Returns
     -------
     float
-        lambda; :data:`MAX_FORCE_ROW_WEIGHT` when ``w_E = 0``, at least
-        :data:`MIN_FORCE_ROW_WEIGHT`.
+        lambda, clipped to [:data:`MIN_FORCE_ROW_WEIGHT`, :data:`MAX_FORCE_ROW_WEIGHT`] (the
+        bounds are reached for ``w_F = 0`` and ``w_E = 0``), so that no weights, however tiny,
+        make the force rows overflow.
     """
-    if energy_weight < 0 or forces_weight < 0:
-        raise ValueError(f"loss weights must be >= 0, got {energy_weight}, {forces_weight}")
+    if not (0 <= energy_weight < math.inf and 0 <= forces_weight < math.inf):
+        raise ValueError(
+            f"loss weights must be finite and >= 0, got {energy_weight}, {forces_weight}"
+        )
     mean_atoms = float(n_atoms) if isinstance(n_atoms, int | float) else _mean(n_atoms)
     if not mean_atoms > 0:
         raise ValueError(f"the mean atom count must be positive, got {mean_atoms}")
     if energy_weight == 0.0:
         return MAX_FORCE_ROW_WEIGHT
-    return max(math.sqrt(forces_weight / (3.0 * mean_atoms * energy_weight)), MIN_FORCE_ROW_WEIGHT)
+    ratio = forces_weight / (3.0 * mean_atoms * energy_weight)  # inf when w_E underflows
+    return min(max(math.sqrt(ratio), MIN_FORCE_ROW_WEIGHT), MAX_FORCE_ROW_WEIGHT)
 
 
 def _mean(values: Sequence[int]) -> float:

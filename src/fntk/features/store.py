@@ -36,6 +36,10 @@ from fntk.chunk import FeatureChunk
 from fntk.errors import InputError
 from fntk.features.options import FeatureMapOptions, parse_feature_options
 from fntk.io import atomic_write_npz, atomic_write_text, prepare_output_dir
+from fntk.io.lock import folder_lock
+
+STORE_LOCK_WAIT_S = 30.0
+"""Seconds a process creating a store waits for another one creating it (milliseconds' work)."""
 
 META_FILE = "meta.json"
 STORE_FORMAT = 2
@@ -123,11 +127,18 @@ class FeatureStore:
         """
         directory = Path(directory)
         store = cls(directory, options, model_spec, chunk_size, n_features, weights_hash)
+        check_store_folder(directory)
         if (directory / META_FILE).exists():
             cls.open(directory)._check_same(store)
             return store
         prepare_output_dir(directory, overwrite=True)  # a new store may go into any folder
-        atomic_write_text(directory / META_FILE, json.dumps(store._meta(), indent=2) + "\n")
+        # the lock makes "no meta.json yet, write ours" one step: of two processes creating
+        # one store, the second finds the first's meta.json and compares
+        with folder_lock(directory, what="feature store", wait_s=STORE_LOCK_WAIT_S):
+            if (directory / META_FILE).exists():
+                cls.open(directory)._check_same(store)
+            else:
+                atomic_write_text(directory / META_FILE, json.dumps(store._meta(), indent=2) + "\n")
         return store
 
     @classmethod
@@ -165,6 +176,8 @@ class FeatureStore:
                 str(meta.get("weights_hash", "")),
             )
         except (ValueError, KeyError, TypeError) as exc:
+            if not _is_store_meta(meta_path):
+                raise _not_a_store(directory) from None
             raise InputError(
                 f"meta.json of the feature store is unreadable ({type(exc).__name__})",
                 file=str(meta_path),
@@ -347,3 +360,52 @@ class FeatureStore:
                 file=str(self.directory),
                 hint="use the same settings to resume, or another output directory",
             )
+
+
+_META_KEYS = frozenset({"store_format", "model", "options", "chunk_size", "n_features"})
+
+
+def _is_store_meta(path: Path) -> bool:
+    """Whether ``path`` looks like a feature store's meta.json (fntk wrote it)."""
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and _META_KEYS <= set(meta)
+
+
+def _not_a_store(directory: Path, flag: str = "") -> InputError:
+    return InputError(
+        f"is not a feature store: its {META_FILE} was not written by fntk",
+        file=str(directory),
+        hint=f"give {flag + ' ' if flag else ''}another folder; nothing was changed",
+    )
+
+
+def check_store_folder(directory: str | os.PathLike, *, flag: str = "") -> None:
+    """Raise :class:`InputError` unless ``directory`` may hold a feature store (creates nothing).
+
+    Accepted: a folder with a store's ``meta.json``, or a path where a new store can be made (a
+    writable folder without ``meta.json``, which a store may join, or a path to create).
+    ``flag`` names the option that gave the path (``--store``, ``-o``), for the message.
+    """
+    path = Path(directory)
+    if path.exists() and not path.is_dir():
+        raise InputError(
+            "exists and is not a directory (a feature store is a folder)",
+            file=f"{flag} {path}" if flag else str(path),
+            hint=f"give {flag + ' ' if flag else ''}a folder",
+        )
+    meta = path / META_FILE
+    if meta.exists():
+        if not _is_store_meta(meta):
+            raise _not_a_store(path, flag)
+        return  # an existing store may be read-only: its complete chunks are only read
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(
+            f"{'folder' if existing == path else f'its parent {existing}'} is not writable "
+            "(a feature store writes its chunks there)",
+            file=f"{flag} {path}" if flag else str(path),
+            hint=f"give {flag + ' ' if flag else ''}a writable folder",
+        )

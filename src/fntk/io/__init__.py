@@ -10,10 +10,16 @@ from fntk.io.read import (
     iter_frames,
     read_structures,
 )
-from fntk.io.validate import MIN_DISTANCE_ANGSTROM, structure_fingerprint, validate_structure
+from fntk.io.validate import (
+    MIN_DISTANCE_ANGSTROM,
+    duplicate_key,
+    structure_fingerprint,
+    validate_structure,
+)
 from fntk.io.write import (
     atomic_write_npz,
     atomic_write_text,
+    atomic_write_with,
     check_not_input,
     check_writable_file,
     write_extxyz,
@@ -25,10 +31,12 @@ __all__ = [
     "StructureChunk",
     "atomic_write_npz",
     "atomic_write_text",
+    "atomic_write_with",
     "check_not_input",
     "check_output_dir",
     "check_writable_file",
     "count_frames",
+    "duplicate_key",
     "expand_paths",
     "iter_chunks",
     "iter_frames",

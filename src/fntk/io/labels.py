@@ -97,7 +97,7 @@ def _energy(atoms: Atoms, file: str, index: int, key: str | None) -> float:
                 "no reference energy (no energy= on the frame, no --energy-key given)",
                 file=file,
                 index=index,
-                hint=f"pass --energy-key with one of: {', '.join(atoms.info) or '(no info keys)'}",
+                hint=_key_hint("--energy-key", _number_keys(atoms)),
             )
     try:
         return float(value)
@@ -121,14 +121,40 @@ def _forces(atoms: Atoms, file: str, index: int, key: str | None) -> np.ndarray:
     else:
         value = _from_calculator(atoms, "forces")
         if value is None:
-            arrays = [k for k in atoms.arrays if k not in ("numbers", "positions")]
             raise InputError(
                 "no reference forces (no forces column on the frame, no --forces-key given)",
                 file=file,
                 index=index,
-                hint=f"pass --forces-key with one of: {', '.join(arrays) or '(none present)'}",
+                hint=_key_hint("--forces-key", _vector_keys(atoms)),
             )
     return np.asarray(value, dtype=np.float64)
+
+
+def _number_keys(atoms: Atoms) -> list[str]:
+    """``info`` keys holding one real number: the only ones that could be an energy."""
+    keys = []
+    for key, value in atoms.info.items():
+        if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+            continue
+        keys.append(key)
+    return keys
+
+
+def _vector_keys(atoms: Atoms) -> list[str]:
+    """Per-atom float arrays of shape (n_atoms, 3) besides positions: possible forces."""
+    return [
+        key
+        for key, value in atoms.arrays.items()
+        if key not in ("positions", "momenta")
+        and np.asarray(value).shape == (len(atoms), 3)
+        and np.issubdtype(np.asarray(value).dtype, np.floating)
+    ]
+
+
+def _key_hint(flag: str, keys: list[str]) -> str:
+    if keys:
+        return f"pass {flag} with one of: {', '.join(keys)}"
+    return "the frame holds no reference labels: label it first, or give the labelled file"
 
 
 def _from_calculator(atoms: Atoms, name: str):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import ase.io
 import numpy as np
 from ase import Atoms
+from ase.data import chemical_symbols
 from ase.io.formats import UnknownFileTypeError
 
 from fntk.errors import InputError
@@ -64,16 +65,32 @@ def expand_paths(paths: Sequence[str], *, file_format: str | None = None) -> lis
         if glob.has_magic(path):
             matches = sorted(glob.glob(path))
             if not matches:
+                unknown = _not_found(spec, source)
+                if "unknown format" in str(unknown):
+                    raise unknown
                 raise InputError(f"pattern {path!r} matches no file", hint="check the path")
             for match in matches:
                 expanded.extend(_expand_one(source.with_path(match), spec))
         elif not os.path.exists(path):
-            raise InputError("file not found", file=path, hint="check the path")
+            raise _not_found(spec, source)
         else:
             expanded.extend(_expand_one(source, spec))
     if not expanded:
         raise InputError("no input files given")
     return expanded
+
+
+def _not_found(spec: str, source: Source) -> InputError:
+    """A missing file, or a ``FORMAT:PATH`` spec whose FORMAT is no format (the usual typo)."""
+    head, sep, tail = spec.partition(":")
+    name = head.split(",")[0]
+    if source.format is None and sep and tail and re.fullmatch(r"[A-Za-z][\w.+-]*", name):
+        if os.path.exists(tail) or (glob.has_magic(tail) and glob.glob(tail)):
+            return InputError(
+                f"unknown format {name!r} in {spec!r}",
+                hint=f"formats: {', '.join(sorted(FORMATS))} or any ASE format name",
+            )
+    return InputError("file not found", file=source.path, hint="check the path")
 
 
 def _expand_one(source: Source, spec: str) -> list[str]:
@@ -191,10 +208,11 @@ def _iread(spec: str, index: str, file_format: str | None) -> Iterator[Atoms]:
             f"ASE format {source.format!r} takes no reader options", file=spec, hint="drop them"
         )
     path = source.path
-    if source.format in (None, "extxyz", "xyz") and path.lower().endswith((".xyz", ".extxyz")):
-        check_xyz_columns(path)
+    check_readable(path)
     frame = 0
     try:
+        if source.format in (None, "extxyz", "xyz") and path.lower().endswith((".xyz", ".extxyz")):
+            check_xyz_columns(path)
         for atoms in ase.io.iread(path, index=index, format=source.format):
             yield atoms
             frame += 1
@@ -206,13 +224,43 @@ def _iread(spec: str, index: str, file_format: str | None) -> Iterator[Atoms]:
             file=path,
             hint="use a known extension (.xyz, .extxyz, .traj, .db, ...) or write FORMAT:PATH",
         ) from None
-    except (ValueError, KeyError, IndexError, OSError, StopIteration, AssertionError) as exc:
-        # ASE's readers raise all of these (and XYZError, a ValueError subclass) on bad content.
+    except OSError as exc:
+        if exc.errno is not None:  # the system's error; ASE's XYZError is an errno-less OSError
+            raise InputError(
+                f"cannot read the file ({exc.strerror or type(exc).__name__})",
+                file=path,
+                hint="check its permissions and the disk it is on",
+            ) from None
+        raise _unparsable(exc, path, frame) from None
+    except (ValueError, KeyError, IndexError, StopIteration, AssertionError) as exc:
+        # ASE's readers raise all of these on bad content.
+        raise _unparsable(exc, path, frame) from None
+
+
+def _unparsable(exc: Exception, path: str, frame: int) -> InputError:
+    return InputError(
+        f"cannot parse the file near frame {frame} ({type(exc).__name__}: {exc})",
+        file=path,
+        hint="check that the file is complete and in the format its extension says",
+    )
+
+
+def check_readable(path: str) -> None:
+    """Raise :class:`InputError` for a file that cannot be read or is empty (a folder passes:
+    data-set readers take folders)."""
+    if not os.path.isfile(path):
+        return
+    try:
+        with open(path, "rb") as handle:
+            first = handle.read(1)
+    except OSError as exc:
         raise InputError(
-            f"cannot parse the file near frame {frame} ({type(exc).__name__}: {exc})",
+            f"cannot read the file ({exc.strerror or type(exc).__name__})",
             file=path,
-            hint="check that the file is complete and in the format its extension says",
+            hint="check its permissions and the disk it is on",
         ) from None
+    if not first:
+        raise InputError("file is empty", file=path, hint="check the path, or remove the file")
 
 
 def _slice(frames: Iterator[Atoms], index: str, spec: str) -> Iterator[Atoms]:
@@ -258,18 +306,42 @@ def check_xyz_columns(path: str) -> None:
                 continue
             try:
                 n_atoms = int(header.split()[0])
+                if n_atoms < 0:
+                    raise ValueError(n_atoms)
             except ValueError:
-                return  # not a line ASE would accept either; its own parser reports it
+                raise InputError(
+                    f"line {line_no}: expected the atom count of a frame, found "
+                    f"{header.strip()[:30]!r}",
+                    file=path,
+                    index=frame,
+                    hint="each frame starts with its number of atoms, then a comment line",
+                ) from None
             comment = handle.readline()
             line_no += 1
             match = _PROPERTIES.search(comment)
             expected = _property_columns(match.group(1)) if match else None
-            for _ in range(n_atoms):
+            symbols_first = match is None or match.group(1).strip("\"'").lower().startswith(
+                ("species:s:1", "symbols:s:1")
+            )
+            for k in range(n_atoms):
                 line = handle.readline()
                 line_no += 1
                 if not line:
-                    return
-                columns = len(line.split())
+                    raise InputError(
+                        f"the file ends inside the frame: {k} of its {n_atoms} atom lines",
+                        file=path,
+                        index=frame,
+                        hint="the file is truncated (copy it again) or its atom count is wrong",
+                    )
+                fields = line.split()
+                if symbols_first and fields and not _is_element(fields[0]):
+                    raise InputError(
+                        f"line {line_no}: unknown element symbol {fields[0]!r}",
+                        file=path,
+                        index=frame,
+                        hint="use chemical symbols such as H, C or Cu, or atomic numbers",
+                    )
+                columns = len(fields)
                 if expected is None:
                     expected = columns
                 if columns != expected:
@@ -280,6 +352,14 @@ def check_xyz_columns(path: str) -> None:
                         hint="every atom line of a frame needs the same columns (Properties=)",
                     )
             frame += 1
+
+
+_SYMBOLS = frozenset(chemical_symbols)
+
+
+def _is_element(token: str) -> bool:
+    """A symbol ASE's XYZ readers accept: a chemical symbol (any case) or an atomic number."""
+    return token in _SYMBOLS or token.capitalize() in _SYMBOLS or token.isdigit()
 
 
 def _property_columns(properties: str) -> int | None:

@@ -92,3 +92,52 @@ def structure_fingerprint(atoms: Atoms) -> str:
     digest.update(np.round(np.asarray(atoms.cell), 6).tobytes())
     digest.update(atoms.pbc.tobytes())
     return digest.hexdigest()
+
+
+DUPLICATE_DECIMALS = 5
+"""Coordinates and distances are compared after rounding to 1e-5 Angstrom."""
+
+MOLECULE_PAIR_LIMIT = 500
+"""Largest non-periodic structure (atoms) compared up to rotation and atom order."""
+
+
+def duplicate_key(atoms: Atoms) -> str:
+    """Key equal for two structures that are the same up to a rigid motion (duplicates).
+
+    The rule (README, "fntk select in detail"): the same elements, cell and periodicity, and
+    positions equal (to 1e-5 Angstrom) up to a rigid translation (across the cell, for
+    periodic directions). Non-periodic structures of at most :data:`MOLECULE_PAIR_LIMIT` atoms
+    (molecules, clusters) are also the same up to rotation, reflection and atom order: their
+    key is the sorted list of (element pair, distance) over all atom pairs, which these motions
+    leave unchanged. Unlike :func:`structure_fingerprint`, positions themselves are not keyed,
+    so this is for duplicate detection, never for caching position-dependent features.
+    """
+    digest = hashlib.sha1(atoms.pbc.tobytes())
+    numbers = atoms.numbers.astype(np.int64)
+    positions = atoms.get_positions()
+    if not atoms.pbc.any() and 1 < len(atoms) <= MOLECULE_PAIR_LIMIT:
+        i, j = np.triu_indices(len(atoms), k=1)
+        distances = np.linalg.norm(positions[i] - positions[j], axis=1)
+        low, high = np.minimum(numbers[i], numbers[j]), np.maximum(numbers[i], numbers[j])
+        order = np.lexsort((np.round(distances, DUPLICATE_DECIMALS), high, low))
+        digest.update(b"pairs")
+        digest.update(np.sort(numbers).tobytes())
+        digest.update(np.stack([low[order], high[order]]).tobytes())
+        digest.update(_rounded(distances[order]))
+        return digest.hexdigest()
+    cell = np.asarray(atoms.cell)
+    relative = positions - positions[0]
+    if atoms.pbc.any():
+        # fractional coordinates wrap along periodic axes: a translation across the cell
+        fractional = relative @ np.linalg.pinv(cell)
+        wrapped = np.round(fractional, DUPLICATE_DECIMALS + 2) % 1.0  # 0.99999999 -> 0
+        relative = np.where(atoms.pbc, wrapped, fractional) @ cell
+    digest.update(numbers.tobytes())
+    digest.update(_rounded(relative))
+    digest.update(_rounded(cell))
+    return digest.hexdigest()
+
+
+def _rounded(values: np.ndarray) -> bytes:
+    """Bytes of ``values`` rounded to :data:`DUPLICATE_DECIMALS`, with -0.0 made 0.0."""
+    return (np.round(values, DUPLICATE_DECIMALS) + 0.0).tobytes()

@@ -6,16 +6,18 @@ the old file or the complete new one, never half a file.
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import IO
 
 import ase.io
 import numpy as np
 from ase import Atoms
 
-from fntk.errors import InputError
+from fntk.errors import FntkError, InputError, OutputError
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -26,6 +28,13 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 def atomic_write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
     """``numpy.savez`` of ``arrays`` to ``path`` through a temporary file and an atomic rename."""
     _atomic(path, lambda handle: np.savez(handle, **arrays), mode="wb")  # type: ignore[arg-type]
+
+
+def atomic_write_with(
+    path: str | os.PathLike, write: Callable[[IO], object], *, binary: bool = False
+) -> None:
+    """Call ``write(handle)`` on a temporary sibling of ``path``, then rename it into place."""
+    _atomic(path, write, mode="wb" if binary else "w")
 
 
 def write_extxyz(
@@ -98,6 +107,8 @@ def _atomic(path: str | os.PathLike, write, mode: str = "w") -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise output_error(exc, path) from None
         raise InputError(
             f"cannot write the output ({exc.strerror})", file=str(path), hint="choose another -o"
         ) from None
@@ -115,4 +126,17 @@ def _atomic(path: str | os.PathLike, write, mode: str = "w") -> None:
                 file=str(path),
                 hint="choose another -o",
             ) from None
+        if isinstance(exc, OSError) and not isinstance(exc, FntkError):
+            raise output_error(exc, path) from None
         raise
+
+
+def output_error(exc: OSError, path: str | os.PathLike) -> OutputError:
+    """One-line :class:`OutputError` for an ``OSError`` raised while writing ``path``."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        problem = "no space left on device" if exc.errno == errno.ENOSPC else "disk quota exceeded"
+        return OutputError(
+            f"{problem} writing {path} (free some space, then rerun the same command)"
+        )
+    reason = exc.strerror or type(exc).__name__
+    return OutputError(f"cannot write {path} ({reason})")

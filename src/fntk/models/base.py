@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -243,16 +244,31 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return resolved
 
 
-def load_backend(
-    spec: str, *, device: str | torch.device = "auto", dtype: torch.dtype = torch.float32
-) -> ModelBackend:
-    """Load the model named by ``spec`` (see README, "Model backends") in eval mode."""
+def check_model_spec(spec: str) -> None:
+    """Raise :class:`ModelLoadError` for a spec no backend takes, or whose model file is
+    missing (cheap: loads nothing, so commands check ``--model`` before any work)."""
     registry = backend_registry()
     prefix, _, argument = spec.partition(":")
     if prefix not in registry:
         raise ModelLoadError(
             f"unknown model spec {spec!r}; valid forms: {registry.choices()} (see fntk models)"
         )
+    usage = registry.entry(prefix).usage
+    if "PATH" in usage:
+        path = argument.partition("@")[0] if "@HEAD" in usage else argument
+        if not path:
+            raise ModelLoadError(f"model spec {spec!r} names no file; write {usage}")
+        if not os.path.exists(path):
+            raise ModelLoadError(f"model file not found: {path} (from --model {spec})")
+
+
+def load_backend(
+    spec: str, *, device: str | torch.device = "auto", dtype: torch.dtype = torch.float32
+) -> ModelBackend:
+    """Load the model named by ``spec`` (see README, "Model backends") in eval mode."""
+    registry = backend_registry()
+    check_model_spec(spec)
+    prefix, _, argument = spec.partition(":")
     loader = registry.get(prefix)
     backend = loader(argument, resolve_device(device), dtype).eval()
     backend.remember_pretrained()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from fntk.errors import InputError
 from fntk.pipeline.job import Progress, SelectRun, run_selection
 from fntk.pipeline.options import RunOptions, load_run_options
 from fntk.pipeline.outputs import run_folder, write_outputs
@@ -37,7 +39,7 @@ def run_and_write(
 
 def next_batch(
     pool: str | Path | Sequence[str | Path],
-    train: str | Path | Sequence[str | Path] = (),
+    train: str | Path | Sequence[str | Path] | None = (),
     *,
     output: str | Path | None = None,
     overwrite: bool = False,
@@ -70,8 +72,10 @@ def next_batch(
         Bad input (checked before anything is created or the model loads), ``n == 0`` or more
         than the pool's new structures (:func:`~fntk.pipeline.preflight.check_selection_inputs`).
     """
-    pool_files = [str(p) for p in ([pool] if isinstance(pool, str | Path) else pool)]
-    train_files = [str(t) for t in ([train] if isinstance(train, str | Path) else train)]
+    pool_files = _file_list(pool, "pool")
+    train_files = _file_list(train, "train") if train is not None else []
+    if not pool_files:
+        raise InputError("no pool files given", hint="pass next_batch('pool.xyz', ...)")
     if options is not None:
         from fntk.pipeline.options import apply_flags
 
@@ -86,3 +90,16 @@ def next_batch(
     )
     with folder as out:
         return run_and_write(pool_files, train_files, out, run_options, progress=progress)[0]
+
+
+def _file_list(value: object, what: str) -> list[str]:
+    """Paths of ``value``: one path or a sequence of them (anything else: :class:`InputError`)."""
+    if isinstance(value, str | os.PathLike):
+        return [os.fspath(value)]
+    items = list(value) if isinstance(value, Sequence | set | tuple) else None
+    if items is None or not all(isinstance(item, str | os.PathLike) for item in items):
+        raise InputError(
+            f"{what} must be a path or a list of paths, got {type(value).__name__}",
+            hint="e.g. next_batch('pool.xyz', ['train.xyz'], n=10)",
+        )
+    return [os.fspath(item) for item in items]

@@ -31,7 +31,7 @@ from fntk.chunk import FeatureChunk
 from fntk.errors import InputError
 from fntk.features.options import force_row_weight
 from fntk.features.registry import build_feature_map, compute_features, load_backend_for
-from fntk.io import StructureChunk, expand_paths, iter_frames, structure_fingerprint
+from fntk.io import StructureChunk, duplicate_key, expand_paths, iter_frames
 from fntk.models import ModelBackend
 from fntk.pipeline.featurize import ChunkFeaturizer, open_store, subset_structures, weights_hash
 from fntk.pipeline.options import RunOptions
@@ -215,7 +215,7 @@ def run_selection(
             )
             for read, supported, features in source:
                 chunk = subset_structures(read, supported)
-                train_fingerprints.update(structure_fingerprint(a) for a in chunk.structures)
+                train_fingerprints.update(duplicate_key(a) for a in chunk.structures)
                 train_chunks.append(features)
                 n_train += len(chunk)
                 report("train features", len(chunk), None)
@@ -311,7 +311,7 @@ class _PoolAdmission:
             file, frame = chunk.source_files[j], chunk.frame_indices[j]
             if j not in position:
                 pass  # skipped (unsupported elements), listed by the featurizer
-            elif (fingerprint := structure_fingerprint(atoms)) in self.train_fingerprints:
+            elif (fingerprint := duplicate_key(atoms)) in self.train_fingerprints:
                 self.excluded.append({"source_file": file, "source_index": frame})
             elif fingerprint in self.first_of:
                 self.pool_duplicates.append(

@@ -45,12 +45,14 @@ class RunOptions(BaseModel):
     )
     energy_weight: float = Field(
         DEFAULT_ENERGY_WEIGHT,
-        gt=0.0,
+        ge=0.0,
+        allow_inf_nan=False,
         description="Fine-tuning loss weight w_E of per-atom energies, 1/(eV/atom)^2.",
     )
     forces_weight: float = Field(
         DEFAULT_FORCES_WEIGHT,
-        gt=0.0,
+        ge=0.0,
+        allow_inf_nan=False,
         description="Fine-tuning loss weight w_F of force components, 1/(eV/Angstrom)^2. With "
         "energy_weight it sets the joint map's lambda (fntk.features.force_row_weight at the "
         "mean atom count of the pool), overriding features.force_weight.",
@@ -149,6 +151,9 @@ _FLAG_NAMES = {
     "features.batch_size": "--batch-size",
     "features.device": "--device",
     "chunk_size": "--chunk-size",
+    "energy_weight": "--energy-weight",
+    "forces_weight": "--forces-weight",
+    "seed": "--seed",
     "n": "-n",
 }
 """Option paths of :class:`RunOptions` and the flags that set them (for one-line errors)."""
@@ -156,6 +161,11 @@ _FLAG_NAMES = {
 
 def _check_consistent(options: RunOptions) -> None:
     """Options that are each valid but not together (checked before any compute)."""
+    if options.energy_weight == 0 and options.forces_weight == 0:
+        raise InputError(
+            "--energy-weight and --forces-weight are both 0: the loss weighs nothing",
+            hint="give at least one a positive weight",
+        )
     shortlist = options.select.shortlist_size
     if shortlist is not None and shortlist < options.n:
         raise InputError(
@@ -186,7 +196,8 @@ def read_config(path: str | Path) -> dict[str, Any]:
     """
     file = Path(path)
     if not file.is_file():
-        raise InputError("config file not found", file=str(file))
+        what = "is a directory, not a config file" if file.is_dir() else "config file not found"
+        raise InputError(what, file=str(file), hint="--config takes a .yaml, .toml or .json file")
     text = file.read_text(encoding="utf-8")
     suffix = file.suffix.lower()
     try:

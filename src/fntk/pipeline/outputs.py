@@ -20,8 +20,23 @@ import numpy as np
 
 from fntk import __version__
 from fntk.errors import FntkError
-from fntk.io import atomic_write_text, check_output_dir, prepare_output_dir, write_extxyz
-from fntk.io.outdir import COMPLETE, RUN_RECORD, RUNNING, remove_temporaries
+from fntk.io import (
+    atomic_write_text,
+    check_not_input,
+    check_output_dir,
+    prepare_output_dir,
+    write_extxyz,
+)
+from fntk.io.lock import LOCK_NAME, folder_lock
+from fntk.io.outdir import (
+    COMPLETE,
+    FAILED,
+    INTERRUPTED,
+    RUN_RECORD,
+    RUNNING,
+    remove_temporaries,
+)
+from fntk.models import check_model_spec
 from fntk.pipeline.job import SelectRun
 from fntk.pipeline.options import RunOptions
 from fntk.pipeline.preflight import check_selection_inputs
@@ -65,37 +80,74 @@ def run_folder(
 ) -> Iterator[Path]:
     """Check the output folder and the inputs, create the folder, mark it ``running``, yield it.
 
-    A folder holding an incomplete run (status ``running``) and only the files of a run
-    (:data:`OUTPUT_NAMES` and ``own``) is taken without ``overwrite``. ``check_inputs``: read
-    and validate ``pool`` and ``train`` first (:func:`check_selection_inputs`), so a bad input
-    creates nothing. When the run fails with a user error before writing anything else, the
-    folders this call created are removed.
+    A folder holding an incomplete run (status ``running``, ``failed`` or ``interrupted``) and
+    only the files of a run (:data:`OUTPUT_NAMES` and ``own``) is taken without ``overwrite``;
+    an output that would replace an input file is refused. ``check_inputs``: read and validate
+    ``pool`` and ``train`` first (:func:`check_selection_inputs`), so a bad input creates
+    nothing. The folder's lock (:func:`fntk.io.lock.folder_lock`) is held inside the block, so
+    a second run into it is refused. When the run fails with a user error or Ctrl-C, its
+    partial outputs are removed and ``run.json`` says ``failed`` (with the error) or
+    ``interrupted``; a folder it created and wrote nothing else into is removed.
     """
     path = Path(output)
     names = (*OUTPUT_NAMES, *own)
+    check_model_spec(options.model)
     check_output_dir(path, overwrite=overwrite, own=names)
+    for name in OUTPUT_NAMES:  # --overwrite replaces these: none may be an input
+        check_not_input(path / name, [*pool, *train])
     if check_inputs:
         check_selection_inputs(pool, train, options)
     created = [p for p in (path, *path.parents) if not p.exists()]
     out = prepare_output_dir(path, overwrite=overwrite, own=names)
-    remove_temporaries(out, names)  # of a killed run
-    record = {
-        "status": RUNNING,
-        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "fntk_version": __version__,
-        "options": json.loads(options.model_dump_json()),
-        "inputs": {"pool": list(pool), "train": list(train)},
-    }
-    atomic_write_text(out / RUN_RECORD, json.dumps(record, indent=2) + "\n")
-    try:
-        yield out
-    except FntkError:
-        if created and [p.name for p in out.iterdir()] == [RUN_RECORD]:
-            (out / RUN_RECORD).unlink()
-            for folder in created:  # deepest first; only the empty ones
-                with contextlib.suppress(OSError):
-                    folder.rmdir()
-        raise
+    with folder_lock(out):
+        check_output_dir(out, overwrite=overwrite, own=names)  # as found, now that it is ours
+        remove_temporaries(out, names)  # of a killed run
+        record = {
+            "status": RUNNING,
+            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "fntk_version": __version__,
+            "options": json.loads(options.model_dump_json()),
+            "inputs": {"pool": list(pool), "train": list(train)},
+        }
+        atomic_write_text(out / RUN_RECORD, json.dumps(record, indent=2) + "\n")
+        try:
+            yield out
+        except (FntkError, KeyboardInterrupt) as exc:
+            if not _record_failure(out, record, exc, bool(created)):
+                raise
+            failure = exc
+        else:
+            return
+    # reached only when the run failed in a folder it created and left empty: remove it
+    for folder in created:  # deepest first; only the empty ones
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+    raise failure
+
+
+def _record_failure(
+    out: Path, record: dict[str, object], exc: BaseException, created: bool
+) -> bool:
+    """Leave ``out`` as a run that did not finish: no partial outputs, a ``run.json`` saying
+    why (``failed`` with the error, or ``interrupted``), the feature store kept for resuming.
+    Return True when ``out`` was ``created`` by this run, which wrote nothing else into it: the
+    caller removes it once unlocked."""
+    for name in OUTPUT_NAMES:
+        if name != RUN_RECORD:
+            with contextlib.suppress(OSError):
+                (out / name).unlink()
+    remove_temporaries(out, OUTPUT_NAMES)
+    left = [p.name for p in out.iterdir() if p.name != LOCK_NAME]
+    if isinstance(exc, FntkError) and created and left == [RUN_RECORD]:
+        (out / RUN_RECORD).unlink()
+        return True
+    interrupted = isinstance(exc, KeyboardInterrupt)
+    ended = {"status": INTERRUPTED if interrupted else FAILED}
+    if not interrupted:
+        ended["error"] = str(exc)
+    with contextlib.suppress(OSError, FntkError):  # a full disk may refuse this too
+        atomic_write_text(out / RUN_RECORD, json.dumps({**record, **ended}, indent=2) + "\n")
+    return False
 
 
 def write_outputs(run: SelectRun, out_dir: str | Path, *, report: bool = True) -> dict[str, Path]:

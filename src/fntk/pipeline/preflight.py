@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fntk.errors import InputError
-from fntk.io import expand_paths, iter_frames, structure_fingerprint
+from fntk.io import duplicate_key, expand_paths, iter_frames
 from fntk.pipeline.options import RunOptions
 
 
@@ -31,15 +31,13 @@ def check_selection_inputs(pool: Sequence[str], train: Sequence[str], options: R
     pool_files = expand_paths(pool)
     train_files = expand_paths(train) if train else []
     train_prints = (
-        {structure_fingerprint(atoms) for _, _, atoms in iter_frames(train_files)}
-        if train_files
-        else set()
+        {duplicate_key(atoms) for _, _, atoms in iter_frames(train_files)} if train_files else set()
     )
     seen: set[str] = set()
     n_frames = n_train_copies = n_repeats = 0
     for _, _, atoms in iter_frames(pool_files):
         n_frames += 1
-        fingerprint = structure_fingerprint(atoms)
+        fingerprint = duplicate_key(atoms)
         if fingerprint in train_prints:
             n_train_copies += 1
         elif fingerprint in seen:

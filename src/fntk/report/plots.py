@@ -16,6 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from fntk.chunk import FeatureChunk
+from fntk.io import atomic_write_with
 
 POOL_COLOR, PICKED_COLOR, TRAIN_COLOR = "#9aa5b1", "#d1495b", "#2e86ab"
 
@@ -34,7 +35,12 @@ def structure_summaries(chunk: FeatureChunk) -> np.ndarray:
 
 def _save(figure: Figure, path: Path) -> Path:
     FigureCanvasAgg(figure)
-    figure.savefig(path, dpi=110, bbox_inches="tight")
+    # atomically, like every output: a full disk leaves no half-written PNG
+    atomic_write_with(
+        path,
+        lambda handle: figure.savefig(handle, format="png", dpi=110, bbox_inches="tight"),
+        binary=True,
+    )
     return path
 
 

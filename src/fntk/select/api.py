@@ -19,11 +19,13 @@ from typing import Any
 import numpy as np
 
 from fntk.chunk import FeatureChunk
+from fntk.errors import InputError
 from fntk.select.base import SelectionProblem, build_selector, run_greedy
 from fntk.select.options import SelectOptions
 from fntk.select.precision import (
     Precision,
     accumulate_gram,
+    check_chunk,
     factorize_precision,
     posterior_blocks,
 )
@@ -151,7 +153,7 @@ class Selector:
         options = self.options
         selector_cls = selectors().get(options.method)
         gram, n_structures, n_rows, chunks = accumulate_gram(
-            train_chunks, options.energy_weight, options.force_weight
+            _chunk_stream(train_chunks, "training"), options.energy_weight, options.force_weight
         )
         self.precision_ = (
             None
@@ -196,7 +198,7 @@ class Selector:
         if not hasattr(self, "precision_"):
             raise RuntimeError("call fit(train_chunks) before select()")
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
-            raise ValueError(f"n must be a non-negative integer, got {n!r}")
+            raise InputError(f"n must be a non-negative integer, got {n!r}")
         options = self.options
         status: list[str] = []
         size = options.resolved_shortlist_size(int(n))
@@ -211,12 +213,13 @@ class Selector:
                 mode=options.mode,
                 sigma=float("nan") if self.precision_ is None else self.precision_.sigma,
             )
-        chunks: Iterator[FeatureChunk] = iter(pool_chunks)
+        chunks: Iterator[FeatureChunk] = _chunk_stream(pool_chunks, "pool")
         precision = self.precision_
         if precision is None:
             first = next(chunks, None)
             if first is None:
-                raise ValueError("the pool is empty and no training chunk gave the feature width")
+                raise InputError("the pool is empty and no training chunk gave the feature width")
+            check_chunk(first, None, "pool")
             precision = factorize_precision(
                 np.zeros((first.n_features, first.n_features)),
                 0,
@@ -298,6 +301,20 @@ def uniform_shortlist_key(options: SelectOptions, rng: np.random.Generator) -> i
     if not getattr(selectors().get(options.method), "uniform_shortlist", False):
         return None
     return int(rng.integers(2**62))
+
+
+def _chunk_stream(chunks: Iterable[FeatureChunk] | None, what: str) -> Iterator[FeatureChunk]:
+    """``chunks`` as an iterator; one chunk alone is one chunk, ``None`` none at all."""
+    if chunks is None:
+        return iter(())
+    if isinstance(chunks, FeatureChunk):
+        return iter([chunks])
+    try:
+        return iter(chunks)
+    except TypeError:
+        raise InputError(
+            f"{what} chunks must be an iterable of FeatureChunk, got {type(chunks).__name__}"
+        ) from None
 
 
 def _prepend(first: FeatureChunk, rest: Iterable[FeatureChunk]) -> Iterator[FeatureChunk]:

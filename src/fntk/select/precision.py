@@ -94,8 +94,20 @@ def weighted_rows(chunk: FeatureChunk, energy_weight: float, force_weight: float
     return np.asarray(chunk.values, dtype=np.float64) * np.asarray(scale)[:, None]
 
 
+MAX_FEATURE_MAGNITUDE = 1e100
+"""Largest feature value accepted: squares and Gram sums of larger ones overflow float64."""
+
+
 def check_chunk(chunk: FeatureChunk, n_features: int | None, what: str) -> None:
-    """Raise :class:`InputError` for a feature width mismatch or non-finite feature rows."""
+    """Raise :class:`InputError` for something that is not a :class:`FeatureChunk`, a feature
+    width mismatch, non-finite feature rows or values beyond :data:`MAX_FEATURE_MAGNITUDE`."""
+    if not isinstance(chunk, FeatureChunk):
+        raise InputError(
+            f"{what} chunks must be fntk.chunk.FeatureChunk objects, got "
+            f"{type(chunk).__module__}.{type(chunk).__qualname__}",
+            hint="build them with FeatureChunk(values, offsets, source_index, n_atoms, "
+            "row_kind), or pass a list of chunks, not one",
+        )
     if n_features is not None and chunk.n_features != n_features:
         raise InputError(
             f"{what} chunk has {chunk.n_features} features, expected {n_features}",
@@ -109,6 +121,16 @@ def check_chunk(chunk: FeatureChunk, n_features: int | None, what: str) -> None:
             f"{what} structure with source index {int(chunk.source_index[owner])} has "
             "non-finite (NaN or inf) feature values",
             hint="check the model outputs for this structure or drop it",
+        )
+    largest = float(np.abs(chunk.values).max()) if chunk.values.size else 0.0
+    if largest > MAX_FEATURE_MAGNITUDE:
+        row = int(np.argmax(np.abs(chunk.values).max(axis=1)))
+        owner = int(np.searchsorted(chunk.offsets, row, side="right") - 1)
+        raise InputError(
+            f"{what} structure with source index {int(chunk.source_index[owner])} has feature "
+            f"values up to {largest:.3g}, beyond {MAX_FEATURE_MAGNITUDE:.0e}, where their "
+            "squares overflow",
+            hint="rescale the features (the picks do not depend on a common scale)",
         )
 
 
