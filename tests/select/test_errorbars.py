@@ -3,6 +3,8 @@ scale, and the interval scores behave as their definitions say."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -97,7 +99,7 @@ def test_error_model_calibrates_to_errors_drawn_from_its_own_posterior():
     raw = model.variances(calibration)
     errors = rng.normal(size=raw.force.size) * np.sqrt(5.0 * raw.force)
     energy_errors = rng.normal(size=raw.energy.size) * np.sqrt(5.0 * raw.energy)
-    forces = [errors[a:b].reshape(-1, 3) for a, b in zip(raw.force_offsets, raw.force_offsets[1:])]
+    forces = [errors[a:b].reshape(-1, 3) for a, b in itertools.pairwise(raw.force_offsets)]
     model.calibrate(calibration, forces, energy_errors)
     assert model.force_calibration_.scale == pytest.approx(5.0, rel=0.1)
     out = model.estimate(calibration)
@@ -119,3 +121,14 @@ def test_adding_structures_lowers_their_variance_and_keeps_sigma():
     before_var, after_var = model.variances(pool).force, after.variances(pool).force
     assert (after_var <= before_var + 1e-15).all()
     assert after_var[:12].sum() < 0.5 * before_var[:12].sum()
+
+
+def test_full_rank_directions_reproduce_the_posterior():
+    rng = np.random.default_rng(5)
+    model = ErrorModel().fit(_chunk(rng, [2] * 2, 5))
+    pool = _chunk(rng, [2] * 3, 5)
+    full = model.variances(pool)
+    exact_rank = ErrorModel(rank=5).fit(_chunk(np.random.default_rng(5), [2] * 2, 5))
+    np.testing.assert_allclose(exact_rank.variances(pool).force, full.force, rtol=1e-8)
+    low = ErrorModel(rank=2).fit(_chunk(np.random.default_rng(5), [2] * 2, 5)).variances(pool)
+    assert (low.force <= full.force * (1 + 1e-9)).all()

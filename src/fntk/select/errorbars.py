@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.linalg
 
 from fntk.chunk import ENERGY_ROW, FORCE_ROW, FeatureChunk
 from fntk.select.calibration import Calibration, fit_calibration
@@ -55,8 +56,27 @@ class RowVariances:
         return len(self.energy)
 
 
+def posterior_directions(precision: Precision, rank: int) -> np.ndarray:
+    """The ``rank`` directions of largest posterior variance, scaled: ``W`` (d x rank) with
+    ``W W^T`` the best rank-``rank`` approximation of ``sigma^2 A^{-1}``.
+
+    A row's variance is then approximated by ``||phi W||^2``, which a model with a linear readout
+    computes with ``rank`` backward passes instead of ``d`` (:class:`fntk.pipeline.Calculator`).
+    """
+    inverse_factor = scipy.linalg.solve_triangular(
+        precision.cholesky, np.eye(precision.n_features), lower=True
+    )
+    covariance = precision.sigma**2 * (inverse_factor.T @ inverse_factor)
+    eigenvalues, vectors = np.linalg.eigh(covariance)
+    top = np.argsort(eigenvalues)[::-1][:rank]
+    return np.asarray(vectors[:, top] * np.sqrt(np.maximum(eigenvalues[top], 0.0)))
+
+
 def row_variances(
-    chunk: FeatureChunk, precision: Precision, force_row_scale: float = 1.0
+    chunk: FeatureChunk,
+    precision: Precision,
+    force_row_scale: float = 1.0,
+    directions: np.ndarray | None = None,
 ) -> RowVariances:
     """Posterior variance ``sigma^2 phi A^{-1} phi^T`` of every row of ``chunk``.
 
@@ -68,12 +88,17 @@ def row_variances(
     force_row_scale : float
         Factor the feature map multiplied force rows by (the joint map's ``lambda``); divided
         out so that force variances are in (eV/Angstrom)^2 per unit prior.
+    directions : ndarray, shape (d, rank), optional
+        :func:`posterior_directions`: use the low-rank variance ``||phi W||^2`` instead.
 
     Returns
     -------
     RowVariances
     """
-    rows = posterior_rows(chunk, precision, 1.0, 1.0)
+    if directions is None:
+        rows = posterior_rows(chunk, precision, 1.0, 1.0)
+    else:
+        rows = np.asarray(chunk.values, dtype=np.float64) @ directions
     variance = np.einsum("ij,ij->i", rows, rows)
     is_force = chunk.row_kind == FORCE_ROW
     owner = np.repeat(np.arange(chunk.n_structures), chunk.rows_per_structure)
@@ -147,11 +172,15 @@ class ErrorModel:
     noise_grid : sequence of float
         Relative noises :meth:`calibrate` chooses from by likelihood (empty: keep
         ``relative_noise``).
+    rank : int or None
+        Use the ``rank`` directions of largest posterior variance
+        (:func:`posterior_directions`) instead of the full posterior.
     """
 
     force_row_scale: float = 1.0
     relative_noise: float = 1e-6
     noise_grid: Sequence[float] = NOISE_GRID
+    rank: int | None = None
     precision_: Precision | None = field(default=None, init=False)
     force_calibration_: Calibration = field(default_factory=Calibration, init=False)
     energy_calibration_: Calibration = field(default_factory=Calibration, init=False)
@@ -174,7 +203,7 @@ class ErrorModel:
             raise ValueError("fit the model before adding structures")
         gram, n_structures, n_rows = self._gram
         extra, n_new, rows_new, _ = accumulate_gram([chunk], 1.0, 1.0)
-        out = ErrorModel(self.force_row_scale, self.relative_noise, self.noise_grid)
+        out = ErrorModel(self.force_row_scale, self.relative_noise, self.noise_grid, self.rank)
         if extra is not None:
             gram = gram + extra
         out._gram = (gram, n_structures + n_new, n_rows + rows_new)
@@ -214,7 +243,9 @@ class ErrorModel:
         best: tuple[float, float, Calibration] | None = None
         for noise in self.noise_grid or (self.relative_noise,):
             precision = self._precision(noise)
-            variances = row_variances(chunk, precision, self.force_row_scale)
+            variances = row_variances(
+                chunk, precision, self.force_row_scale, self._directions(precision)
+            )
             fitted = fit_calibration(variances.force, errors)
             if best is None or fitted.mean_nll < best[1]:
                 best = (noise, fitted.mean_nll, fitted)
@@ -222,7 +253,7 @@ class ErrorModel:
         self.relative_noise, _, self.force_calibration_ = best
         self.precision_ = self._precision(self.relative_noise)
         if energy_errors is not None:
-            variances = row_variances(chunk, self.precision_, self.force_row_scale)
+            variances = self.variances(chunk)
             if np.isfinite(variances.energy).all():
                 self.energy_calibration_ = fit_calibration(variances.energy, energy_errors)
         return self
@@ -231,7 +262,18 @@ class ErrorModel:
         """Uncalibrated row variances of ``chunk`` under the current precision."""
         if self.precision_ is None:
             raise ValueError("fit the model on a training set first")
-        return row_variances(chunk, self.precision_, self.force_row_scale)
+        return row_variances(
+            chunk, self.precision_, self.force_row_scale, self._directions(self.precision_)
+        )
+
+    def directions(self) -> np.ndarray | None:
+        """:func:`posterior_directions` of the current precision, or ``None`` without a rank."""
+        if self.precision_ is None:
+            raise ValueError("fit the model on a training set first")
+        return self._directions(self.precision_)
+
+    def _directions(self, precision: Precision) -> np.ndarray | None:
+        return None if self.rank is None else posterior_directions(precision, self.rank)
 
     def estimate(self, chunk: FeatureChunk) -> ErrorEstimates:
         """Calibrated predicted errors of the structures of ``chunk``."""
@@ -245,6 +287,7 @@ class ErrorModel:
             "sigma": None if precision is None else precision.sigma,
             "n_train_structures": None if precision is None else precision.n_train_structures,
             "force_row_scale": self.force_row_scale,
+            "rank": self.rank,
             "force_calibration": self.force_calibration_.as_dict(),
             "energy_calibration": self.energy_calibration_.as_dict(),
             "calibrated": self.force_calibration_.fitted,
