@@ -101,7 +101,9 @@ def run_dataset(name: str, root: Path, n_calibrate: int, seed: int, rows: list[d
         cache_dir=root / "features",
     )
     order = np.random.default_rng(seed).permutation(len(pool))
-    calibration = pool.subset(order[max(SIZES) : max(SIZES) + n_calibrate])
+    # The calibration set is the rest of the pool (or its first n_calibrate structures).
+    rest = order[max(SIZES) :]
+    calibration = pool.subset(rest[:n_calibrate] if n_calibrate else rest)
     weight = force_row_weight(
         options.finetune.energy_weight,
         options.finetune.force_weight,
@@ -183,7 +185,9 @@ def table(rows: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", action="append", required=True, help="NAME=DIR (xtb, emt)")
-    parser.add_argument("--calibrate", type=int, default=30)
+    parser.add_argument(
+        "--calibrate", type=int, default=0, help="calibration structures (0: rest of the pool)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-o", "--output", required=True)
     args = parser.parse_args()
