@@ -20,10 +20,11 @@ from ase import Atoms
 from fntk.al import LabelledSet
 from fntk.al.evaluate import free_atoms
 from fntk.errors import InputError
-from fntk.features import compute_features, default_options, force_row_weight
+from fntk.features import FeatureChunk, compute_features, default_options, force_row_weight
 from fntk.features.options import (
     DEFAULT_ENERGY_WEIGHT,
     DEFAULT_FORCES_WEIGHT,
+    FeatureMapOptions,
     JointNTKOptions,
 )
 from fntk.io import structure_fingerprint
@@ -266,3 +267,41 @@ def run_uncertainty(
     }
     atomic_write_text(paths["run"], json.dumps(run, indent=2) + "\n")
     return run
+
+
+ERROR_SAMPLE = 64
+"""Pool structures (a uniform sample by pool index) whose predicted errors estimate the pool
+mean in ``fntk select``'s stopping signal."""
+
+
+def pool_error_signal(
+    backend: ModelBackend,
+    options: FeatureMapOptions,
+    train: Sequence[FeatureChunk],
+    picked: FeatureChunk | None,
+    sample: Sequence[Atoms],
+) -> dict[str, object] | None:
+    """Stopping signal: mean predicted force RMSE of a pool sample before and after labelling
+    the picks (the posterior with their rows added), uncalibrated (prior units).
+
+    Returns ``None`` for maps without force rows or an empty sample.
+    """
+    if not sample or options.name not in ("joint", "force-ntk"):
+        return None
+    features = compute_features(backend, list(sample), options)
+    scale = float(getattr(options, "force_weight", 1.0))
+    model = ErrorModel(force_row_scale=scale)
+    chunks = [c for c in train if c.n_structures]
+    model.fit(FeatureChunk.concatenate(chunks) if chunks else features.subset([]))
+    before = model.estimate(features).force_sigma
+    after = before if picked is None else model.add(picked).estimate(features).force_sigma
+    return {
+        "pool_force_rmse_before": float(np.mean(before)),
+        "pool_force_rmse_after": float(np.mean(after)),
+        "relative_change": float(np.mean(after) / np.mean(before) - 1.0),
+        "n_sample": len(sample),
+        "calibrated": False,
+        "units": "prior units (uncalibrated: run fntk uncertainty --calibrate for eV/A)",
+        "before_per_structure": [float(x) for x in before],
+        "after_per_structure": [float(x) for x in after],
+    }
