@@ -2,9 +2,9 @@
 
 For each data set (reduced sizes of ``fntk data make``), the benchmark's learner (ridge readout
 fine-tuning of SevenNet-0, ``fntk bench``'s default, joint features d=32) is fitted on the first
-20 and the first 80 structures of a seeded permutation of the pool; the next ``--calibrate``
-pool structures are the calibration set. Estimators, all calibrated the same way (maximum
-likelihood scale and noise on the calibration set's force-component errors,
+20 and the first 80 (or ``labels=``) structures of a seeded permutation of the pool; the rest of
+the pool (or its first ``--calibrate``) is the calibration set. Estimators, all calibrated the
+same way (maximum likelihood scale and noise on the calibration set's force-component errors,
 ``fntk.select.calibration.fit_calibration``):
 
 - ``posterior``: the posterior variance of the joint features (``fntk uncertainty``);
@@ -19,7 +19,8 @@ estimate, vs the committee's K fits (amortised over the evaluated structures) an
 predictions (the ridge committee predicts from the same design rows, so it pays for them too).
 ``benchmarks/calculator_cost.py`` measures the calculator against one energy+force evaluation.
 
-Run: ``python benchmarks/uncertainty.py --data xtb=DIR --data emt=DIR -o OUT.md``
+Run: ``python benchmarks/uncertainty.py --data xtb=DIR --data emt=DIR@pool=64,labels=20/40 -o
+OUT.md``
 (DIR from ``fntk data make ... -o DIR``; design rows are cached under DIR/features).
 """
 
@@ -44,7 +45,6 @@ from fntk.select.calibration import calibration_scores, fit_calibration, spearma
 from fntk.select.errorbars import ErrorModel
 
 OOD = {"xtb": "test_ood", "emt": "test_ood-both"}
-SIZES = (20, 80)
 COMMITTEE = 4
 RANK = 8
 
@@ -84,13 +84,29 @@ def scores(
     return out
 
 
-def run_dataset(name: str, root: Path, n_calibrate: int, seed: int, rows: list[dict]) -> None:
+def _head(labelled: LabelledSet, n: int | None) -> LabelledSet:
+    return labelled if n is None else labelled.subset(np.arange(min(n, len(labelled))))
+
+
+def run_dataset(
+    name: str,
+    root: Path,
+    limits: dict[str, str],
+    n_calibrate: int,
+    seed: int,
+    rows: list[dict],
+) -> None:
+    """Rows of the table for one data set; ``limits``: ``pool``, ``test`` (first N structures
+    of each file) and ``labels`` (sizes, ``20/80``)."""
     options = BenchOptions()
     backend = load_backend(options.model, device="cpu")
-    pool = LabelledSet.from_files([str(root / "pool.xyz")])
+    n_pool = int(limits["pool"]) if "pool" in limits else None
+    n_test = int(limits["test"]) if "test" in limits else None
+    sizes = tuple(int(x) for x in limits.get("labels", "20/80").split("/"))
+    pool = _head(LabelledSet.from_files([str(root / "pool.xyz")]), n_pool)
     tests = {
-        "id": LabelledSet.from_files([str(root / "test_id.xyz")]),
-        "ood": LabelledSet.from_files([str(root / f"{OOD[name]}.xyz")]),
+        "id": _head(LabelledSet.from_files([str(root / "test_id.xyz")]), n_test),
+        "ood": _head(LabelledSet.from_files([str(root / f"{OOD[name]}.xyz")]), n_test),
     }
     reference = root / "e0_reference.xyz"
     learner = RidgeLearner(
@@ -102,7 +118,7 @@ def run_dataset(name: str, root: Path, n_calibrate: int, seed: int, rows: list[d
     )
     order = np.random.default_rng(seed).permutation(len(pool))
     # The calibration set is the rest of the pool (or its first n_calibrate structures).
-    rest = order[max(SIZES) :]
+    rest = order[max(sizes) :]
     calibration = pool.subset(rest[:n_calibrate] if n_calibrate else rest)
     weight = force_row_weight(
         options.finetune.energy_weight,
@@ -117,7 +133,7 @@ def run_dataset(name: str, root: Path, n_calibrate: int, seed: int, rows: list[d
         return found
 
     cal_chunk, _ = chunk(calibration)
-    for size in SIZES:
+    for size in sizes:
         train = pool.subset(order[:size])
         model = learner.fit(train, seed)
         start = time.perf_counter()
@@ -184,7 +200,12 @@ def table(rows: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", action="append", required=True, help="NAME=DIR (xtb, emt)")
+    parser.add_argument(
+        "--data",
+        action="append",
+        required=True,
+        help="NAME=DIR[@pool=N,test=N,labels=20/80] (NAME: xtb or emt)",
+    )
     parser.add_argument(
         "--calibrate", type=int, default=0, help="calibration structures (0: rest of the pool)"
     )
@@ -193,8 +214,10 @@ def main() -> None:
     args = parser.parse_args()
     rows: list[dict] = []
     for spec in args.data:
-        name, _, root = spec.partition("=")
-        run_dataset(name, Path(root), args.calibrate, args.seed, rows)
+        name, _, rest = spec.partition("=")
+        root, _, extra = rest.partition("@")
+        limits = dict(item.split("=") for item in extra.split(",") if item)
+        run_dataset(name, Path(root), limits, args.calibrate, args.seed, rows)
     text = ["# Calibrated error estimates vs a K=4 committee", "", table(rows), ""]
     Path(args.output).write_text("\n".join(text) + "\n", encoding="utf-8")
     print("\n".join(text))

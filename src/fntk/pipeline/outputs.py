@@ -48,6 +48,8 @@ OUTPUT_NAMES = (
     "pv_histogram.png",
     "projection.png",
     "composition.png",
+    "predicted_errors.png",
+    "thumbnails",
 )
 """What a selection run writes into its folder."""
 
