@@ -96,17 +96,18 @@ def run_dataset(
     seed: int,
     rows: list[dict],
 ) -> None:
-    """Rows of the table for one data set; ``limits``: ``pool``, ``test`` (first N structures
-    of each file) and ``labels`` (sizes, ``20/80``)."""
+    """Rows of the table for one data set; ``limits``: ``pool``, ``test``, ``ood`` (first N
+    structures of each file; ``ood`` defaults to ``test``) and ``labels`` (sizes, ``20/80``)."""
     options = BenchOptions()
     backend = load_backend(options.model, device="cpu")
     n_pool = int(limits["pool"]) if "pool" in limits else None
     n_test = int(limits["test"]) if "test" in limits else None
+    n_ood = int(limits["ood"]) if "ood" in limits else n_test
     sizes = tuple(int(x) for x in limits.get("labels", "20/80").split("/"))
     pool = _head(LabelledSet.from_files([str(root / "pool.xyz")]), n_pool)
     tests = {
         "id": _head(LabelledSet.from_files([str(root / "test_id.xyz")]), n_test),
-        "ood": _head(LabelledSet.from_files([str(root / f"{OOD[name]}.xyz")]), n_test),
+        "ood": _head(LabelledSet.from_files([str(root / f"{OOD[name]}.xyz")]), n_ood),
     }
     reference = root / "e0_reference.xyz"
     learner = RidgeLearner(
@@ -204,7 +205,7 @@ def main() -> None:
         "--data",
         action="append",
         required=True,
-        help="NAME=DIR[@pool=N,test=N,labels=20/80] (NAME: xtb or emt)",
+        help="NAME=DIR[@pool=N,test=N,ood=N,labels=20/80] (NAME: xtb or emt)",
     )
     parser.add_argument(
         "--calibrate", type=int, default=0, help="calibration structures (0: rest of the pool)"

@@ -132,7 +132,7 @@ def write_selection_report(record: SelectionRecord, out_dir: str | Path) -> dict
     for rank, atoms in enumerate(record.picked_structures[:THUMBNAILS], start=1):
         name = f"thumbnails/pick_{rank:03d}.png"
         (out / "thumbnails").mkdir(exist_ok=True)
-        paths["thumbnails"] = write_thumbnail(atoms, out / name).parent
+        write_thumbnail(atoms, out / name)  # a folder of the run (OUTPUT_NAMES), not an output file
         thumbnails.append((f"#{rank} {atoms.get_chemical_formula()}", name))
     paths["report"] = render_report(
         out / "report.html",
