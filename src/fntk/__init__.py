@@ -13,8 +13,9 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from fntk.pipeline import next_batch
+    from fntk.pipeline.calculator import Calculator
 
-__all__ = ["__version__", "next_batch"]
+__all__ = ["Calculator", "__version__", "next_batch"]
 
 
 def __getattr__(name: str) -> Any:
@@ -22,4 +23,8 @@ def __getattr__(name: str) -> Any:
         from fntk.pipeline import next_batch
 
         return next_batch
+    if name == "Calculator":
+        from fntk.pipeline.calculator import Calculator
+
+        return Calculator
     raise AttributeError(f"module 'fntk' has no attribute {name!r}")

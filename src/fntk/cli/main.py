@@ -21,6 +21,7 @@ from fntk.cli.features_cmd import features
 from fntk.cli.models_cmd import models
 from fntk.cli.predict_cmd import predict
 from fntk.cli.select_cmd import select
+from fntk.cli.uncertainty_cmd import uncertainty
 
 app = typer.Typer(
     name="fntk",
@@ -83,7 +84,7 @@ def user_errors_as_one_line(command: Callable) -> Callable:
     return wrapper
 
 
-for _command in (select, features, bench, demo, predict, models):
+for _command in (select, features, bench, demo, predict, models, uncertainty):
     app.command()(user_errors_as_one_line(_command))
 data_app.command("make")(user_errors_as_one_line(make))
 app.add_typer(data_app, name="data")

@@ -35,6 +35,7 @@ from fntk.io import StructureChunk, duplicate_key, expand_paths, iter_frames
 from fntk.models import ModelBackend
 from fntk.pipeline.featurize import ChunkFeaturizer, open_store, subset_structures, weights_hash
 from fntk.pipeline.options import RunOptions
+from fntk.pipeline.uncertainty import ERROR_SAMPLE, pool_error_signal
 from fntk.report.plots import structure_summaries
 from fntk.report.profile import StructureProfile
 from fntk.report.selection import PlotData
@@ -68,6 +69,7 @@ class SelectRun:
     skipped_unsupported: list[dict[str, object]] = field(default_factory=list)
     feature_status: list[str] = field(default_factory=list)
     store: dict[str, object] | None = None
+    stopping_signal: dict[str, object] | None = None
 
     def run_record(self) -> dict[str, object]:
         """The content of run.json: options, model, versions, timings, counts, notes."""
@@ -93,6 +95,7 @@ class SelectRun:
             "mode": self.result.mode,
             "sigma": self.result.sigma,
             "store": self.store,
+            "stopping_signal": self.stopping_signal,
         }
 
 
@@ -111,6 +114,8 @@ class _PoolBook:
     """Atom counts, largest reference forces and tags (the report's picks-vs-pool table)."""
     element_counts: Counter[int] = field(default_factory=Counter)
     sample_summaries: list[np.ndarray] = field(default_factory=list)
+    error_sample: list[Atoms] = field(default_factory=list)
+    """A uniform sample of pool structures for the stopping signal (fntk.pipeline.uncertainty)."""
 
 
 def run_selection(
@@ -241,13 +246,21 @@ def run_selection(
     start = time.perf_counter()
     picked = _collect_picked(book, result)
     timings["collect_picked"] = time.perf_counter() - start
+    picked_features = (
+        compute_features(backend, picked, options.features, np.arange(len(picked)))
+        if picked
+        else None
+    )
+    start = time.perf_counter()
+    stopping = pool_error_signal(
+        backend, options.features, train_chunks, picked_features, book.error_sample
+    )
+    timings["stopping_signal"] = time.perf_counter() - start
     plot_data = PlotData(
         train_summaries=_stack([structure_summaries(c) for c in train_chunks]),
         pool_summaries=_stack(book.sample_summaries),
-        picked_summaries=structure_summaries(
-            compute_features(backend, picked, options.features, np.arange(len(picked)))
-        )
-        if picked
+        picked_summaries=structure_summaries(picked_features)
+        if picked_features is not None
         else np.zeros((0, 0)),
         pool_element_counts=book.element_counts,
         pool_sizes=np.asarray(book.profile.n_atoms, dtype=np.int64),
@@ -275,6 +288,7 @@ def run_selection(
             "computed_chunks": featurizer.computed_chunks,
             "reused_chunks": featurizer.reused_chunks,
         },
+        stopping_signal=stopping,
     )
 
 
@@ -299,6 +313,7 @@ class _PoolAdmission:
         self.book = book
         self.train_fingerprints = train_fingerprints
         self.stride = max(1, -(-n_pool // PLOT_SAMPLE))  # ceil: at most PLOT_SAMPLE kept
+        self.error_stride = max(1, -(-n_pool // ERROR_SAMPLE))
         self.excluded: list[dict[str, object]] = []
         self.pool_duplicates: list[dict[str, object]] = []
         self.first_of: dict[str, dict[str, object]] = {}  # fingerprint -> first occurrence
@@ -324,6 +339,8 @@ class _PoolAdmission:
             else:
                 self.first_of[fingerprint] = {"source_file": file, "source_index": frame}
                 keep.append(position[j])
+                if chunk.global_indices[j] % self.error_stride == 0:
+                    self.book.error_sample.append(atoms)
             _record(self.book, file, frame, atoms)
         indices = chunk.global_indices[supported][keep] if keep else np.zeros(0, dtype=np.int64)
         sampled = np.flatnonzero(indices % self.stride == 0).tolist()

@@ -63,6 +63,8 @@ OUTPUT_NAMES = (
     "pv_histogram.png",
     "projection.png",
     "composition.png",
+    "predicted_errors.png",
+    "thumbnails",
 )
 """What a selection run writes into its folder."""
 
@@ -225,4 +227,6 @@ def selection_record(run: SelectRun) -> SelectionRecord:
         profile_rows=[]
         if run.plot_data is None or run.plot_data.pool_profile is None
         else picks_vs_pool_rows(run.plot_data.pool_profile, StructureProfile.of(run.picked)),
+        picked_structures=run.picked,
+        stopping=run.stopping_signal,
     )

@@ -10,9 +10,13 @@ from fntk.io import atomic_write_text
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 980px; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; }
-td, th { border-bottom: 1px solid #ddd; padding: 4px 12px; text-align: left; }
+table { border-collapse: collapse; margin: 1em 0; display: block; max-width: 100%;
+        overflow-x: auto; }
+td, th { border-bottom: 1px solid #ddd; padding: 4px 12px; text-align: left;
+         overflow-wrap: anywhere; }
 figure { margin: 1.5em 0; } img { max-width: 100%; }
+.thumbs { display: flex; flex-wrap: wrap; gap: 8px; }
+.thumbs figure { margin: 0; width: 150px; font-size: 0.8em; }
 """
 
 
@@ -24,9 +28,11 @@ def render_report(
     figures: Sequence[tuple[str, str]],
     picked_rows: Sequence[Mapping[str, object]] = (),
     tables: Sequence[tuple[str, Sequence[Mapping[str, object]]]] = (),
+    thumbnails: Sequence[tuple[str, str]] = (),
 ) -> Path:
     """Write ``path``: ``summary`` as a table, ``figures`` as ``(caption, relative PNG path)``,
-    then each of ``tables`` (``(heading, rows)``) and the picked structures."""
+    then each of ``tables`` (``(heading, rows)``), ``thumbnails`` (``(caption, PNG)``, a grid)
+    and the picked structures. Wide tables scroll inside the page."""
     parts = [
         "<!DOCTYPE html>",
         f"<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
@@ -44,6 +50,14 @@ def render_report(
             f"<figure><img src='{html.escape(src)}' alt='{html.escape(caption)}'>"
             f"<figcaption>{html.escape(caption)}</figcaption></figure>"
         )
+    if thumbnails:
+        parts.append("<h2>Picked structures (first few)</h2><div class='thumbs'>")
+        parts.extend(
+            f"<figure><img src='{html.escape(src)}' alt='{html.escape(caption)}'>"
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+            for caption, src in thumbnails
+        )
+        parts.append("</div>")
     for heading, rows in [*tables, ("Picked structures", picked_rows)]:
         if not rows:
             continue

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from ase import Atoms
 from ase.data import chemical_symbols
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -70,6 +71,13 @@ def plot_posterior_variance(
     return _save(figure, Path(path))
 
 
+def robust_limits(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Axis limits per column spanning the central 98% of ``points`` (n, k), widened by 10%."""
+    low, high = np.percentile(points, [1, 99], axis=0)
+    pad = 0.1 * np.maximum(high - low, 1e-12)
+    return low - pad, high + pad
+
+
 def plot_projection(
     train: np.ndarray, pool: np.ndarray, picked: np.ndarray, path: str | Path
 ) -> Path:
@@ -81,16 +89,42 @@ def plot_projection(
 
     figure = Figure(figsize=(5.5, 5))
     ax = figure.add_subplot()
-    for data, color, label, size in (
-        (pool, POOL_COLOR, "pool (sample)", 8),
-        (train, TRAIN_COLOR, "train", 14),
-        (picked, PICKED_COLOR, "picked", 30),
-    ):
-        if len(data):
-            xy = (data - mean) @ axes
-            ax.scatter(xy[:, 0], xy[:, 1], s=size, c=color, label=f"{label} ({len(data)})")
+    groups = [
+        (data, color, label, size)
+        for data, color, label, size in (
+            (pool, POOL_COLOR, "pool (sample)", 8),
+            (train, TRAIN_COLOR, "train", 14),
+            (picked, PICKED_COLOR, "picked", 30),
+        )
+        if len(data)
+    ]
+    projected = [(data - mean) @ axes for data, *_ in groups]
+    # A few outliers would squash everything else into a corner: the axes span the central 98%
+    # of the points (widened by 10%), and points beyond are drawn on the edge as triangles.
+    low, high = robust_limits(np.concatenate(projected))
+    n_clipped = 0
+    for xy, (data, color, label, size) in zip(projected, groups):
+        outside = ((xy < low) | (xy > high)).any(axis=1)
+        n_clipped += int(outside.sum())
+        clipped = np.clip(xy, low, high)
+        ax.scatter(
+            clipped[~outside, 0],
+            clipped[~outside, 1],
+            s=size,
+            c=color,
+            label=f"{label} ({len(data)})",
+        )
+        if outside.any():
+            ax.scatter(clipped[outside, 0], clipped[outside, 1], s=size, c=color, marker="^")
+    ax.set_xlim(low[0], high[0])
+    ax.set_ylim(low[1], high[1])
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
+    if n_clipped:
+        ax.set_title(
+            f"{n_clipped} points beyond the central 98% drawn on the edge (triangles)",
+            fontsize=9,
+        )
     ax.legend(frameon=False, loc="best")
     return _save(figure, Path(path))
 
@@ -131,3 +165,35 @@ def plot_composition(
     ax_sizes.set_ylabel("density")
     ax_sizes.legend(frameon=False)
     return _save(figure, Path(path))
+
+
+def plot_predicted_errors(
+    before: Sequence[float], after: Sequence[float], path: str | Path
+) -> Path:
+    """Histogram of the predicted force RMSE of a pool sample before and after the batch."""
+    figure = Figure(figsize=(6, 3.6))
+    ax = figure.add_subplot()
+    values = np.concatenate([np.asarray(before, float), np.asarray(after, float)])
+    bins = np.histogram_bin_edges(values[np.isfinite(values)], bins=30).tolist()
+    ax.hist(before, bins=bins, color=POOL_COLOR, label=f"before (mean {np.mean(before):.3g})")
+    ax.hist(
+        after,
+        bins=bins,
+        color=PICKED_COLOR,
+        histtype="step",
+        linewidth=2,
+        label=f"after the batch (mean {np.mean(after):.3g})",
+    )
+    ax.set_xlabel("predicted force RMSE (uncalibrated)")
+    ax.set_ylabel("pool structures (sample)")
+    ax.legend(frameon=False)
+    return _save(figure, Path(path))
+
+
+def write_thumbnail(atoms: Atoms, path: str | Path) -> Path:
+    """A small PNG of ``atoms`` drawn by ASE's own renderer (no cell, slight tilt)."""
+    import ase.io
+
+    path = Path(path)
+    ase.io.write(path, atoms, format="png", rotation="10x,20y", show_unit_cell=0, scale=30)
+    return path

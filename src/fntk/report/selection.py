@@ -9,11 +9,19 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from ase import Atoms
 
 from fntk.report.html import render_report
-from fntk.report.plots import plot_composition, plot_posterior_variance, plot_projection
+from fntk.report.plots import (
+    plot_composition,
+    plot_posterior_variance,
+    plot_predicted_errors,
+    plot_projection,
+    write_thumbnail,
+)
 from fntk.report.profile import StructureProfile
 
 
@@ -64,6 +72,14 @@ class SelectionRecord:
     plot: PlotData | None = None
     profile_rows: list[dict[str, object]] = field(default_factory=list)
     """Picks vs pool table (:func:`fntk.report.profile.picks_vs_pool_rows`)."""
+    picked_structures: list[Atoms] = field(default_factory=list)
+    """The picks, for thumbnails (the first :data:`THUMBNAILS`)."""
+    stopping: dict[str, Any] | None = None
+    """The stopping signal of ``run.json`` (``fntk.pipeline.uncertainty.pool_error_signal``)."""
+
+
+THUMBNAILS = 24
+"""Most picks drawn as thumbnails in the report."""
 
 
 def write_selection_report(record: SelectionRecord, out_dir: str | Path) -> dict[str, Path]:
@@ -92,11 +108,38 @@ def write_selection_report(record: SelectionRecord, out_dir: str | Path) -> dict
                 out / "projection.png",
             )
             figures.insert(1, ("Features, first two principal components", "projection.png"))
+    summary = dict(record.summary)
+    if record.stopping is not None:
+        stop = record.stopping
+        summary["predicted pool force RMSE before the batch (uncalibrated)"] = (
+            f"{stop['pool_force_rmse_before']:.4g}"
+        )
+        summary["predicted pool force RMSE after the batch (uncalibrated)"] = (
+            f"{stop['pool_force_rmse_after']:.4g} ({100 * stop['relative_change']:+.1f}%, "
+            f"sample of {stop['n_sample']})"
+        )
+        paths["predicted_errors"] = plot_predicted_errors(
+            stop["before_per_structure"], stop["after_per_structure"], out / "predicted_errors.png"
+        )
+        figures.append(
+            (
+                "Predicted force RMSE of a pool sample before and after labelling the batch "
+                "(the stopping signal: when the batch barely moves it, stop)",
+                "predicted_errors.png",
+            )
+        )
+    thumbnails = []
+    for rank, atoms in enumerate(record.picked_structures[:THUMBNAILS], start=1):
+        name = f"thumbnails/pick_{rank:03d}.png"
+        (out / "thumbnails").mkdir(exist_ok=True)
+        write_thumbnail(atoms, out / name)  # a folder of the run (OUTPUT_NAMES), not an output file
+        thumbnails.append((f"#{rank} {atoms.get_chemical_formula()}", name))
     paths["report"] = render_report(
         out / "report.html",
         title="fntk selection report",
-        summary=record.summary,
+        summary=summary,
         figures=figures,
+        thumbnails=thumbnails,
         picked_rows=record.picked_rows,
         tables=[("Picks vs pool (atoms, largest reference force, info tags)", record.profile_rows)]
         if record.profile_rows
