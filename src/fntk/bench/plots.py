@@ -10,6 +10,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -17,7 +18,8 @@ from fntk.bench.results import METRIC_LABELS, METRICS, ResultRow, mean_curves
 
 
 def plot_learning_curves(rows: Sequence[ResultRow], path: str | os.PathLike) -> Path:
-    """Mean ± std over seeds of every metric versus labelled-set size; write a PNG.
+    """Mean ± std over seeds of every metric versus labelled-set size, both on log axes (a
+    learning curve is close to a straight line there); write a PNG.
 
     Parameters
     ----------
@@ -53,6 +55,12 @@ def plot_learning_curves(rows: Sequence[ResultRow], path: str | os.PathLike) -> 
                 )
             ax.set_title(f"{split}: {METRIC_LABELS[metric]}", fontsize=9)
             ax.set_xlabel("labelled structures")
+            plotted = [c for (m, sp), c in curves.items() if sp == split and len(c.n_labels)]
+            if plotted and all(c.n_labels.min() > 0 for c in plotted):
+                ax.set_xscale("log")
+            means = np.concatenate([c.mean for c in plotted]) if plotted else np.zeros(0)
+            if means.size and np.all(np.isfinite(means) & (means > 0)):
+                ax.set_yscale("log")
             ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
     path = Path(path)
