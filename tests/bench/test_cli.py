@@ -93,6 +93,9 @@ def bench_args(data_dir, out) -> list[str]:
         (["--pool-shift", "elements:Pt"], "pool shift"),
         (["--relative-noise", "0"], "relative_noise"),
         (["--joint-lambda", "0"], "joint_force_weight"),
+        (["--budgets", "16,8"], "increasing"),
+        (["--budgets", "16,x"], "comma-separated list of whole numbers"),
+        (["--budgets", "16,32", "--rounds", "2"], "replaces --rounds and --batch"),
     ],
 )
 def test_bench_option_errors(tmp_path, extra, message):
@@ -107,6 +110,7 @@ def test_bench_option_errors(tmp_path, extra, message):
     [
         (["--committee-aggregation", "median"], ("mean", "max")),
         (["--learner", "adam"], ("ridge", "finetune")),
+        (["--proxy-learner", "finetune"], ("ridge",)),
         (["--scope", "head"], ("readout", "last-interaction", "all")),
     ],
 )

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Real fine-tuning as the judge, on the user-like MD pool `xtb-md`: random, committee and the
+# default `fntk select` configuration (`joint`, coverage), cumulative budgets 16,32,64 after
+# the 16 initial labels, 3 seeds, SevenNet-0 fine-tuned through every parameter (Adam, reset
+# to the pretrained weights every round, early stopping on 10% of the labelled set), with the
+# ridge learner as a proxy judge on the same picks. The pool is a fixed random 1,000 of the
+# 5,000 frames (--max-pool) and 50 steps per round, to fit a loaded 2-core machine.
+# One process per method (their round-0 models are identical: the same seeds on the CPU);
+# benchmarks/merge_bench.py joins them and writes the summary.
+#
+#   bash benchmarks/active_learning_finetune.sh OUT_DIR [extra fntk bench options...]
+set -euo pipefail
+out=${1:?usage: active_learning_finetune.sh OUT_DIR [fntk bench options...]}
+shift
+export OMP_NUM_THREADS=1
+here=$(cd "$(dirname "$0")" && pwd)
+data="$out/data/xtb-md"
+mkdir -p "$out/logs"
+[ -f "$data/README.md" ] || /usr/bin/time -v fntk data make xtb-md -o "$data" \
+    > "$out/logs/data-make.out" 2> "$out/logs/data-make.err"
+tests=()
+for file in "$data"/test_*.xyz; do
+    split=$(basename "$file" .xyz)
+    tests+=(--test "${split#test_}=$file")
+done
+common=(--init "$data/init.xyz" --pool "$data/pool.xyz" "${tests[@]}"
+    --e0-reference "$data/e0_reference.xyz" --max-pool 1000 --budgets 16,32,64 --seeds 3
+    --learner finetune --scope all --steps 50 --committee-size 3 --proxy-learner ridge
+    --pick-tag molecule --pick-tag kind --threads 1)
+mkdir -p "$out/logs"
+pids=()
+for method in random joint committee; do
+    # stderr: the progress log, then /usr/bin/time's wall time and peak memory
+    /usr/bin/time -v fntk bench "${common[@]}" --methods "$method" -o "$out/xtb-md-$method" "$@" \
+        > "$out/logs/xtb-md-$method.out" 2> "$out/logs/xtb-md-$method.err" &
+    pids+=($!)
+done
+for pid in "${pids[@]}"; do wait "$pid"; done
+python "$here/merge_bench.py" "$out/xtb-md" "$out/xtb-md-random" "$out/xtb-md-joint" \
+    "$out/xtb-md-committee"
