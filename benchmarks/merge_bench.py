@@ -35,9 +35,7 @@ def main() -> None:
     if proxy_rows is not None:
         write_results(args.out / "proxy_results.csv", proxy_rows)
     notes = [f"joined from {', '.join(str(r) for r in args.runs)}"]
-    summary = summary_markdown(
-        rows, notes=notes, proxy_rows=proxy_rows, proxy_name=args.proxy_name
-    )
+    summary = summary_markdown(rows, notes=notes, proxy_rows=proxy_rows, proxy_name=args.proxy_name)
     atomic_write_text(args.out / "summary.md", summary)
     plot_learning_curves(rows, args.out / "learning_curves.png")
     print(summary)
