@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Real fine-tuning as the judge, on the user-like MD pool `xtb-md`: random, committee and the
-# default `fntk select` configuration (`joint`, coverage), cumulative budgets 16,32,64 after
-# the 16 initial labels, 3 seeds, SevenNet-0 fine-tuned through every parameter (Adam, reset
-# to the pretrained weights every round, early stopping on 10% of the labelled set), with the
-# ridge learner as a proxy judge on the same picks. The pool is a fixed random 1,000 of the
-# 5,000 frames (--max-pool) and 50 steps per round, to fit a loaded 2-core machine.
+# Real fine-tuning as the judge, on the user-like MD pool `xtb-md`: random, committee (K = 3)
+# and the default `fntk select` configuration (`joint`, coverage), cumulative budgets 8,16,32
+# after the 16 initial labels, 2 seeds, SevenNet-0 fine-tuned through every parameter (Adam,
+# 50 steps of 8, reset to the pretrained weights every round, early stopping on 10% of the
+# labelled set). The pool is a fixed random 500 of the 5,000 frames (--max-pool). This size is
+# what a 2-core machine shared by 7 jobs (load ~17) could finish in about an hour; on a free
+# core or a GPU raise --seeds, --budgets (e.g. 16,32,64,128,256), --max-pool and --steps, and
+# add --proxy-learner ridge to measure how well the ridge judge ranks the methods.
 # One process per method (their round-0 models are identical: the same seeds on the CPU);
 # benchmarks/merge_bench.py joins them and writes the summary.
 #
@@ -24,8 +26,8 @@ for file in "$data"/test_*.xyz; do
     tests+=(--test "${split#test_}=$file")
 done
 common=(--init "$data/init.xyz" --pool "$data/pool.xyz" "${tests[@]}"
-    --e0-reference "$data/e0_reference.xyz" --max-pool 1000 --budgets 16,32,64 --seeds 3
-    --learner finetune --scope all --steps 50 --committee-size 3 --proxy-learner ridge
+    --e0-reference "$data/e0_reference.xyz" --max-pool 500 --budgets 8,16,32 --seeds 2
+    --learner finetune --scope all --steps 50 --committee-size 3
     --pick-tag molecule --pick-tag kind --threads 1)
 mkdir -p "$out/logs"
 pids=()
