@@ -59,7 +59,10 @@ def plot_learning_curves(rows: Sequence[ResultRow], path: str | os.PathLike) -> 
                 )
             ax.set_title(f"{split}: {METRIC_LABELS[metric]}", fontsize=9)
             ax.set_xlabel("labelled structures")
-            plotted = [c for (m, sp), c in curves.items() if sp == split and len(c.n_labels)]
+            # NaN curves (energy-only splits) give matplotlib no data limits to log-scale
+            plotted = [
+                c for (_, sp), c in curves.items() if sp == split and np.isfinite(c.mean).any()
+            ]
             if plotted and all(c.n_labels.min() > 0 for c in plotted):
                 ax.set_xscale("log")
                 sizes = sorted({float(n) for c in plotted for n in c.n_labels})
