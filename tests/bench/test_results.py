@@ -147,6 +147,9 @@ def test_summary_reports_label_savings_and_judge_agreement():
     # budget 15 (target 80): 10 * 1.5**0.5 = 12.247 -> +18.4%;
     # budget 20 (target 60): 10 * 1.5**1 = 15 -> +25%; mean +21.7%
     assert "| fast | +22% [" in text
+    # a run cut after round 1 is compared at budget 15 only: +18%
+    cut = [r for r in rows if not (r.method == "fast" and r.round == 2)]
+    assert "| fast | +18% [" in "\n".join(saving_markdown(cut))
     # a proxy that swaps fast and slow disagrees completely on the order of the three
     swapped = [
         dataclasses.replace(r, method={"fast": "slow", "slow": "fast"}.get(r.method, r.method))

@@ -304,15 +304,20 @@ def paired_curves(
     rows: Sequence[ResultRow], method: str, split: str, metric: str = "force_rmse_mev_per_ang"
 ) -> SeedCurves | None:
     """Random's and ``method``'s per-seed curves on ``split`` over their common seeds and
-    rounds (:data:`~fntk.bench.saving.SeedCurves`); ``None`` without two shared rounds."""
+    rounds (:data:`~fntk.bench.saving.SeedCurves`); ``None`` without two shared rounds.
+
+    Both curves are cut to the rounds both finished, so an unfinished run is compared at the
+    budgets it reached (not charged as "never reaching" random's later errors).
+    """
     ref_seeds, ref_n, ref_table = seed_curves(rows, REFERENCE_METHOD, split, metric)
     seeds, n, table = seed_curves(rows, method, split, metric)
     common = sorted(set(ref_seeds) & set(seeds))
-    if len(ref_n) < 2 or len(n) < 2 or not common:
+    m = min(len(ref_n), len(n))
+    if m < 2 or not common:
         return None
     ref_rows = [ref_seeds.index(s) for s in common]
     rows_ = [seeds.index(s) for s in common]
-    return ref_n, ref_table[ref_rows], n, table[rows_]
+    return ref_n[:m], ref_table[ref_rows, :m], n[:m], table[rows_, :m]
 
 
 @dataclass(frozen=True)
