@@ -87,17 +87,23 @@ def bench_args(data_dir, out) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("extra", "message"),
+    ("extra", "message", "code"),
     [
-        (["--pool-shift", "elements:Pt"], "pool shift"),
-        (["--relative-noise", "0"], "relative_noise"),
-        (["--joint-lambda", "0"], "joint_force_weight"),
+        (["--pool-shift", "elements:Pt"], "pool shift", 1),
+        (["--relative-noise", "0"], "relative_noise", 1),
+        (["--joint-lambda", "0"], "joint_force_weight", 1),
+        (["--budgets", "16,8"], "increasing", 1),
+        # malformed values and conflicting flags are usage errors (exit 2), as the README says
+        (["--budgets", "16,x"], "comma-separated list of whole numbers", 2),
+        (["--budgets", "16,32", "--rounds", "2"], "replaces --rounds and --batch", 2),
     ],
 )
-def test_bench_option_errors(tmp_path, extra, message):
+def test_bench_option_errors(tmp_path, extra, message, code):
+    from fntk.cli.main import app as fntk_app  # the real app: plain usage errors, not boxed
+
     args = ["bench", "--init", "i.xyz", "--pool", "p.xyz", "--test", "t.xyz", "-o", "o", *extra]
-    result = CliRunner().invoke(app(), args)
-    assert result.exit_code == 1, result.output
+    result = CliRunner().invoke(fntk_app, args)
+    assert result.exit_code == code, result.output
     assert message in result.output
 
 
@@ -106,6 +112,7 @@ def test_bench_option_errors(tmp_path, extra, message):
     [
         (["--committee-aggregation", "median"], ("mean", "max")),
         (["--learner", "adam"], ("ridge", "finetune")),
+        (["--proxy-learner", "finetune"], ("ridge",)),
         (["--scope", "head"], ("readout", "last-interaction", "all")),
         (["--methods", "random,bald"], ("bald", "random", "committee", "joint")),
     ],

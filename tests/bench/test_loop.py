@@ -222,3 +222,53 @@ def _relabelled(atoms):
 
     atoms.calc = SinglePointCalculator(atoms, energy=-1.0, forces=np.zeros((len(atoms), 3)))
     return atoms
+
+
+def test_budgets_are_cumulative_picks(tiny_sets, tmp_path):
+    learner = CountingLearner()
+    doubles = {"a": FirstCandidates("a")}
+    options = BenchOptions(budgets=(1, 3, 7), n_seeds=1, methods=("random",))
+    result = run_benchmark(data(tiny_sets), options, tmp_path, learner, methods=doubles)
+    assert sorted({r.n_labels for r in result.rows}) == [3, 4, 6, 10]  # 3 initial + budgets
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert [len(b) for b in state["runs"]["a/0"]["batches"]] == [1, 2, 4]
+    too_many = BenchOptions(budgets=(4, 11), n_seeds=1)
+    with pytest.raises(InputError, match="need 11 pool structures but only 10"):
+        run_benchmark(data(tiny_sets), too_many, tmp_path / "b", learner, methods={})
+
+
+def test_tail_splits_hold_the_largest_force_structures(tiny_sets):
+    from fntk.bench.loop import with_tail_splits
+
+    split = LabelledSet.from_structures(
+        [tiny_sets["pool"].structures[i % 10] for i in range(40)]
+    )  # 40 structures: a 5% tail of 2 is too small, a 25% tail of 10 is made
+    assert list(with_tail_splits({"id": split}, 0.05)) == ["id"]
+    tails = with_tail_splits({"id": split}, 0.25)
+    assert list(tails) == ["id", "id: top 25% max-F tail"]
+    largest = np.array([np.linalg.norm(f, axis=1).max() for f in split.forces])
+    tail = tails["id: top 25% max-F tail"]
+    assert len(tail) == 10
+    assert min(np.linalg.norm(f, axis=1).max() for f in tail.forces) >= np.sort(largest)[-10]
+
+
+def test_proxy_learner_sees_the_same_labelled_sets(tiny_sets, tmp_path):
+    learner, proxy = CountingLearner(), CountingLearner()
+    doubles = {"a": FirstCandidates("a"), "b": FirstCandidates("b")}
+    options = BenchOptions(rounds=2, batch=2, n_seeds=2, methods=("random",))
+    result = run_benchmark(
+        data(tiny_sets), options, tmp_path, learner, methods=doubles, proxy=proxy
+    )
+    assert sorted(proxy.fits) == sorted(learner.fits)
+    proxy_rows = read_results(tmp_path / "proxy_results.csv")
+    assert [(r.round, r.method, r.seed, r.n_labels) for r in proxy_rows] == [
+        (r.round, r.method, r.seed, r.n_labels) for r in result.rows
+    ]
+    assert "rank the methods like the real learner" in result.summary
+    # resuming keeps the proxy rows of the finished rounds and adds the new round's
+    more = BenchOptions(rounds=3, batch=2, n_seeds=2, methods=("random",))
+    again = run_benchmark(
+        data(tiny_sets), more, tmp_path, CountingLearner(), methods=doubles, proxy=proxy
+    )
+    rows = read_results(tmp_path / "proxy_results.csv")
+    assert len(rows) == len(again.rows) == 16

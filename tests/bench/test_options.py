@@ -49,3 +49,13 @@ def test_feature_cache_round_trip(tmp_path):
     assert pool.source_index.tolist() == [9] and seconds == 12.5
     assert load_feature_cache(path, "other options") is None
     assert load_feature_cache(tmp_path / "absent.npz", "key-1") is None
+
+
+def test_budgets_replace_rounds_and_batch():
+    options = BenchOptions(budgets=(16, 32, 64), rounds=1, batch=3)
+    assert options.batch_sizes == (16, 16, 32) and options.n_rounds == 3
+    assert BenchOptions(rounds=2, batch=5).batch_sizes == (5, 5)
+    for bad in [(16, 16), (32, 16), (0, 4)]:
+        with pytest.raises(ValidationError, match="increasing"):
+            BenchOptions(budgets=bad)
+    assert BenchOptions(budgets=(1, 2)).resume_key() != BenchOptions(budgets=(1, 3)).resume_key()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -96,6 +97,7 @@ def test_summary_markdown():
     text = summary_markdown(synthetic(), notes=["a note"])
     lines = text.splitlines()
     assert "## test" in lines
+    lines = lines[lines.index("## test") :]  # after the savings table
     header = next(line for line in lines if line.startswith("| method"))
     assert "labels to reach random's final force RMSE" in header
     fast = next(line for line in lines if line.startswith("| fast"))
@@ -134,3 +136,25 @@ def test_summary_curve_table_holds_seed_means_per_labelled_size():
     start = lines.index("| method | 10 | 15 | 20 |")
     assert lines[start + 2] == "| random | 100 | 90 | 80 |"  # (100 + 101) / 2 rounds to 100
     assert lines[start + 3] == "| joint | 90 | 70 | 50 |"
+
+
+def test_summary_reports_label_savings_and_judge_agreement():
+    from fntk.bench.results import agreement_markdown, saving_markdown
+
+    rows = synthetic()
+    text = "\n".join(saving_markdown(rows))
+    # fast's mean curve 100, 60, 40 against random's 100, 80, 60:
+    # budget 15 (target 80): 10 * 1.5**0.5 = 12.247 -> +18.4%;
+    # budget 20 (target 60): 10 * 1.5**1 = 15 -> +25%; mean +21.7%
+    assert "| fast | +22% [" in text
+    # a run cut after round 1 is compared at budget 15 only: +18%
+    cut = [r for r in rows if not (r.method == "fast" and r.round == 2)]
+    assert "| fast | +18% [" in "\n".join(saving_markdown(cut))
+    # a proxy that swaps fast and slow disagrees completely on the order of the three
+    swapped = [
+        dataclasses.replace(r, method={"fast": "slow", "slow": "fast"}.get(r.method, r.method))
+        for r in rows
+    ]
+    table = "\n".join(agreement_markdown(rows, swapped, "ridge"))
+    assert "| test |" in table and "| -1.00 |" in table
+    assert "| 1.00 |" in "\n".join(agreement_markdown(rows, rows, "ridge"))

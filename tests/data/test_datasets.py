@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from ase.data import chemical_symbols
 
-from fntk.data import available_datasets, make_dataset
+from fntk.data import available_datasets, make_dataset, xtb_md
 from fntk.data import emt_adsorbates as emt
 from fntk.data import xtb_reactions as xtb
 from fntk.errors import CapabilityError
@@ -41,7 +41,7 @@ def emt_files(tmp_path_factory):
 
 
 def test_registry_lists_both_sets():
-    assert available_datasets() == ["emt-adsorbates", "xtb-reactions"]
+    assert available_datasets() == ["emt-adsorbates", "xtb-md", "xtb-reactions"]
 
 
 def test_emt_splits_are_labelled_and_described(emt_files):
@@ -100,7 +100,7 @@ def test_same_seed_same_files_and_splits_independent_of_other_sizes(emt_files, t
 
 
 def test_bad_names_are_rejected(tmp_path):
-    with pytest.raises(ValueError, match="choose one of emt-adsorbates, xtb-reactions"):
+    with pytest.raises(ValueError, match="choose one of emt-adsorbates, xtb-md, xtb-reactions"):
         make_dataset("oc20", tmp_path)
     with pytest.raises(ValueError, match="has no split 'test_ood'"):
         make_dataset("emt-adsorbates", tmp_path, sizes={"test_ood": 3})
@@ -135,3 +135,38 @@ def test_xtb_reactions_splits(tmp_path):
             second.get_potential_energy(), abs=1e-8
         )
         np.testing.assert_allclose(first.get_forces(), second.get_forces(), atol=1e-7)
+
+
+def test_xtb_md_molecule_mix_is_imbalanced_or_balanced():
+    counts = xtb_md.molecule_counts(xtb_md.POOL_MOLECULES, False, 1000)
+    assert sum(counts.values()) == 1000
+    dominant = sum(counts[m] for m in xtb_md.DOMINANT_SHARES)
+    others = {n for m, n in counts.items() if m not in xtb_md.DOMINANT_SHARES}
+    assert dominant == 720 and others == {21, 22}
+    even = xtb_md.molecule_counts(xtb_md.OOD_MOLECULES, True, 15)
+    assert sum(even.values()) == 15 and set(even.values()) == {2, 3}
+
+
+def test_xtb_md_splits(tmp_path):
+    pytest.importorskip("xtb")
+    sizes = {"init": 2, "pool": 60, "test_id": 3, "test_balanced": 2, "test_rare": 2, "test_ood": 2}
+    files = make_dataset("xtb-md", tmp_path, sizes=sizes, seed=3)
+    frames = {split: read_split(files, split) for split in sizes}
+    for split, size in sizes.items():
+        assert len(frames[split]) == size
+        assert_labelled(frames[split])
+        names = xtb_md.OOD_MOLECULES if split == "test_ood" else xtb_md.POOL_MOLECULES
+        assert all(a.info["molecule"] in names for a in frames[split])
+    assert not set(xtb_md.POOL_MOLECULES) & set(xtb_md.OOD_MOLECULES)
+    pool = frames["pool"]
+    # 2% rare (one frame of 60), the rest along 50-frame trajectories 2 fs apart
+    assert [a.info["kind"] for a in pool].count("md") == 59 and pool[-1].info["rare"]
+    assert max(np.bincount([a.info["trajectory"] for a in pool])) <= 50
+    assert [a.info["kind"] for a in frames["test_rare"]] == ["hot", "stretch"]
+    for atoms in frames["test_rare"]:
+        assert np.linalg.norm(atoms.get_forces(), axis=1).max() <= xtb_md.MAX_RARE_FORCE
+    # the labels are GFN2-xTB's at the stored geometry (written with 6 decimals)
+    atoms = pool[0].copy()
+    atoms.calc = xtb.xtb_calculator()
+    np.testing.assert_allclose(atoms.get_forces(), pool[0].get_forces(), atol=1e-4)
+    assert "| test_rare |" in files.readme.read_text()

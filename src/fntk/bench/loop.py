@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -37,13 +38,14 @@ from fntk.bench.methods import (
     SelectionContext,
     build_method,
 )
-from fntk.bench.options import BenchOptions
+from fntk.bench.options import MIN_TAIL_STRUCTURES, BenchOptions
 from fntk.bench.plots import plot_learning_curves
 from fntk.bench.results import (
     PoolProfile,
     ResultRow,
     read_results,
     summary_markdown,
+    tail_split_name,
     write_results,
 )
 from fntk.bench.shift import apply_pool_shifts
@@ -54,6 +56,7 @@ logger = logging.getLogger(__name__)
 
 STATE_FILE = "state.json"
 RESULTS_FILE = "results.csv"
+PROXY_RESULTS_FILE = "proxy_results.csv"
 SUMMARY_FILE = "summary.md"
 PLOT_FILE = "learning_curves.png"
 FEATURES_DIR = "features"
@@ -162,25 +165,52 @@ def run_benchmark_files(
     e0_reference: Sequence[str] = (),
 ) -> BenchRun:
     """Read the files, load ``options.model`` and :func:`run_benchmark` with
-    ``options.learner``."""
-    from fntk.models import load_backend
-
+    ``options.learner`` (and ``options.proxy_learner``)."""
     data = load_bench_data(init, pool, tests, e0_reference=e0_reference, options=options)
     for note in reference_energy_notes(data.init, data.pool, data.tests, data.e0_reference):
         logger.warning("%s", note)
+    learner = _make_learner(options.learner, options, data, out_dir)
+    proxy = (
+        None
+        if options.proxy_learner is None
+        else _make_learner(options.proxy_learner, options, data, out_dir)
+    )
+    return run_benchmark(data, options, out_dir, learner, proxy=proxy)
+
+
+def _make_learner(
+    name: str, options: BenchOptions, data: BenchData, out_dir: str | os.PathLike
+) -> Learner:
+    """A learner on its own freshly loaded backend (a fine-tuning learner changes the weights
+    of its backend, which a ridge learner's designs must not see)."""
+    from fntk.models import load_backend
+
     backend = load_backend(options.model, device=options.device)
-    learner: Learner
-    if options.learner == "ridge":
-        learner = RidgeLearner(
+    if name == "ridge":
+        return RidgeLearner(
             backend,
             options.finetune,
             options.feature_dim,
             e0_reference=data.e0_reference,
             cache_dir=Path(out_dir) / FEATURES_DIR,
         )
-    else:
-        learner = FinetuneLearner(backend, options.finetune, data.e0_reference)
-    return run_benchmark(data, options, out_dir, learner)
+    return FinetuneLearner(backend, options.finetune, data.e0_reference)
+
+
+def with_tail_splits(tests: Mapping[str, LabelledSet], fraction: float) -> dict[str, LabelledSet]:
+    """``tests`` and, after each split with forces, its tail split: the ``ceil(fraction * n)``
+    structures with the largest atomic reference force norm (in split order), when that is at
+    least :data:`~fntk.bench.options.MIN_TAIL_STRUCTURES`."""
+    out: dict[str, LabelledSet] = {}
+    for name, split in tests.items():
+        out[name] = split
+        n_tail = math.ceil(fraction * len(split))
+        if not split.has_forces or n_tail < MIN_TAIL_STRUCTURES:
+            continue
+        largest = np.array([float(np.linalg.norm(f, axis=1).max()) for f in split.forces])
+        tail = np.sort(np.argsort(-largest, kind="stable")[:n_tail])
+        out[tail_split_name(name, fraction)] = split.subset(tail)
+    return out
 
 
 def select_candidates(pool: LabelledSet, options: BenchOptions) -> np.ndarray:
@@ -205,6 +235,7 @@ def run_benchmark(
     learner: Learner,
     *,
     methods: Mapping[str, AcquisitionMethod] | None = None,
+    proxy: Learner | None = None,
 ) -> BenchRun:
     """Run (or resume) the benchmark and write its files to ``out_dir``.
 
@@ -219,6 +250,9 @@ def run_benchmark(
         Fine-tunes, evaluates and predicts (:class:`FinetuneLearner` for real runs).
     methods : mapping of str to AcquisitionMethod or None
         Methods by name; default :func:`build_method` for each of ``options.methods``.
+    proxy : Learner or None
+        Fitted and evaluated on the same labelled sets as ``learner`` (rows in
+        ``proxy_results.csv``; the summary compares the two judges' rankings).
 
     Returns
     -------
@@ -227,18 +261,19 @@ def run_benchmark(
     Raises
     ------
     InputError
-        The pool is too small for ``rounds * batch`` picks, or ``out_dir`` holds a state of
-        another run.
+        The pool is too small for all picks, or ``out_dir`` holds a state of another run.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     candidates = select_candidates(data.pool, options)
-    if options.rounds * options.batch > len(candidates):
+    n_picks = sum(options.batch_sizes)
+    if n_picks > len(candidates):
         raise InputError(
-            f"{options.rounds} rounds of {options.batch} need {options.rounds * options.batch} "
+            f"{options.n_rounds} rounds picking {n_picks} structures in all need {n_picks} "
             f"pool structures but only {len(candidates)} take part",
-            hint="lower --rounds or --batch, or loosen --pool-shift / --max-pool",
+            hint="lower --rounds, --batch or --budgets, or loosen --pool-shift / --max-pool",
         )
+    data = replace(data, tests=with_tail_splits(data.tests, options.tail_fraction))
     view = BenchPool(
         init=[a.copy() for a in data.init.structures],
         pool=[a.copy() for a in data.pool.structures],  # Atoms.copy drops the labels
@@ -251,7 +286,9 @@ def run_benchmark(
         "summary": out / SUMMARY_FILE,
         "plot": out / PLOT_FILE,
     }
-    runner = _Runner(data, options, learner, methods, view, paths)
+    if proxy is not None:
+        paths["proxy_results"] = out / PROXY_RESULTS_FILE
+    runner = _Runner(data, options, learner, methods, view, paths, proxy)
     n_evaluated = runner.run()
     rows = runner.rows
     e0_notes = reference_energy_notes(data.init, data.pool, data.tests, data.e0_reference)
@@ -260,6 +297,8 @@ def run_benchmark(
         notes=[*e0_notes, *runner.notes()],
         profile=pool_profile(data.pool, candidates, options.pick_tags),
         picks=runner.picks(),
+        proxy_rows=runner.proxy_rows if proxy is not None else None,
+        proxy_name=options.proxy_learner or "proxy",
     )
     atomic_write_text(paths["summary"], summary)
     plot_learning_curves(rows, paths["plot"])
@@ -277,23 +316,26 @@ class _Runner:
         methods: dict[str, AcquisitionMethod],
         view: BenchPool,
         paths: dict[str, Path],
+        proxy: Learner | None = None,
     ) -> None:
         self.data = data
+        self.proxy = proxy
         self.options = options
         self.learner = learner
         self.methods = methods
         self.view = view
         self.paths = paths
         self.fingerprint = view.fingerprint()
-        self.runs, self.rows = self._load()
+        self.runs, self.rows, self.proxy_rows = self._load()
         self.prepared: dict[str, float] = {}
         self.round0_models: dict[int, FittedModel] = {}
         self.round0_metrics: dict[int, tuple[dict, float]] = {}
+        self.round0_proxy: dict[int, tuple[FittedModel, dict, float]] = {}
         self.status: list[str] = []
 
     def run(self) -> int:
         n_evaluated = 0
-        for round_index in range(self.options.rounds + 1):
+        for round_index in range(self.options.n_rounds + 1):
             for seed in range(self.options.n_seeds):
                 for name, method in self.methods.items():
                     n_evaluated += self._unit(name, method, seed, round_index)
@@ -323,7 +365,7 @@ class _Runner:
         """Fit, evaluate and select for one (method, seed, round); 1 if it evaluated."""
         run = self.runs.setdefault(_run_key(name, seed), _RunState())
         need_eval = round_index >= run.evaluated
-        need_select = round_index < self.options.rounds and len(run.batches) <= round_index
+        need_select = round_index < self.options.n_rounds and len(run.batches) <= round_index
         if not (need_eval or need_select):
             return 0
         labelled_pool = np.array(
@@ -338,6 +380,20 @@ class _Runner:
             self.rows.extend(
                 _rows(round_index, len(labelled), name, seed, model, metrics, seconds_eval, costs)
             )
+            if self.proxy is not None:
+                proxy_model, proxy_metrics, proxy_eval = self._proxy(seed, round_index, labelled)
+                self.proxy_rows.extend(
+                    _rows(
+                        round_index,
+                        len(labelled),
+                        name,
+                        seed,
+                        proxy_model,
+                        proxy_metrics,
+                        proxy_eval,
+                        costs,
+                    )
+                )
             run.evaluated = round_index + 1
         if need_select:
             acquisition, seconds_prepare = self._acquire(
@@ -353,6 +409,8 @@ class _Runner:
             )
             self.status.extend(f"{name}: {s}" for s in acquisition.status)
         write_results(self.paths["results"], self.rows)
+        if self.proxy is not None:
+            write_results(self.paths["proxy_results"], self.proxy_rows)
         self._save_state()
         return int(need_eval)
 
@@ -364,6 +422,22 @@ class _Runner:
         if round_index == 0:
             self.round0_models[seed] = model
         return model
+
+    def _proxy(
+        self, seed: int, round_index: int, labelled: LabelledSet
+    ) -> tuple[FittedModel, dict, float]:
+        """The proxy learner's model of the same labelled set, its metrics and evaluation time;
+        round 0 once per seed."""
+        if round_index == 0 and seed in self.round0_proxy:
+            return self.round0_proxy[seed]
+        assert self.proxy is not None
+        model = self.proxy.fit(labelled, seed)
+        start = time.perf_counter()
+        metrics = self.proxy.evaluate(model, self.data.tests)
+        result = model, metrics, time.perf_counter() - start
+        if round_index == 0:
+            self.round0_proxy[seed] = result
+        return result
 
     def _evaluate(self, seed: int, round_index: int, model: FittedModel) -> tuple[dict, float]:
         """Metrics of every split and the evaluation time (s); round 0 once per seed."""
@@ -405,10 +479,11 @@ class _Runner:
             seed=seed,
             round=round_index,
         )
-        acquisition = method.acquire(context, self.options.batch)
+        batch = self.options.batch_sizes[round_index]
+        acquisition = method.acquire(context, batch)
         picks = set(acquisition.indices.tolist())
         if (
-            len(acquisition.indices) != self.options.batch
+            len(acquisition.indices) != batch
             or len(picks) != len(acquisition.indices)
             or not picks <= set(unlabelled.tolist())
         ):
@@ -417,11 +492,12 @@ class _Runner:
             )
         return acquisition, seconds_prepare
 
-    def _load(self) -> tuple[dict[str, _RunState], list[ResultRow]]:
-        """Stored progress and rows, consistent with each other; fresh when nothing is stored."""
+    def _load(self) -> tuple[dict[str, _RunState], list[ResultRow], list[ResultRow]]:
+        """Stored progress, rows and proxy rows, consistent with each other; fresh when nothing
+        is stored."""
         path = self.paths["state"]
         if not path.is_file():
-            return {}, []
+            return {}, [], []
         stored = json.loads(path.read_text())
         expected = {
             "version": _STATE_VERSION,
@@ -443,8 +519,13 @@ class _Runner:
             done = {r.round for r in rows if _run_key(r.method, r.seed) == key}
             run.evaluated = next(r for r in range(len(done) + 1) if r not in done)
         rows = [r for r in rows if _finished(r, runs)]
+        proxy_rows = []
+        if "proxy_results" in self.paths:
+            proxy_rows = [
+                r for r in read_results(self.paths["proxy_results"]) if _finished(r, runs)
+            ]
         logger.info("resuming %s: %d result rows kept", path.parent, len(rows))
-        return runs, rows
+        return runs, rows, proxy_rows
 
     def _test_sizes(self) -> dict[str, int]:
         return {name: len(split) for name, split in self.data.tests.items()}

@@ -44,10 +44,24 @@ class BenchOptions(BaseModel):
         Default 6.
     batch : int
         Structures labelled per round (the same budget for every method). Default 10.
+    budgets : tuple of int
+        Cumulative pool picks after each round, e.g. ``(16, 32, 64, 128, 256)``: a learning
+        curve with rounds of growing size (round ``r`` picks ``budgets[r] - budgets[r-1]``).
+        When given, it replaces ``rounds`` and ``batch``. Default ``()`` (``rounds`` of
+        ``batch``).
     model : str
         Model spec of the pretrained MLIP (``fntk models``). Default ``sevennet-0``.
     device : str
         Torch device of fine-tuning and features (``auto``: CUDA when present). Default ``auto``.
+    proxy_learner : {"ridge"} or None
+        A second, cheaper learner fitted and evaluated on the same labelled sets as
+        ``learner`` (its rows go to ``proxy_results.csv``); the summary then says how well
+        the proxy ranks the methods like the real learner. Default ``None``.
+    tail_fraction : float
+        Each test split with forces also gets a split of its ``tail_fraction`` structures with
+        the largest atomic reference force (``"<split> top-5%-F"``: the tail a simulation
+        crashes on), when that is at least :data:`MIN_TAIL_STRUCTURES` structures. Default
+        0.05; 0 turns it off.
     learner : {"ridge", "finetune"}
         How a round fine-tunes. ``ridge`` (default): the readout, solved exactly as ridge
         regression in the ``feature_dim``-wide readout move of the joint map
@@ -105,9 +119,12 @@ class BenchOptions(BaseModel):
     n_seeds: int = Field(3, ge=1)
     rounds: int = Field(6, ge=0)
     batch: int = Field(10, ge=1)
+    budgets: tuple[int, ...] = ()
     model: str = "sevennet-0"
     device: str = "auto"
     learner: LearnerName = "ridge"
+    proxy_learner: Literal["ridge"] | None = None
+    tail_fraction: float = Field(0.05, ge=0.0, lt=1.0)
     finetune: FinetuneOptions = FinetuneOptions()
     selector: SelectorName = _SELECT_DEFAULTS.method
     shortlist_size: int | None = Field(None, ge=1)
@@ -131,6 +148,28 @@ class BenchOptions(BaseModel):
             raise ValueError(f"methods repeat: {', '.join(methods)}")
         return methods
 
+    @field_validator("budgets")
+    @classmethod
+    def _increasing_budgets(cls, budgets: tuple[int, ...]) -> tuple[int, ...]:
+        if any(b <= a for a, b in zip((0, *budgets), budgets)):
+            raise ValueError(
+                f"budgets must be positive and increasing (cumulative picks), got {budgets}"
+            )
+        return budgets
+
+    @property
+    def batch_sizes(self) -> tuple[int, ...]:
+        """Pool picks of each selection round: the steps of ``budgets``, or ``rounds`` x
+        ``batch``."""
+        if self.budgets:
+            return tuple(b - a for a, b in zip((0, *self.budgets), self.budgets))
+        return (self.batch,) * self.rounds
+
+    @property
+    def n_rounds(self) -> int:
+        """Selection rounds (``len(budgets)`` or ``rounds``)."""
+        return len(self.batch_sizes)
+
     @field_validator("pool_shift")
     @classmethod
     def _parse_shifts(cls, specs: tuple[str, ...]) -> tuple[str, ...]:
@@ -144,12 +183,15 @@ class BenchOptions(BaseModel):
         """Options a resumed run must share with the run it continues (all but the extent).
 
         ``methods``, ``n_seeds`` and ``rounds`` may grow between runs; everything else changes
-        what a finished round means.
+        what a finished round means (``budgets`` and ``proxy_learner`` included).
         """
         return self.model_dump(
             mode="json", exclude={"methods", "n_seeds", "rounds", "device", "pick_tags"}
         )
 
+
+MIN_TAIL_STRUCTURES = 5
+"""Fewest structures a tail split (``tail_fraction``) may hold; smaller tails are not made."""
 
 QUICK_PRESET: dict[str, object] = {
     "n_seeds": 1,

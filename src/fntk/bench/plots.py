@@ -10,15 +10,21 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from fntk.bench.results import METRIC_LABELS, METRICS, ResultRow, mean_curves
 from fntk.io import atomic_write_with
 
+_PLAIN = FuncFormatter(lambda value, _: f"{value:g}")
+"""Tick labels of log axes as plain numbers (300, not 3 x 10^2)."""
+
 
 def plot_learning_curves(rows: Sequence[ResultRow], path: str | os.PathLike) -> Path:
-    """Mean ± std over seeds of every metric versus labelled-set size; write a PNG.
+    """Mean ± std over seeds of every metric versus labelled-set size, both on log axes (a
+    learning curve is close to a straight line there); write a PNG.
 
     Parameters
     ----------
@@ -54,6 +60,20 @@ def plot_learning_curves(rows: Sequence[ResultRow], path: str | os.PathLike) -> 
                 )
             ax.set_title(f"{split}: {METRIC_LABELS[metric]}", fontsize=9)
             ax.set_xlabel("labelled structures")
+            # NaN curves (energy-only splits) give matplotlib no data limits to log-scale
+            plotted = [
+                c for (_, sp), c in curves.items() if sp == split and np.isfinite(c.mean).any()
+            ]
+            if plotted and all(c.n_labels.min() > 0 for c in plotted):
+                ax.set_xscale("log")
+                sizes = sorted({float(n) for c in plotted for n in c.n_labels})
+                ax.set_xticks(sizes, [f"{n:g}" for n in sizes])
+                ax.xaxis.set_minor_formatter(NullFormatter())
+            means = np.concatenate([c.mean for c in plotted]) if plotted else np.zeros(0)
+            if means.size and np.all(np.isfinite(means) & (means > 0)):
+                ax.set_yscale("log")
+                ax.yaxis.set_major_formatter(_PLAIN)
+                ax.yaxis.set_minor_formatter(_PLAIN)
             ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
     path = Path(path)

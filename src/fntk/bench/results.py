@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fntk.bench.saving import SeedCurves, bootstrap_saving
 from fntk.io import atomic_write_text
 
 METRICS = (
@@ -260,6 +261,104 @@ class MethodSummary:
 
 REFERENCE_METHOD = "random"
 
+_TAIL_MARK = "% max-F tail"
+
+
+def tail_split_name(split: str, fraction: float) -> str:
+    """Name of the split of ``split``'s ``fraction`` largest-force structures."""
+    return f"{split}: top {100 * fraction:g}{_TAIL_MARK}"
+
+
+def is_tail_split(split: str) -> bool:
+    """Whether ``split`` is a tail split (:func:`tail_split_name`)."""
+    return split.endswith(_TAIL_MARK)
+
+
+def seed_curves(
+    rows: Sequence[ResultRow], method: str, split: str, metric: str
+) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """Per-seed curve of ``metric`` for (method, split).
+
+    Returns
+    -------
+    seeds : list of int
+        Sorted seeds.
+    n_labels : ndarray, shape (n_rounds,)
+        Labelled-set size of each round that every seed finished.
+    table : ndarray, shape (n_seeds, n_rounds)
+    """
+    by_round: dict[int, dict[int, ResultRow]] = defaultdict(dict)
+    for row in rows:
+        if row.method == method and row.split == split:
+            by_round[row.round][row.seed] = row
+    seeds = sorted(set().union(*(set(v) for v in by_round.values()))) if by_round else []
+    complete = sorted(r for r, v in by_round.items() if set(v) == set(seeds))
+    table = np.array(
+        [[getattr(by_round[r][s], metric) for r in complete] for s in seeds], dtype=np.float64
+    ).reshape(len(seeds), len(complete))
+    n_labels = np.array([by_round[r][seeds[0]].n_labels for r in complete], dtype=np.float64)
+    return seeds, n_labels, table
+
+
+def paired_curves(
+    rows: Sequence[ResultRow], method: str, split: str, metric: str = "force_rmse_mev_per_ang"
+) -> SeedCurves | None:
+    """Random's and ``method``'s per-seed curves on ``split`` over their common seeds and
+    rounds (:data:`~fntk.bench.saving.SeedCurves`); ``None`` without two shared rounds.
+
+    Both curves are cut to the rounds both finished, so an unfinished run is compared at the
+    budgets it reached (not charged as "never reaching" random's later errors).
+    """
+    ref_seeds, ref_n, ref_table = seed_curves(rows, REFERENCE_METHOD, split, metric)
+    seeds, n, table = seed_curves(rows, method, split, metric)
+    common = sorted(set(ref_seeds) & set(seeds))
+    m = min(len(ref_n), len(n))
+    if m < 2 or not common:
+        return None
+    ref_rows = [ref_seeds.index(s) for s in common]
+    rows_ = [seeds.index(s) for s in common]
+    return ref_n[:m], ref_table[ref_rows, :m], n[:m], table[rows_, :m]
+
+
+@dataclass(frozen=True)
+class Saving:
+    """Label saving of one method against random (:mod:`fntk.bench.saving`).
+
+    Attributes
+    ----------
+    method : str
+    splits : tuple of str
+        Splits averaged over.
+    saving, low, high : float
+        Mean saving over budgets and splits, and its bootstrap interval over seeds (95%).
+    n_seeds : int
+    """
+
+    method: str
+    splits: tuple[str, ...]
+    saving: float
+    low: float
+    high: float
+    n_seeds: int
+
+
+def savings(
+    rows: Sequence[ResultRow],
+    splits: Sequence[str],
+    metric: str = "force_rmse_mev_per_ang",
+) -> list[Saving]:
+    """:class:`Saving` of every method over ``splits`` (those where it and random have two
+    shared rounds), in first-seen method order."""
+    out = []
+    for method in dict.fromkeys(r.method for r in rows):
+        curves = {s: c for s in splits if (c := paired_curves(rows, method, s, metric))}
+        if not curves:
+            continue
+        saving, low, high = bootstrap_saving(curves)
+        n_seeds = next(iter(curves.values()))[1].shape[0]
+        out.append(Saving(method, tuple(curves), saving, low, high, n_seeds))
+    return out
+
 
 def summarize(rows: Sequence[ResultRow]) -> list[MethodSummary]:
     """One :class:`MethodSummary` per (split, method), splits and methods in first-seen order."""
@@ -300,13 +399,19 @@ def summary_markdown(
     notes: Sequence[str] = (),
     profile: PoolProfile | None = None,
     picks: dict[str, list[int]] | None = None,
+    proxy_rows: Sequence[ResultRow] | None = None,
+    proxy_name: str = "proxy",
 ) -> str:
-    """Markdown summary: one table per split (see :func:`summarize`), the picks-vs-pool table
+    """Markdown summary: label savings against random (:func:`saving_markdown`), one table
+    per split (see :func:`summarize`), the agreement of a proxy learner's ranking with the
+    learner's (:func:`agreement_markdown`, given ``proxy_rows``), the picks-vs-pool table
     (:func:`picks_markdown`, given a ``profile`` and the ``picks`` of each method), then
     ``notes``."""
     summaries = summarize(rows)
     has_reference = any(s.method == REFERENCE_METHOD for s in summaries)
-    lines = ["# Active-learning benchmark", ""]
+    lines = ["# Active-learning benchmark", "", *saving_markdown(rows)]
+    if proxy_rows:
+        lines += agreement_markdown(rows, proxy_rows, proxy_name)
     for split in dict.fromkeys(s.split for s in summaries):
         energy_only = all(np.isnan(r.force_rmse_mev_per_ang) for r in rows if r.split == split)
         lines += [f"## {split}", ""]
@@ -351,6 +456,121 @@ def summary_markdown(
         lines += picks_markdown(profile, picks)
     lines += [f"- {note}" for note in [*_pretrained_notes(rows), *notes]]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _format_saving(saving: Saving) -> str:
+    if not np.isfinite(saving.saving):
+        return "-"
+    return f"{100 * saving.saving:+.0f}% [{100 * saving.low:+.0f}, {100 * saving.high:+.0f}]"
+
+
+def saving_markdown(rows: Sequence[ResultRow]) -> list[str]:
+    """Markdown: each method's label saving against random on every split, and averaged over
+    the main splits and over their max-force tails (empty without a random run)."""
+    if not any(r.method == REFERENCE_METHOD for r in rows):
+        return []
+    splits = [
+        s
+        for s in dict.fromkeys(r.split for r in rows)
+        if not all(np.isnan(r.force_rmse_mev_per_ang) for r in rows if r.split == s)
+    ]
+    main = [s for s in splits if not is_tail_split(s)]
+    tails = [s for s in splits if is_tail_split(s)]
+    columns: list[tuple[str, list[str]]] = [(s, [s]) for s in splits]
+    columns.append((f"mean over {len(main)} splits", main))
+    if tails:
+        columns.append((f"mean over {len(tails)} tails", tails))
+    table = {name: {m.method: m for m in savings(rows, members)} for name, members in columns}
+    methods = [m for m in dict.fromkeys(r.method for r in rows) if m != REFERENCE_METHOD]
+    if not any(table[name].get(m) for name, _ in columns for m in methods):
+        return []
+    lines = [
+        "## Label saving against random (force RMSE)",
+        "",
+        "| saving of | " + " | ".join(name for name, _ in columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    for method in methods:
+        cells = [
+            _format_saving(table[name][method]) if method in table[name] else "-"
+            for name, _ in columns
+        ]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    n_seeds = max((m.n_seeds for by in table.values() for m in by.values()), default=0)
+    lines += [
+        "",
+        "Saving = 1 - labels the method needs to reach random's mean force RMSE at a budget "
+        "(its mean curve interpolated linearly in log-labels) / that budget, averaged over "
+        "random's budgets after round 0; where the method never reaches it: labels random "
+        "needs to reach the method's final error / the method's last budget - 1. Brackets: "
+        f"95% bootstrap interval over {n_seeds} seed(s) (paired with random's). Tails: each "
+        "split's structures with the largest atomic reference forces.",
+        "",
+    ]
+    return lines
+
+
+def agreement_markdown(
+    rows: Sequence[ResultRow], proxy_rows: Sequence[ResultRow], proxy_name: str
+) -> list[str]:
+    """Markdown: how the proxy learner ranks the methods (on the same picks) against the
+    learner: Kendall's tau and Spearman's rho over methods of the final force RMSE and of
+    the label saving, per split."""
+    from scipy.stats import kendalltau, spearmanr
+
+    methods = list(dict.fromkeys(r.method for r in rows))
+    splits = [s for s in dict.fromkeys(r.split for r in rows) if not is_tail_split(s)]
+    if len(methods) < 2:
+        return []
+    lines = [
+        f"## Does the {proxy_name} proxy rank the methods like the real learner?",
+        "",
+        "| split | final force RMSE: learner / proxy (meV/Å) | Kendall tau | Spearman rho "
+        "| saving: learner / proxy | Kendall tau | Spearman rho |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    taus = []
+    for split in splits:
+        final = [_final_force(rows, m, split) for m in methods]
+        final_proxy = [_final_force(proxy_rows, m, split) for m in methods]
+        save = {x.method: x.saving for x in savings(rows, [split])}
+        save_proxy = {x.method: x.saving for x in savings(proxy_rows, [split])}
+        a = [save.get(m, np.nan) for m in methods]
+        b = [save_proxy.get(m, np.nan) for m in methods]
+
+        def corr(x: list[float], y: list[float]) -> tuple[float, float]:
+            if np.isnan(x).any() or np.isnan(y).any() or np.ptp(x) == 0 or np.ptp(y) == 0:
+                return float("nan"), float("nan")
+            return float(kendalltau(x, y)[0]), float(spearmanr(x, y)[0])
+
+        tau_f, rho_f = corr(final, final_proxy)
+        tau_s, rho_s = corr(a, b)
+        taus.append(tau_f)
+        pairs = ", ".join(f"{m} {x:.0f} / {y:.0f}" for m, x, y in zip(methods, final, final_proxy))
+        save_pairs = ", ".join(
+            f"{m} {100 * x:+.0f}% / {100 * y:+.0f}%"
+            for m, x, y in zip(methods, a, b)
+            if m != REFERENCE_METHOD
+        )
+        lines.append(
+            f"| {split} | {pairs} | {tau_f:.2f} | {rho_f:.2f} | {save_pairs or '-'} "
+            f"| {tau_s:.2f} | {rho_s:.2f} |"
+        )
+    lines += [
+        "",
+        f"The {proxy_name} learner is fitted on exactly the labelled sets the learner saw "
+        "(same picks, same seeds); rank correlations over the methods, 1 = same order, "
+        f"-1 = reversed, nan = a tie or too few points. Mean Kendall tau of final force RMSE "
+        f"over splits: {np.nanmean(taus) if not np.isnan(taus).all() else float('nan'):.2f}.",
+        "",
+    ]
+    return lines
+
+
+def _final_force(rows: Sequence[ResultRow], method: str, split: str) -> float:
+    """Mean over seeds of the final complete round's force RMSE (NaN when absent)."""
+    seeds, _, table = seed_curves(rows, method, split, "force_rmse_mev_per_ang")
+    return float(table[:, -1].mean()) if seeds and table.shape[1] else float("nan")
 
 
 def _pretrained_notes(rows: Sequence[ResultRow]) -> list[str]:

@@ -20,12 +20,19 @@ from fntk.cli.types import (
     OptionalSelectorChoice,
     OutDir,
     Overwrite,
+    ProxyLearnerChoice,
     ScopeChoice,
     given_flags,
 )
 
 METHODS_HELP = "random, committee, embedding, energy-ntk, force-ntk, joint"
-_OUTPUT_FILES = ("results.csv", "state.json", "summary.md", "learning_curves.png")
+_OUTPUT_FILES = (
+    "results.csv",
+    "proxy_results.csv",
+    "state.json",
+    "summary.md",
+    "learning_curves.png",
+)
 
 
 def bench(
@@ -46,6 +53,14 @@ def bench(
     ] = None,
     batch: Annotated[
         int | None, typer.Option(min=1, help="Structures picked per round.", show_default="10")
+    ] = None,
+    budgets: Annotated[
+        str | None,
+        typer.Option(
+            help="Cumulative pool picks after each round, e.g. 16,32,64,128,256 (replaces "
+            "--rounds and --batch).",
+            show_default="--rounds of --batch",
+        ),
     ] = None,
     methods: Annotated[
         str | None,
@@ -71,6 +86,15 @@ def bench(
             help="ridge: exact readout fine-tuning as ridge regression, fast on CPUs (SevenNet); "
             "finetune: Adam steps on --scope, any model, for GPUs.",
             show_default="ridge",
+        ),
+    ] = None,
+    proxy_learner: Annotated[
+        ProxyLearnerChoice | None,
+        typer.Option(
+            "--proxy-learner",
+            help="Also fit this cheaper learner on the same labelled sets (proxy_results.csv) "
+            "and report how well it ranks the methods like --learner.",
+            show_default="none",
         ),
     ] = None,
     dim: Annotated[
@@ -190,6 +214,7 @@ def bench(
         "committee_aggregation": aggregation,
         "max_pool": max_pool,
         "learner": learner,
+        "proxy_learner": proxy_learner,
         "shortlist_size": shortlist,
         "relative_noise": relative_noise,
         "joint_force_weight": joint_lambda,
@@ -198,6 +223,12 @@ def bench(
         "forces_key": forces_key,
     }
     overrides.update({k: v for k, v in named.items() if v is not None})
+    if budgets is not None:
+        if rounds is not None or batch is not None:
+            raise typer.BadParameter(
+                "replaces --rounds and --batch: give one or the other", param_hint="--budgets"
+            )
+        overrides["budgets"] = _parse_budgets(budgets)
     if methods is not None:
         overrides["methods"] = _parse_methods(methods)
     if pool_shift:
@@ -258,6 +289,16 @@ def _remove_if_empty(out: Path) -> None:
 
     if all(p.is_dir() for p in out.rglob("*")):
         shutil.rmtree(out, ignore_errors=True)
+
+
+def _parse_budgets(text: str) -> tuple[int, ...]:
+    """``16,32,64`` -> ``(16, 32, 64)``; anything else is a usage error (exit 2)."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts or not all(p.isdigit() for p in parts):
+        raise typer.BadParameter(
+            f"{text!r} is not a comma-separated list of whole numbers", param_hint="--budgets"
+        )
+    return tuple(int(p) for p in parts)
 
 
 def _parse_methods(value: str) -> tuple[str, ...]:

@@ -24,7 +24,7 @@ def _check_sizes(values: list[str] | None) -> list[str] | None:
 
 
 def make(
-    name: Annotated[str, typer.Argument(help="Data set: emt-adsorbates or xtb-reactions.")],
+    name: Annotated[str, typer.Argument(help="Data set: emt-adsorbates, xtb-md or xtb-reactions.")],
     output: OutDir,
     seed: Seed = 0,
     size: Annotated[

@@ -29,6 +29,8 @@ else:
 
 LearnerChoice = Literal["ridge", "finetune"]
 """``fntk bench --learner`` (= ``fntk.bench.options.LearnerName``, which imports torch)."""
+ProxyLearnerChoice = Literal["ridge"]
+"""``fntk bench --proxy-learner``."""
 AggregationChoice = Literal["mean", "max"]
 """``fntk bench --committee-aggregation`` (= ``fntk.bench.options.Aggregation``)."""
 

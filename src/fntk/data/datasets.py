@@ -126,7 +126,7 @@ def make_dataset(
     Parameters
     ----------
     name : str
-        ``emt-adsorbates`` or ``xtb-reactions`` (see :func:`available_datasets`).
+        ``emt-adsorbates``, ``xtb-md`` or ``xtb-reactions`` (see :func:`available_datasets`).
     out_dir : path
         Created if missing; an existing non-empty folder is refused unless ``overwrite``
         (then files of the same names are replaced atomically, others left alone).
@@ -233,4 +233,4 @@ def _readme(
 
 def _import_builtin() -> None:
     # The generators register themselves on import; imported here so ``fntk.data`` stays light.
-    from fntk.data import emt_adsorbates, xtb_reactions  # noqa: F401
+    from fntk.data import emt_adsorbates, xtb_md, xtb_reactions  # noqa: F401
