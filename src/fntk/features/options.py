@@ -16,6 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from fntk.options import ComputeDtype, ParameterGroup
 
+HiddenBasis = Literal["sketch", "pca"]
+ReferenceSet = Literal["builtin-v1"]
+DEFAULT_JOINT_DIM = 8
+"""Width d of the default joint map (``fntk select``, ``fntk bench`` and
+``benchmarks/feature_cost.py`` read it)."""
+DEFAULT_JOINT_BASIS: HiddenBasis = "pca"
+"""Hidden basis of the default joint map (see :class:`JointNTKOptions`)."""
+
 DEFAULT_ENERGY_WEIGHT = 1.0
 """Default fine-tuning loss weight ``w_E`` on per-atom energies, 1/(eV/atom)^2 (the value of
 ``fntk.al.FinetuneOptions.energy_weight``; a test keeps the two equal)."""
@@ -141,6 +149,19 @@ class _NTKOptions(_CommonOptions):
         "with the features, so stores and caches made by an earlier construction (an "
         "eigenbasis of M^T M, before this field existed) are refused instead of mixed in.",
     )
+    basis: HiddenBasis = Field(
+        "sketch",
+        description="Basis of a linear readout's hidden space when d < F: 'sketch', the "
+        "Gaussian sketch above; 'pca', the top principal directions of the exact rows of the "
+        "reference set, completed by a sketch of their complement (fntk.features.basis). "
+        "Ignored by the parameter path and when d >= F (exact).",
+    )
+    reference: ReferenceSet = Field(
+        "builtin-v1",
+        description="Reference set of the 'pca' basis: 'builtin-v1', molecules (H, C, N, O), "
+        "metal clusters and cells (Al, Cu, Ag, Au, Ni, Pd, Pt) generated from the seed "
+        "(fntk.features.reference).",
+    )
 
 
 class EnergyNTKOptions(_NTKOptions):
@@ -173,7 +194,12 @@ class JointNTKOptions(_NTKOptions):
     """
 
     name: Literal["joint"] = "joint"
-    dim: int = Field(32, ge=1, description=_NTKOptions.model_fields["dim"].description)
+    dim: int = Field(
+        DEFAULT_JOINT_DIM, ge=1, description=_NTKOptions.model_fields["dim"].description
+    )
+    basis: HiddenBasis = Field(
+        DEFAULT_JOINT_BASIS, description=_NTKOptions.model_fields["basis"].description
+    )
     per_atom: bool = Field(True, description="Divide the energy row by the atom count N.")
     force_weight: float = Field(
         1.0,
