@@ -41,7 +41,7 @@ from fntk.models import ModelBackend, load_backend
 from fntk.models.base import reproducible_execution
 
 _MOLECULES = ("H2O", "NH3", "CH4", "CH3OH", "C2H4", "C2H6", "HCOOH", "CH3CHO", "CH3CN")
-_MOLECULES += ("CH3CH2OH", "C2H2", "H2CO", "CH3NH2", "HCN", "CO2", "N2H4")
+_MOLECULES += ("CH3CH2OH", "C2H2", "H2CO", "CH3COOH", "HCN", "CO2", "N2H4")
 _METALS = ("Cu", "Pt", "Au", "Ni", "Pd", "Ag", "Al")
 
 
