@@ -74,5 +74,6 @@ def test_forward_mode_jacobian_equals_finite_differences(sevennet64, readout64):
 
 def test_mode_choice_follows_the_cost_model():
     assert use_forward_mode(7, 128)  # exact map of small molecules: 21 forward passes
-    assert not use_forward_mode(40, 128)
+    assert use_forward_mode(35, 128)  # 35-atom clusters: 105 forward passes
+    assert not use_forward_mode(50, 128)
     assert not use_forward_mode(3, 8)  # a narrow basis: 8 backward passes are cheaper

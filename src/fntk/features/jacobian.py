@@ -5,13 +5,13 @@ the projected Jacobian ``-(ds/dr)^T B`` of every structure (DESIGN.md section 2)
 batch are disconnected, so one pass serves every structure of the batch at once:
 
 - *reverse mode* (:func:`projected_rows_reverse`): one backward pass of ``sum_x s(x) . b_k`` per
-  column b_k of B, all on one retained forward graph: d passes, each ~0.7 energy+force
+  column b_k of B, all on one retained forward graph: d passes, each ~0.65 energy+force
   evaluations on a CPU.
 - *forward mode* (:func:`hidden_jacobian_forward`): one forward-mode (dual-number) pass per
   tangent "coordinate k of atom a of every structure": 3 x (largest atom count) passes give the
-  whole F-wide Jacobian, each ~1 energy+force evaluation on a CPU. It wins when
+  whole F-wide Jacobian, each 0.6-1.3 energy+force evaluations on a CPU. It wins when
   3 N_max x :data:`FORWARD_PASS_COST` < d x :data:`REVERSE_PASS_COST` (exact maps of small
-  molecules, and the reference Jacobians of a data-adaptive basis).
+  molecules and clusters up to ~40 atoms).
 
 Both give the same rows to float rounding (tests/features/test_jacobian.py).
 """
@@ -25,12 +25,15 @@ from fntk.features.readout import LinearReadout
 from fntk.models.base import ModelBackend
 from fntk.models.graph import GraphBatch
 
-REVERSE_PASS_COST = 0.75
+REVERSE_PASS_COST = 0.65
 """One backward pass of ``u . s`` in energy+force evaluations of the same batch (SevenNet-0,
-CPU, measured 0.65-0.84 by ``benchmarks/feature_cost.py``)."""
-FORWARD_PASS_COST = 1.0
-"""One forward-mode pass along one position tangent, in energy+force evaluations (measured
-0.95-1.1 by the same benchmark)."""
+CPU, float32; 0.66 for small molecules and 0.64 for 35-atom clusters in
+``benchmarks/results/feature-cost-2026-12-06.txt``)."""
+FORWARD_PASS_COST = 0.65
+"""One forward-mode pass along one position tangent, in energy+force evaluations (same run:
+1.26 for small molecules, where fixed per-pass work dominates, and 0.57 for 35-atom clusters).
+Set equal to the reverse cost: forward mode then wins where it needs fewer passes, which is
+the right choice for both (exact map: 34x vs 85x E+F for molecules, 60x vs 82x for clusters)."""
 
 
 def use_forward_mode(max_atoms: int, n_columns: int) -> bool:
