@@ -14,7 +14,7 @@ reference set); the exact map as the library runs it (forward or reverse mode pe
 read from ``fntk.features.default_options("joint")``. The PCA basis's one-off reference cost
 (its Gram over the built-in set, once per model and options) is printed separately.
 
-    python benchmarks/feature_cost.py                  # ~15 min on a loaded 2-core machine
+    python benchmarks/feature_cost.py                  # > 45 min on the loaded 2-core machine
     python benchmarks/feature_cost.py --molecules 64 --clusters 8 --threads 1 2
 """
 
