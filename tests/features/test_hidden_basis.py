@@ -74,7 +74,7 @@ def test_sevennet_readout_has_a_degenerate_eigenspace(readout64):
 
 @pytest.mark.parametrize("dim", WIDTHS)
 def test_basis_does_not_depend_on_the_eigenvectors_eigh_returns(monkeypatch, readout64, dim):
-    options = default_options("joint", dim=dim, dtype="float64")
+    options = default_options("joint", dim=dim, basis="sketch", dtype="float64")
     expected = hidden_basis(readout64, options)
     monkeypatch.setattr(torch.linalg, "eigh", _rotate_degenerate_eigenvectors(torch.linalg.eigh))
     m = readout64.matrix
@@ -87,7 +87,9 @@ def test_basis_does_not_depend_on_the_eigenvectors_eigh_returns(monkeypatch, rea
 def test_basis_squares_to_the_readout_kernel(readout64, dim):
     """``B B^T = M^T M`` when exact; an unbiased N(0, 1/d) sketch of it otherwise."""
     m = readout64.matrix
-    basis = hidden_basis(readout64, default_options("joint", dim=dim, dtype="float64"))
+    basis = hidden_basis(
+        readout64, default_options("joint", dim=dim, basis="sketch", dtype="float64")
+    )
     if dim >= readout64.n_hidden:
         torch.testing.assert_close(basis, basis.T)
         torch.testing.assert_close(basis @ basis.T, m.T @ m, rtol=1e-10, atol=1e-14)
@@ -98,7 +100,10 @@ def test_basis_squares_to_the_readout_kernel(readout64, dim):
         # Ten seeds side by side are a width-120 sketch: relative error ~ sqrt(5 / 120).
         wide = torch.cat(
             [
-                hidden_basis(readout64, default_options("joint", dim=dim, seed=s, dtype="float64"))
+                hidden_basis(
+                    readout64,
+                    default_options("joint", dim=dim, seed=s, basis="sketch", dtype="float64"),
+                )
                 for s in range(10)
             ],
             dim=1,
@@ -109,8 +114,10 @@ def test_basis_squares_to_the_readout_kernel(readout64, dim):
 @pytest.mark.parametrize("dim", WIDTHS)
 def test_float32_and_float64_models_give_the_same_basis(sevennet32, readout64, dim):
     readout32 = linear_readout(sevennet32, "readout")
-    b32 = hidden_basis(readout32, default_options("joint", dim=dim))
-    b64 = hidden_basis(readout64, default_options("joint", dim=dim, dtype="float64"))
+    b32 = hidden_basis(readout32, default_options("joint", dim=dim, basis="sketch"))
+    b64 = hidden_basis(
+        readout64, default_options("joint", dim=dim, basis="sketch", dtype="float64")
+    )
     assert b32.dtype == torch.float32 and b64.dtype == torch.float64
     assert relative(b32, b64) < 1e-5
     assert relative(b32 @ b32.T, b64 @ b64.T) < 1e-5
@@ -126,7 +133,8 @@ _THREADS_SCRIPT = textwrap.dedent(
     matrix = torch.load(sys.argv[2], weights_only=True)
     readout = LinearReadout(matrix, torch.ones(1), torch.zeros(119))
     bases = [
-        hidden_basis(readout, default_options("joint", dim=d, dtype="float64")) for d in (12, 128)
+        hidden_basis(readout, default_options("joint", dim=d, basis="sketch", dtype="float64"))
+        for d in (12, 128)
     ]
     torch.save(bases, sys.argv[3])
     """
@@ -186,3 +194,51 @@ def test_same_kernel_and_picks_for_dtype_and_batch_size(sevennet32, sevennet64):
                 phi @ phi.T, expected @ expected.T, rtol=0, atol=1e-4 * np.abs(expected).max() ** 2
             )
         assert other_picks == picks
+
+
+def _structure_kernel(chunk) -> np.ndarray:
+    grams = [chunk.block(j).astype(np.float64) for j in range(chunk.n_structures)]
+    flat = np.stack([b.T @ b for b in grams]).reshape(len(grams), -1)
+    return flat @ flat.T
+
+
+def test_pca_basis_is_principal_directions_completed_by_a_sketch(sevennet32):
+    """B = R [V_p, T_q]: V_p orthonormal, T_q orthogonal to it, reproducible to the bit."""
+    from fntk.features.basis import n_principal, readout_root
+
+    readout = linear_readout(sevennet32, "readout")
+    options = default_options("joint", dim=12, basis="pca")
+    basis = hidden_basis(readout, options, sevennet32).double()
+    directions = torch.linalg.solve(readout_root(readout), basis)
+    p = n_principal(12)
+    assert 0 < p < 12
+    principal, complement = directions[:, :p], directions[:, p:]
+    torch.testing.assert_close(principal.T @ principal, torch.eye(p, dtype=torch.float64))
+    assert float((principal.T @ complement).abs().max()) < 1e-6
+    assert torch.equal(hidden_basis(readout, options, sevennet32).double(), basis)
+    with pytest.raises(ValueError, match="pass its backend"):
+        hidden_basis(readout, options)
+
+
+def test_default_pca_map_is_close_to_the_exact_kernel(sevennet32):
+    """The default joint map (PCA basis) against the exact map (d = F), on held-out molecules:
+    well under the 0.10 structure-kernel error target, far below a random sketch's."""
+    _, pool = _pool()
+    exact = build_feature_map(default_options("joint", dim=128))(sevennet32, pool)
+    k_exact = _structure_kernel(exact)
+    errors = {}
+    for basis in ("pca", "sketch"):
+        chunk = build_feature_map(default_options("joint", basis=basis))(sevennet32, pool)
+        errors[basis] = np.linalg.norm(_structure_kernel(chunk) - k_exact) / np.linalg.norm(k_exact)
+    assert default_options("joint").basis == "pca"
+    assert errors["pca"] < 0.10 and errors["pca"] < errors["sketch"] / 4
+
+
+def test_store_refuses_features_of_another_basis(tmp_path):
+    from fntk.errors import InputError
+    from fntk.features import FeatureStore
+
+    options = default_options("joint", basis="pca")
+    FeatureStore.create(tmp_path, options, "sevennet-0", chunk_size=8, n_features=8)
+    with pytest.raises(InputError, match="option basis: stored 'pca', asked for 'sketch'"):
+        FeatureStore.open(tmp_path, options=default_options("joint", basis="sketch"))

@@ -40,6 +40,8 @@ from fntk.features.assembly import (
     check_backend_dtype,
     iter_batches,
 )
+from fntk.features.basis import pca_basis, readout_root, sketch_basis
+from fntk.features.jacobian import projected_rows
 from fntk.features.options import EnergyNTKOptions, ForceNTKOptions, JointNTKOptions
 from fntk.features.readout import LinearReadout, linear_readout
 from fntk.features.sketch import sketch_column, sketch_matrix
@@ -100,7 +102,7 @@ class NTKFeatureMap:
         name, group = self.options.name, self.options.group
         if isinstance(plan, _HiddenPlan):
             exact = self.options.dim >= plan.readout.n_hidden
-            how = "exact square-root basis" if exact else "sketch M^T Omega"
+            how = "exact square-root basis" if exact else f"{self.options.basis} basis"
             return (
                 f"{name} features: hidden path (linear readout of {backend.spec}, "
                 f"{plan.readout.n_hidden} hidden features, {how}, d={self.n_features(backend)})"
@@ -162,7 +164,9 @@ class NTKFeatureMap:
             graph = backend.build_graph(batch)
             with reproducible_execution():
                 if isinstance(plan, _HiddenPlan):
-                    energy, forces = _hidden_rows(backend, graph, plan, self.force_rows)
+                    energy, forces = projected_rows(
+                        backend, graph, plan.readout, plan.basis, self.force_rows
+                    )
                 elif self.force_rows:
                     energy, forces = _parameter_rows(backend, graph, plan, options)
                 else:
@@ -202,55 +206,35 @@ class NTKFeatureMap:
         options = self.options
         readout = linear_readout(backend, options.group)
         if readout is not None:
-            return _HiddenPlan(readout=readout, basis=hidden_basis(readout, options))
+            return _HiddenPlan(readout=readout, basis=hidden_basis(readout, options, backend))
         parameters = tuple(backend.parameter_group(options.group).values())
         n_parameters = sum(p.numel() for p in parameters)
         return _ParameterPlan(parameters, n_parameters, sketched=n_parameters > options.dim)
 
 
-def hidden_basis(readout: LinearReadout, options: NTKOptions) -> torch.Tensor:
+def hidden_basis(
+    readout: LinearReadout, options: NTKOptions, backend: ModelBackend | None = None
+) -> torch.Tensor:
     """Basis B of the readout's hidden space with ``B B^T ~ M^T M``, shape (F, d_eff).
 
-    ``d >= F``: the PSD square root ``(M^T M)^{1/2}`` (d_eff = F, exact). ``d < F``:
-    ``M^T Omega`` with Omega the seed's P x d Gaussian sketch (:func:`sketch_matrix`). Both are
-    unique for a seed, also where M^T M has degenerate eigenvalues (a square root does not
-    depend on the eigenvectors eigh happens to return), and are computed in float64 on the CPU
-    whatever the model's dtype and device, then cast to them: the basis of a float32 model on
-    a GPU equals the float64 CPU one to float32 rounding.
+    ``d >= F``: the PSD square root ``(M^T M)^{1/2}`` (d_eff = F, exact). ``d < F``: with
+    ``basis="sketch"``, ``M^T Omega`` with Omega the seed's P x d Gaussian sketch
+    (:func:`sketch_matrix`); with ``basis="pca"``, the reference set's principal directions
+    completed by a sketch (:func:`fntk.features.basis.pca_basis`; needs ``backend``). All are
+    unique for a seed and model, also where M^T M has degenerate eigenvalues (a square root
+    does not depend on the eigenvectors eigh happens to return), and are computed in float64
+    on the CPU whatever the model's dtype and device, then cast to them: the basis of a
+    float32 model on a GPU equals the float64 CPU one to float32 rounding.
     """
-    m = readout.matrix.detach().to(device="cpu", dtype=torch.float64)
     if options.dim >= readout.n_hidden:
-        eigenvalues, eigenvectors = torch.linalg.eigh(m.T @ m)
-        basis = (eigenvectors * eigenvalues.clamp_min(0).sqrt()) @ eigenvectors.T
-        basis = 0.5 * (basis + basis.T)
+        basis = readout_root(readout)
+    elif options.basis == "pca":
+        if backend is None:
+            raise ValueError("the 'pca' hidden basis is fitted on the model: pass its backend")
+        basis = pca_basis(backend, readout, options)
     else:
-        basis = m.T @ sketch_matrix(options.seed, m.shape[0], options.dim)
+        basis = sketch_basis(readout, options.seed, options.dim)
     return basis.to(device=readout.matrix.device, dtype=readout.matrix.dtype)
-
-
-def _hidden_rows(
-    backend: ModelBackend, graph: GraphBatch, plan: _HiddenPlan, want_forces: bool
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Energy rows (n_graphs, d) and force rows (3 n_atoms, d) by the hidden path."""
-    positions = graph.positions.detach().requires_grad_(want_forces)
-    weights = plan.readout.atom_weights(graph)
-    with torch.set_grad_enabled(want_forces):
-        hidden = backend(graph, positions).node_features * weights[:, None]
-        projected = hidden @ plan.basis  # (n_atoms, d): (w_i h_i)^T B
-        energy = torch.zeros(
-            graph.n_graphs, projected.shape[1], dtype=projected.dtype, device=projected.device
-        ).index_add_(0, graph.batch, projected)
-        if not want_forces:
-            return energy, None
-        d = projected.shape[1]
-        forces = torch.empty(
-            3 * positions.shape[0], d, dtype=positions.dtype, device=positions.device
-        )
-        for k in range(d):
-            # Graphs are disconnected, so the gradient of the batch sum is each structure's own.
-            (grad,) = torch.autograd.grad(projected[:, k].sum(), positions, retain_graph=k < d - 1)
-            forces[:, k] = -grad.reshape(-1)
-    return energy.detach(), forces
 
 
 def _flat_gradient(

@@ -16,6 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from fntk.options import ComputeDtype, ParameterGroup
 
+HiddenBasis = Literal["sketch", "pca"]
+ReferenceSet = Literal["builtin-v1"]
+DEFAULT_JOINT_DIM = 8
+"""Width d of the default joint map (``fntk select``, ``fntk bench`` and
+``benchmarks/feature_cost.py`` read it)."""
+DEFAULT_JOINT_BASIS: HiddenBasis = "pca"
+"""Hidden basis of the default joint map (see :class:`JointNTKOptions`)."""
+
 DEFAULT_ENERGY_WEIGHT = 1.0
 """Default fine-tuning loss weight ``w_E`` on per-atom energies, 1/(eV/atom)^2 (the value of
 ``fntk.al.FinetuneOptions.energy_weight``; a test keeps the two equal)."""
@@ -146,6 +154,19 @@ class _NTKOptions(_CommonOptions):
         "with the features, so stores and caches made by an earlier construction (an "
         "eigenbasis of M^T M, before this field existed) are refused instead of mixed in.",
     )
+    basis: HiddenBasis = Field(
+        "sketch",
+        description="Basis of a linear readout's hidden space when d < F: 'sketch', the "
+        "Gaussian sketch above; 'pca', the top principal directions of the exact rows of the "
+        "reference set, completed by a sketch of their complement (fntk.features.basis). "
+        "Ignored by the parameter path and when d >= F (exact).",
+    )
+    reference: ReferenceSet = Field(
+        "builtin-v1",
+        description="Reference set of the 'pca' basis: 'builtin-v1', molecules (H, C, N, O), "
+        "metal clusters and cells (Al, Cu, Ag, Au, Ni, Pd, Pt) generated from the seed "
+        "(fntk.features.reference).",
+    )
 
 
 class EnergyNTKOptions(_NTKOptions):
@@ -170,15 +191,21 @@ class ForceNTKOptions(_NTKOptions):
 class JointNTKOptions(_NTKOptions):
     """Energy row and weighted force rows ``[phi_E ; lambda (dF/dtheta) Omega]``; 1 + 3N rows.
 
-    The default sketch width 32 is the width ``fntk bench`` runs (``BenchOptions.feature_dim``
-    reads it), so the default of ``fntk select`` is the benchmarked configuration. Every column
-    of force rows costs one extra backward pass through the model (~0.6 energy+force evaluations
-    each): at 32 the map costs ~20 energy+force evaluations; ``benchmarks/feature_cost.py``
-    prints the kernel error and cost of each width against the exact map.
+    The default, a PCA hidden basis of width :data:`DEFAULT_JOINT_DIM`, is the configuration
+    ``fntk bench`` runs (``BenchOptions.feature_dim`` reads the width) and the one
+    ``benchmarks/feature_cost.py`` reports: every column of force rows costs one backward pass
+    through the model (~0.75 energy+force evaluations), so d = 8 costs ~7 evaluations, and on
+    SevenNet-0 its structure-kernel error against the exact map (d = 128) is a few percent,
+    where a random sketch of the same width is off by ~80% (README, "Feature maps").
     """
 
     name: Literal["joint"] = "joint"
-    dim: int = Field(32, ge=1, description=_NTKOptions.model_fields["dim"].description)
+    dim: int = Field(
+        DEFAULT_JOINT_DIM, ge=1, description=_NTKOptions.model_fields["dim"].description
+    )
+    basis: HiddenBasis = Field(
+        DEFAULT_JOINT_BASIS, description=_NTKOptions.model_fields["basis"].description
+    )
     per_atom: bool = Field(True, description="Divide the energy row by the atom count N.")
     force_weight: float = Field(
         1.0,
