@@ -32,7 +32,7 @@ def features(
             "--dim",
             min=1,
             help="Sketch width d of the NTK maps.",
-            show_default="joint 8, energy-ntk and force-ntk 512",
+            show_default="joint 32, energy-ntk and force-ntk 512",
         ),
     ] = None,
     seed: Seed = 0,

@@ -48,7 +48,7 @@ def select(
         typer.Option(
             min=1,
             help="Sketch width d of NTK maps.",
-            show_default="joint 8, energy-ntk and force-ntk 512",
+            show_default="joint 32, energy-ntk and force-ntk 512",
         ),
     ] = None,
     shortlist: Annotated[
