@@ -196,13 +196,13 @@ def test_cli_with_a_scheduler_writes_the_same_run(files, cluster, single, tmp_pa
 
 
 def test_unreachable_scheduler_is_one_clear_error():
+    from fntk.engine import ModelSource
     from fntk.errors import InputError
     from fntk.parallel import DaskEngine
 
+    source = ModelSource("sevennet-0", options().features, "0" * 32)
     with pytest.raises(InputError, match=r"cannot reach the Dask scheduler tcp://127.0.0.1:9"):
-        DaskEngine(
-            "sevennet-0", options().features, "0" * 32, scheduler="tcp://127.0.0.1:9", timeout_s=1
-        )
+        DaskEngine(source, scheduler="tcp://127.0.0.1:9", timeout_s=1)
 
 
 def test_kill_9_of_a_two_worker_run_then_resume(files, cluster, single, tmp_path):

@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -28,17 +29,19 @@ from ase import Atoms
 
 from fntk import __version__
 from fntk.chunk import FeatureChunk
+from fntk.engine import Engine, InProcess, ModelSource
 from fntk.errors import InputError
 from fntk.features.options import force_row_weight
 from fntk.features.registry import build_feature_map, compute_features, load_backend_for
 from fntk.io import StructureChunk, expand_paths, iter_frames, structure_fingerprint
 from fntk.models import ModelBackend
-from fntk.pipeline.featurize import ChunkFeaturizer, open_store, subset_structures, weights_hash
+from fntk.pipeline.featurize import ChunkFeaturizer, open_store, subset_structures
 from fntk.pipeline.options import RunOptions
+from fntk.pipeline.stages import FeatureTask, PoolTask, feature_stage, pool_stage
 from fntk.report.plots import structure_summaries
 from fntk.report.profile import StructureProfile
 from fntk.report.selection import PlotData
-from fntk.select import SelectionResult, Selector
+from fntk.select import SelectionResult, Selector, ShortlistMerge
 
 Progress = Callable[[str, int, int | None], None]
 """``progress(stage, advance, total)``: called as work finishes; the CLI draws bars from it."""
@@ -123,6 +126,7 @@ def run_selection(
     store: str | Path | None = None,
     workers: int = 0,
     scheduler: str | None = None,
+    engine: Engine | None = None,
 ) -> SelectRun:
     """Pick ``options.n`` structures of the ``pool`` files to label next.
 
@@ -146,6 +150,9 @@ def run_selection(
         Address of a running Dask scheduler (``tcp://host:8786``) to use instead; its workers
         need fntk and load ``options.model`` themselves, and ``store`` (if any) must be on a
         file system they share. Picks are the same as in one process, for any worker count.
+    engine : Engine, optional
+        Runs the stages of the pool pass (:mod:`fntk.engine`) instead of this process or Dask;
+        the job does not close it.
 
     Raises
     ------
@@ -188,18 +195,10 @@ def run_selection(
         )
     n_train_frames = validated_count(train_files, species) if train_files else 0
 
-    engine = None
+    start = time.perf_counter()
+    own_engine = engine is None
+    engine = engine or open_engine(backend, options, workers, scheduler)
     if workers or scheduler:
-        from fntk.parallel import DaskEngine
-
-        start = time.perf_counter()
-        engine = DaskEngine(
-            options.model,
-            options.features,
-            weights_hash(backend),
-            workers=workers,
-            scheduler=scheduler,
-        )
         timings["start_cluster"] = time.perf_counter() - start
     try:
         start = time.perf_counter()
@@ -208,13 +207,7 @@ def run_selection(
         n_train = 0
         if train_files:
             report("train features", 0, n_train_frames)
-            source = (
-                featurizer.read_chunks(train_files, split="train")
-                if engine is None
-                else engine.read_chunks(featurizer, train_files, split="train")
-            )
-            for read, supported, features in source:
-                chunk = subset_structures(read, supported)
+            for chunk, features in _train_features(engine, featurizer, train_files):
                 train_fingerprints.update(structure_fingerprint(a) for a in chunk.structures)
                 train_chunks.append(features)
                 n_train += len(chunk)
@@ -225,17 +218,11 @@ def run_selection(
         book = _PoolBook()
         admit = _PoolAdmission(book, train_fingerprints, n_pool_frames)
         report("pool features + scoring", 0, n_pool_frames)
-        if engine is None:
-            result = _select_streamed(
-                featurizer, pool_files, selector, admit, options, timings, report
-            )
-        else:
-            summaries = book.sample_summaries
-            result = engine.select(
-                featurizer, pool_files, selector, admit, summaries, options, timings, report
-            )
+        result = _select_pool(
+            engine, featurizer, pool_files, selector, admit, options, timings, report
+        )
     finally:
-        if engine is not None:
+        if own_engine:
             engine.close()
 
     start = time.perf_counter()
@@ -330,7 +317,39 @@ class _PoolAdmission:
         return keep, sampled
 
 
-def _select_streamed(
+def open_engine(
+    backend: ModelBackend, options: RunOptions, workers: int, scheduler: str | None
+) -> Engine:
+    """The engine of the pool pass: this process, or a Dask cluster (``workers`` local worker
+    processes, or the running ``scheduler``) whose workers load ``backend``'s weights."""
+    if not (workers or scheduler):
+        return InProcess(backend)
+    from fntk.parallel import DaskEngine
+
+    source = ModelSource.of(backend, options.features)
+    return DaskEngine(source, workers=workers, scheduler=scheduler)
+
+
+def _train_features(
+    engine: Engine, featurizer: ChunkFeaturizer, files: Sequence[str]
+) -> Iterator[tuple[StructureChunk, FeatureChunk]]:
+    """Each training chunk (supported structures) and its features, made by ``engine``."""
+    chunks: list[StructureChunk] = []
+
+    def tasks() -> Iterator[FeatureTask]:
+        for read, supported, where in featurizer.stored_chunks(files, "train"):
+            chunks.append(subset_structures(read, supported))
+            yield FeatureTask(chunks[-1], where)
+
+    stage = partial(feature_stage, options=featurizer.options, store=featurizer.store)
+    for featured in engine.map_chunks(stage, tasks()):
+        featurizer.count(featured.computed)
+        yield chunks.pop(0), featured.features
+    featurizer.finish_sources()
+
+
+def _select_pool(
+    engine: Engine,
     featurizer: ChunkFeaturizer,
     pool_files: list[str],
     selector: Selector,
@@ -339,32 +358,42 @@ def _select_streamed(
     timings: dict[str, float],
     report: Progress,
 ) -> SelectionResult:
-    """The single-process pool pass: features stream straight into the selector."""
-    feature_seconds = [0.0]
+    """The pool pass (read -> features -> score on ``engine``, merge here), then the batch
+    selector on the merged shortlist. Adds the stage timings (seconds on this process;
+    feature and scoring seconds summed over workers) to ``timings``."""
+    if options.n == 0:
+        return selector.select(iter(()), n=0, random_state=options.seed)
+    n_features = build_feature_map(featurizer.options).n_features(featurizer.backend)
+    scorer = selector.scorer(n_features, selector.shortlist_key(options.seed))
+    merge = ShortlistMerge(selector.options.resolved_shortlist_size(options.n))
 
-    def pool_chunks() -> Iterator[FeatureChunk]:
-        source = featurizer.read_chunks(pool_files, split="pool")
-        while True:
-            tick = time.perf_counter()  # features (computed or read back), not the scoring
-            item = next(source, None)
-            if item is None:
-                feature_seconds[0] += time.perf_counter() - tick
-                return
-            chunk, supported, all_features = item
-            keep, sampled = admit(chunk, supported)
-            features = all_features.subset(keep) if keep else None
-            if features is not None:
-                admit.book.sample_summaries.append(structure_summaries(features.subset(sampled)))
-            feature_seconds[0] += time.perf_counter() - tick
-            if features is not None:
-                yield features
-            report("pool features + scoring", len(chunk), None)
+    def tasks() -> Iterator[PoolTask]:
+        for read, supported, where in featurizer.stored_chunks(pool_files, "pool"):
+            keep, sampled = admit(read, supported)
+            chunk = subset_structures(read, supported)
+            yield PoolTask(chunk, where, keep, sampled, merge.bar(), len(read))
 
+    stage = partial(pool_stage, options=featurizer.options, store=featurizer.store, scorer=scorer)
     start = time.perf_counter()
-    result = selector.select(pool_chunks(), n=options.n, random_state=options.seed)
-    total = time.perf_counter() - start
-    timings["pool_features"] = feature_seconds[0]
-    timings["scoring_and_selection"] = total - feature_seconds[0]
+    feature_s = scoring_s = merge_s = 0.0
+    for scored in engine.map_chunks(stage, tasks()):
+        tick = time.perf_counter()
+        featurizer.count(scored.computed)
+        feature_s, scoring_s = feature_s + scored.feature_s, scoring_s + scored.scoring_s
+        if scored.summaries.size:
+            admit.book.sample_summaries.append(scored.summaries)
+        merge.offer(scored.scores)
+        merge_s += time.perf_counter() - tick
+        report("pool features + scoring", scored.n_read, None)
+    featurizer.finish_sources()
+    timings["pool_features_and_scoring"] = time.perf_counter() - start
+    timings["pool_features"] = feature_s
+    timings["pool_scoring"] = scoring_s
+    timings["shortlist_merge"] = merge_s
+    start = time.perf_counter()
+    shortlist = merge.shortlist(n_features)
+    result = selector.select_shortlist(shortlist, scorer.precision, options.n, options.seed)
+    timings["selection"] = time.perf_counter() - start
     return result
 
 
