@@ -26,7 +26,7 @@ from fntk.cli.types import (
 )
 
 if TYPE_CHECKING:
-    from fntk.pipeline import RunOptions, SelectRun
+    from fntk.pipeline import InputScan, RunOptions, SelectRun
 
 
 def select(
@@ -125,16 +125,18 @@ def select(
     then the flags given on the command line. OUTDIR must be new or empty, or hold a run that
     did not finish (run.json status "running"), unless --overwrite.
     """
-    from fntk.pipeline import FLAGS, load_run_options, run_folder
+    from fntk.pipeline import FLAGS, load_run_options, run_folder, scan_inputs
 
     options = load_run_options(config, **given_flags(ctx, FLAGS, locals()))
-    folder = run_folder(  # checks the folder and reads every input before creating anything
+    scan = scan_inputs(pool, train or [], options)  # every input read once before anything
+    folder = run_folder(
         output,
         overwrite=overwrite or resume,
         options=options,
         pool=pool,
         train=train or [],
         own=[RESUME_STORE],
+        check_inputs=False,  # the scan did
     )
     with folder as out:
         if resume and store is None:
@@ -149,6 +151,7 @@ def select(
             store=store,
             workers=workers,
             scheduler=scheduler,
+            scan=scan,
         )
 
 
@@ -167,6 +170,7 @@ def run_job(
     store: Path | None = None,
     workers: int = 0,
     scheduler: str | None = None,
+    scan: InputScan | None = None,
 ) -> None:
     """Run the selection into the prepared directory ``out`` and print its summary."""
     from fntk.pipeline import run_and_write
@@ -181,6 +185,7 @@ def run_job(
         store=store,
         workers=workers,
         scheduler=scheduler,
+        scan=scan,
     )
     if json_output:  # run.json as written: options, counts, the picks and the output files
         typer.echo(paths["run"].read_text(encoding="utf-8"), nl=False)
