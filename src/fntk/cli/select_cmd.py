@@ -125,10 +125,14 @@ def select(
     then the flags given on the command line. OUTDIR must be new or empty, or hold a run that
     did not finish (run.json status "running"), unless --overwrite.
     """
-    from fntk.pipeline import FLAGS, load_run_options, run_folder, scan_inputs
+    from fntk.io import check_output_dir
+    from fntk.pipeline import FLAGS, OUTPUT_NAMES, load_run_options, run_folder, scan_inputs
 
     options = load_run_options(config, **given_flags(ctx, FLAGS, locals()))
-    scan = scan_inputs(pool, train or [], options)  # every input read once before anything
+    # The folder is checked first (cheap), then every input is read once, before anything is
+    # created; run_folder checks the folder again as it creates it.
+    check_output_dir(output, overwrite=overwrite or resume, own=(*OUTPUT_NAMES, RESUME_STORE))
+    scan = scan_inputs(pool, train or [], options)
     folder = run_folder(
         output,
         overwrite=overwrite or resume,

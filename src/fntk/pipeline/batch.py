@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from fntk.io import check_output_dir
 from fntk.pipeline.job import Progress, SelectRun, run_selection
 from fntk.pipeline.options import RunOptions, load_run_options
-from fntk.pipeline.outputs import run_folder, write_outputs
+from fntk.pipeline.outputs import OUTPUT_NAMES, run_folder, write_outputs
 from fntk.pipeline.preflight import InputScan, scan_inputs
 
 
@@ -86,6 +87,8 @@ def next_batch(
         run_options = apply_flags(options, **{k: v for k, v in flags.items() if v is not None})
     else:
         run_options = load_run_options(config, **flags)
+    if output is not None:  # a refused folder fails before the inputs are read
+        check_output_dir(Path(output), overwrite=overwrite, own=OUTPUT_NAMES)
     scan = scan_inputs(pool_files, train_files, run_options)
     if output is None:
         return run_selection(pool_files, train_files, run_options, progress=progress, scan=scan)
