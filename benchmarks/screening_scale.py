@@ -13,7 +13,7 @@ structure, peak RSS of the client and of the largest worker, speed-up over the s
 Part 2, ``--synthetic N``: the stages after the features (precision, shortlist scoring and merge,
 lcmd selection) on N synthetic joint-shaped feature blocks streamed from a store, by the
 single-process stream (``Selector.select``) and by the distributed path's stages run in this
-process (:func:`fntk.pipeline.stages.score_features` per chunk, :class:`ShortlistMerge`, then
+process (:meth:`fntk.select.Selector.scorer` per chunk, :class:`ShortlistMerge`, then
 selection on the merged shortlist); seconds per structure, peak RSS growth.
 
 Run: ``PYTHONPATH=src OMP_NUM_THREADS=1 python benchmarks/screening_scale.py --pool 0
@@ -112,12 +112,10 @@ SCALE_STAGES = (
     "load_model",
     "start_cluster",
     "train_features_and_precision",
-    "pool_features",
     "pool_features_and_scoring",
-    "worker_pool_features",
-    "worker_pool_scoring",
+    "pool_features",
+    "pool_scoring",
     "shortlist_merge",
-    "scoring_and_selection",
     "selection",
     "collect_picked",
 )
@@ -210,8 +208,7 @@ def scaled_jobs(sizes: list[int], worker_counts: list[int], root: Path) -> list[
 def post_feature_stages(sizes: list[int], root: Path, dim: int = 12) -> list[str]:
     from fntk.features import default_options
     from fntk.features.store import FeatureStore
-    from fntk.pipeline.stages import ShortlistMerge, score_features, scoring_precision
-    from fntk.select import SelectOptions, Selector
+    from fntk.select import SelectOptions, Selector, ShortlistMerge
 
     chunk_size = 256
     lines = [
@@ -248,16 +245,15 @@ def post_feature_stages(sizes: list[int], root: Path, dim: int = 12) -> list[str
         select = time.perf_counter() - tick
         # The distributed path's stages, in this process: score each chunk, merge, select.
         tick = time.perf_counter()
-        scoring = scoring_precision(selector, dim)
+        scorer = selector.scorer(dim, selector.shortlist_key(0))
         merge = ShortlistMerge(selector.options.resolved_shortlist_size(100))
         for k in range(n_chunks):
             chunk = store.read_chunk(k, source="s" * 32)
-            merge.offer(score_features(chunk, [], scoring, selector.options, None, merge.bar()))
-        candidates = merge.candidates()
+            merge.offer(scorer(chunk).beating(merge.bar()))
+        shortlist = merge.shortlist(dim)
         merged_s = time.perf_counter() - tick
         tick = time.perf_counter()
-        assert candidates is not None
-        merged = selector.select([candidates], n=100, random_state=0)
+        merged = selector.select_shortlist(shortlist, scorer.precision, n=100, random_state=0)
         merged_select = time.perf_counter() - tick
         same = streamed.indices.tolist() == merged.indices.tolist()
         lines.append(

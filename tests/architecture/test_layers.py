@@ -2,8 +2,8 @@
 
 Layers, bottom to top (DESIGN.md section 1): the core modules (errors, chunk contract, registry,
 shared option types), io, data (structure generators), models, features, select and report
-(select sees arrays only), al, pipeline and parallel (the jobs; parallel is the only module that
-imports Dask), bench, cli. A module may import its own
+(select sees arrays only), al, engine and parallel (how stages run over chunks; parallel is the
+only module that imports Dask), pipeline and bench (the jobs), cli. A module may import its own
 layer and the layers below it, never above. The package root ``fntk/__init__.py`` is the facade
 and exempt (it imports :func:`fntk.next_batch` lazily).
 """
@@ -30,9 +30,10 @@ LAYERS = {
     "select": 5,
     "report": 5,
     "al": 6,
-    "pipeline": 6,
+    "engine": 6,
     "parallel": 6,
     "predict": 6,
+    "pipeline": 7,
     "bench": 7,
     "cli": 8,
 }
@@ -73,14 +74,7 @@ def test_imports_point_down_the_layers():
     violations = []
     for path in _modules():
         own = path.relative_to(PACKAGE).parts[0].removesuffix(".py")
-        for line, module in _imports(path):
-            target = _layer_of(module)
-            if target not in LAYERS:
-                continue
-            upward = LAYERS[target] > LAYERS[own]
-            sideways = own in ARRAYS_ONLY and target != own and target not in CORE
-            if upward or sideways:
-                violations.append(f"{path.relative_to(PACKAGE)}:{line} imports {module}")
+        violations += [f"{path.relative_to(PACKAGE)}: {v}" for v in _violations(path, own)]
     assert not violations, "imports against the layer order:\n" + "\n".join(violations)
 
 
@@ -89,6 +83,36 @@ def test_the_layer_check_catches_an_upward_import(tmp_path):
     bad.write_text("def f():\n    from fntk.pipeline import next_batch\n")
     assert _imports(bad) == [(2, "fntk.pipeline")]
     assert LAYERS[_layer_of("fntk.pipeline")] > LAYERS["select"]
+
+
+def _violations(path: Path, own: str) -> list[str]:
+    """Imports of ``path`` (a module of layer ``own``) against the layer order."""
+    found = []
+    for line, module in _imports(path):
+        target = _layer_of(module)
+        if target not in LAYERS:
+            continue
+        upward = LAYERS[target] > LAYERS[own]
+        sideways = own in ARRAYS_ONLY and target != own and target not in CORE
+        if upward or sideways:
+            found.append(f"{own}:{line} imports {module}")
+    return found
+
+
+def test_the_engines_sit_below_the_job(tmp_path):
+    """parallel.py used to import fntk.pipeline (its stages and options): now refused."""
+    old = tmp_path / "parallel.py"
+    old.write_text(
+        "from fntk.engine import ModelSource\n"
+        "from fntk.pipeline.stages import pool_stage\n"
+        "from fntk.pipeline.options import RunOptions\n"
+    )
+    assert _violations(old, "parallel") == [
+        "parallel:2 imports fntk.pipeline.stages",
+        "parallel:3 imports fntk.pipeline.options",
+    ]
+    assert _violations(PACKAGE / "parallel.py", "parallel") == []
+    assert _violations(PACKAGE / "engine.py", "engine") == []
 
 
 @pytest.mark.parametrize("module", ["fntk.select", "fntk.features.registry", "fntk.cli.types"])
@@ -121,7 +145,7 @@ def test_only_parallel_imports_dask():
     assert importers == ["parallel.py"]
 
 
-@pytest.mark.parametrize("module", ["fntk", "fntk.pipeline", "fntk.cli.main"])
+@pytest.mark.parametrize("module", ["fntk", "fntk.pipeline", "fntk.engine", "fntk.cli.main"])
 def test_import_does_not_load_dask(module):
     code = f"import sys, {module}; print(any(m in sys.modules for m in {DASK_MODULES!r}))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -15,6 +15,8 @@ from fntk.errors import InputError
 from fntk.io import (
     count_frames,
     iter_chunks,
+    iter_frames_at,
+    read_frame_at,
     read_labels,
     read_structures,
     write_extxyz,
@@ -53,6 +55,25 @@ def test_chunks_cover_every_frame_with_provenance(pool_files, chunk_size):
     for got, want in zip(structures, originals):
         assert got.get_chemical_formula() == want.get_chemical_formula()
         np.testing.assert_allclose(got.positions, want.positions)
+
+
+def test_a_frame_read_at_its_offset_is_the_frame_read_in_order(pool_files, tmp_path):
+    paths, _ = pool_files
+    text = tmp_path / "ünïcode.extxyz"  # multi-byte characters before later frames
+    frames = [molecule("CH3OH"), molecule("H2O")]
+    frames[0].info["label"] = "ethanöl-like"
+    ase.io.write(text, frames)
+    located = list(iter_frames_at([*paths, str(text)]))
+    assert [offset is None for *_, offset in located] == [False] * 3 + [True] + [False] * 2
+    for file, _, atoms, offset in located:
+        if offset is not None:
+            alone = read_frame_at(file, offset)
+            assert alone.get_chemical_formula() == atoms.get_chemical_formula()
+            np.testing.assert_array_equal(alone.positions, atoms.positions)
+            assert alone.info == atoms.info
+            if atoms.calc is not None:
+                assert alone.get_potential_energy() == atoms.get_potential_energy()
+                np.testing.assert_array_equal(alone.get_forces(), atoms.get_forces())
 
 
 def test_round_trip_keeps_geometry_labels_and_info(pool_files, tmp_path):

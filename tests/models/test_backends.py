@@ -9,7 +9,7 @@ from ase.build import bulk, molecule
 
 from conftest import rattled
 from fntk.errors import CapabilityError, ModelLoadError
-from fntk.models import PARAMETER_GROUPS, load_backend
+from fntk.models import PARAMETER_GROUPS, available_backends, load_backend
 
 
 @pytest.fixture(params=["sevennet", "mace"])
@@ -152,6 +152,15 @@ def test_float32_backend_matches_float64(sevennet64, small_structures):
 def test_bad_specs_raise_clear_errors(spec, pattern):
     with pytest.raises(ModelLoadError, match=pattern):
         load_backend(spec, device="cpu")
+
+
+def test_available_backends_are_the_prefixes_an_unknown_spec_lists():
+    names = available_backends()
+    assert names == sorted(names) and {"sevennet-0", "sevennet", "mace"} <= set(names)
+    with pytest.raises(ModelLoadError) as caught:
+        load_backend("schnet", device="cpu")
+    listed = str(caught.value).split("valid forms: ")[1]
+    assert all(name in listed for name in names)
 
 
 def test_non_model_file_is_refused(tmp_path):

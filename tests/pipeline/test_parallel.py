@@ -196,13 +196,13 @@ def test_cli_with_a_scheduler_writes_the_same_run(files, cluster, single, tmp_pa
 
 
 def test_unreachable_scheduler_is_one_clear_error():
+    from fntk.engine import ModelSource
     from fntk.errors import InputError
     from fntk.parallel import DaskEngine
 
+    source = ModelSource("sevennet-0", options().features, "0" * 32)
     with pytest.raises(InputError, match=r"cannot reach the Dask scheduler tcp://127.0.0.1:9"):
-        DaskEngine(
-            "sevennet-0", options().features, "0" * 32, scheduler="tcp://127.0.0.1:9", timeout_s=1
-        )
+        DaskEngine(source, scheduler="tcp://127.0.0.1:9", timeout_s=1)
 
 
 def test_kill_9_of_a_two_worker_run_then_resume(files, cluster, single, tmp_path):
@@ -247,3 +247,48 @@ def test_a_shortlist_smaller_than_the_pool_is_the_same_on_workers(
     assert len(reference.result.shortlist.source_index) == 4
     run = select(opts, scheduler=address, store=tmp_path / "store")
     assert_same_selection(run, reference)
+
+
+@pytest.mark.parametrize(
+    "engine",
+    ["one process", "--scheduler", pytest.param("--workers 2", marks=pytest.mark.slow)],
+)
+def test_the_cli_reads_each_input_file_twice(files, single, cluster, tmp_path, monkeypatch, engine):
+    """The scan (validation, counts, fingerprints, lambda's atom count, profile, offsets) and
+    the feature pass; the picks are then read alone at their byte offsets. The client reads
+    the same with a running scheduler (the module's cluster) as with ``--workers 2`` (a new
+    local cluster: slow)."""
+    import fntk.io.read as read
+
+    passes: list[str] = []
+    fetched: list[tuple[str, int]] = []
+    real_iread, real_fetch = read._iread, read.read_frame_at
+
+    def counting_iread(spec, *args, **kwargs):
+        passes.append(os.path.basename(spec))
+        return real_iread(spec, *args, **kwargs)
+
+    def counting_fetch(path, offset):
+        fetched.append((os.path.basename(path), offset))
+        return real_fetch(path, offset)
+
+    monkeypatch.setattr(read, "_iread", counting_iread)
+    monkeypatch.setattr("fntk.pipeline.job.read_frame_at", counting_fetch)
+    out = tmp_path / "run"
+    extra = {"one process": [], "--scheduler": ["--scheduler", cluster[0]]}.get(
+        engine, ["--workers", "2"]
+    )
+    result = CliRunner().invoke(app, ["select", *cli_args(files), "-o", str(out), *extra])
+    assert result.exit_code == 0, result.output
+    assert sorted(passes) == ["pool.xyz", "pool.xyz", "train.xyz", "train.xyz"]
+    record = json.loads((out / "run.json").read_text())
+    # the 3 picks, then the stopping signal's pool sample, each read alone at its offset
+    n_sample = (record["stopping_signal"] or {}).get("n_sample", 0)
+    assert [name for name, _ in fetched] == ["pool.xyz"] * (3 + n_sample)
+    assert record["pool_passes"] == {
+        "full_reads": 2,
+        "picks_read_by_offset": 3,
+        "files_reread_for_picks": 0,
+    }
+    assert picked_indices(out) == [a.info["fntk_source_index"] for a in single.picked]
+    assert record["excluded_pool_duplicates"] == single.pool_duplicates

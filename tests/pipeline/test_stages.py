@@ -1,5 +1,6 @@
-"""Stages of the distributed pool pass: the merge equals the streamed shortlist, memory is flat,
-and the count pass stops a bad pool before any featurisation."""
+"""Stages of the pool pass: the merge of scored chunks equals the streamed shortlist in any
+order, memory is flat, a toy engine (a thread pool) picks what one process picks, and a bad
+pool stops before any featurisation."""
 
 from __future__ import annotations
 
@@ -13,8 +14,13 @@ from ase.build import molecule
 from fntk.chunk import ENERGY_ROW, FORCE_ROW, FeatureChunk
 from fntk.errors import InputError
 from fntk.pipeline import build_run_options, run_selection
-from fntk.pipeline.stages import ShortlistMerge, score_features, shortlist_random_key
-from fntk.select import SelectOptions, Selector, build_shortlist, factorize_precision
+from fntk.select import (
+    SelectOptions,
+    Selector,
+    ShortlistMerge,
+    build_shortlist,
+    factorize_precision,
+)
 
 
 def synthetic_chunk(start: int, n: int, dim: int, rng: np.random.Generator) -> FeatureChunk:
@@ -41,13 +47,25 @@ def precision(dim: int):
     )
 
 
-def merged_stream(chunks, prec, options, size, random_key=None):
-    """What fntk.parallel does with scored chunks, in-process: the bar at submission time is
-    the bar after the chunks merged so far."""
+def merged_stream(chunks, scorer, size):
+    """What the pool pass does with scored chunks: each is cut at the bar known when it was
+    handed out (here: after the chunks merged so far), then merged."""
     merge = ShortlistMerge(size)
     for chunk in chunks:
-        merge.offer(score_features(chunk, [], prec, options, random_key, merge.bar()))
+        merge.offer(scorer(chunk).beating(merge.bar()))
     return merge
+
+
+def fitted(options, prec):
+    """A selector fitted to ``prec`` (the training blocks are not kept: no train centres)."""
+    selector = Selector(options)
+    selector.precision_, selector.train_ = prec, None
+    return selector
+
+
+def scorer_of(options, prec, seed=None):
+    selector = fitted(options, prec)
+    return selector.scorer(prec.n_features, selector.shortlist_key(seed))
 
 
 @pytest.mark.parametrize("method", ["lcmd", "random", "coverage"])
@@ -57,7 +75,9 @@ def test_merge_keeps_the_streamed_shortlist_in_any_order(method):
     chunks = [synthetic_chunk(50 * k, 50, dim, rng) for k in range(12)]
     prec = precision(dim)
     options = SelectOptions(method=method, shortlist_size=size)
-    key = shortlist_random_key(options, seed=3)
+    scorer = scorer_of(options, prec, seed=3)
+    key = scorer.random_key
+    assert (key is None) == (method == "lcmd")
     streamed = build_shortlist(
         chunks,
         prec,
@@ -69,35 +89,32 @@ def test_merge_keeps_the_streamed_shortlist_in_any_order(method):
         random_key=key,
     )
     for order in (range(12), rng.permutation(12), range(11, -1, -1)):
-        merge = merged_stream([chunks[k] for k in order], prec, options, size, key)
-        candidates = merge.candidates()
-        assert sorted(candidates.source_index) == sorted(streamed.source_index)
-        position = {s: i for i, s in enumerate(candidates.source_index)}
-        for j, source in enumerate(streamed.source_index):
-            np.testing.assert_array_equal(
-                candidates.block(position[source]), streamed.chunk.block(j)
-            )
+        merge = merged_stream([chunks[k] for k in order], scorer, size)
+        merged = merge.shortlist(dim)
+        np.testing.assert_array_equal(merged.source_index, streamed.source_index)
+        np.testing.assert_array_equal(merged.chunk.values, streamed.chunk.values)
+        np.testing.assert_array_equal(merged.posterior_variance, streamed.posterior_variance)
+        assert (merged.n_pool, merged.max_rows) == (streamed.n_pool, streamed.max_rows)
         # the bar filters: far fewer blocks than the pool travel back
-        assert merge.n_stored <= 3 * size
-    picked = Selector(options).fit([]).select([candidates], n=5, random_state=3)
-    direct = Selector(options).fit([]).select(chunks, n=5, random_state=3)
+        assert merge.stored <= 3 * size
+    picked = fitted(options, prec).select_shortlist(merged, prec, n=5, random_state=3)
+    direct = fitted(options, prec).select(chunks, n=5, random_state=3)
     np.testing.assert_array_equal(picked.indices, direct.indices)
+    np.testing.assert_array_equal(picked.scores, direct.scores)
 
 
 def scoring_peak_bytes(n_pool: int, chunk_size: int = 250, dim: int = 8) -> int:
     """tracemalloc peak of scoring + merging ``n_pool`` synthetic structures (chunks made one
     at a time, as a store or a worker hands them over)."""
-    prec = precision(dim)
-    options = SelectOptions(shortlist_size=200)
+    scorer = scorer_of(SelectOptions(shortlist_size=200), precision(dim))
     rng = np.random.default_rng(0)
     tracemalloc.start()
     merge = merged_stream(
         (synthetic_chunk(k, chunk_size, dim, rng) for k in range(0, n_pool, chunk_size)),
-        prec,
-        options,
+        scorer,
         200,
     )
-    candidates = merge.candidates()
+    candidates = merge.shortlist(dim).chunk
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert candidates.n_structures == 200
@@ -116,6 +133,7 @@ def test_bad_frame_late_in_the_pool_fails_before_any_featurisation(
 ):
     import fntk.pipeline.featurize as featurize
     import fntk.pipeline.job as job
+    import fntk.pipeline.stages as stages
 
     frames = []
     for i in range(30):
@@ -132,6 +150,7 @@ def test_bad_frame_late_in_the_pool_fails_before_any_featurisation(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(featurize, "compute_features", counting)
+    monkeypatch.setattr(stages, "compute_features", counting)
     monkeypatch.setattr(job, "REFERENCE_SAMPLE", 5)  # lambda reads 5 frames, not the bad one
     options = build_run_options(
         n=2, model=f"mace:{mace_model_file}", features="joint", dim=4, chunk_size=4, device="cpu"
@@ -143,3 +162,61 @@ def test_bad_frame_late_in_the_pool_fails_before_any_featurisation(
     ase.io.write(tmp_path / "pool.xyz", frames)
     run_selection([str(tmp_path / "pool.xyz")], [], options)
     assert len(calls) >= 30 // 4  # the counter does see featurisation
+
+
+class ThreadPoolEngine:
+    """A toy engine: the stages on a thread pool, results in item order, a window ahead (what
+    adding an engine to fntk.engine takes)."""
+
+    def __init__(self, backend, threads: int = 2) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.backend = backend
+        self.pool = ThreadPoolExecutor(threads)
+        self.window = 2 * threads
+        self.items = 0
+
+    def map_chunks(self, stage, items):
+        from collections import deque
+
+        pending = deque()
+        for item in items:
+            self.items += 1
+            if len(pending) >= self.window:
+                yield pending.popleft().result()
+            pending.append(self.pool.submit(stage, self.backend, item))
+        while pending:
+            yield pending.popleft().result()
+
+    def close(self) -> None:
+        self.pool.shutdown()
+
+
+def test_a_thread_pool_engine_picks_what_one_process_picks(tmp_path, mace_model_file):
+    from fntk.features.registry import load_backend_for
+
+    frames = []
+    for i in range(14):
+        atoms = molecule(("CH4", "NH3", "H2O", "CH3OH")[i % 4])
+        atoms.rattle(0.05, seed=i)
+        frames.append(atoms)
+    frames.append(frames[3].copy())  # a repeat: admitted on the client, never scored
+    ase.io.write(tmp_path / "pool.xyz", frames)
+    ase.io.write(tmp_path / "train.xyz", frames[:2])
+    options = build_run_options(
+        n=3, model=f"mace:{mace_model_file}", dim=4, chunk_size=3, device="cpu", shortlist=5
+    )
+    backend = load_backend_for(options.model, options.features)
+    pool, train = [str(tmp_path / "pool.xyz")], [str(tmp_path / "train.xyz")]
+    single = run_selection(pool, train, options, backend=backend)
+    engine = ThreadPoolEngine(backend)
+    try:
+        threaded = run_selection(pool, train, options, backend=backend, engine=engine)
+    finally:
+        engine.close()
+    assert engine.items == 1 + 5  # one train chunk, five pool chunks: every stage ran on it
+    np.testing.assert_array_equal(threaded.result.indices, single.result.indices)
+    np.testing.assert_array_equal(threaded.result.scores, single.result.scores)
+    assert threaded.shortlist == single.shortlist
+    assert threaded.excluded_duplicates == single.excluded_duplicates
+    assert len(threaded.excluded_duplicates) == 2 and len(threaded.pool_duplicates) == 1

@@ -27,7 +27,7 @@ from fntk.cli.types import (
 )
 
 if TYPE_CHECKING:
-    from fntk.pipeline import RunOptions, SelectRun
+    from fntk.pipeline import InputScan, RunOptions, SelectRun
 
 
 def select(
@@ -129,7 +129,8 @@ def select(
     then the flags given on the command line. OUTDIR must be new or empty, or hold a run that
     did not finish (run.json status "running"), unless --overwrite.
     """
-    from fntk.pipeline import FLAGS, load_run_options, run_folder
+    from fntk.io import check_output_dir
+    from fntk.pipeline import FLAGS, OUTPUT_NAMES, load_run_options, run_folder, scan_inputs
 
     if workers and scheduler:
         raise typer.BadParameter(
@@ -140,13 +141,18 @@ def select(
     check_select_paths(
         output, options, pool, train or [], store=store, resume=resume and not overwrite
     )
-    folder = run_folder(  # checks the folder and reads every input before creating anything
+    # The folder is checked first (cheap), then every input is read once, before anything is
+    # created; run_folder checks the folder again as it creates it.
+    check_output_dir(output, overwrite=overwrite, own=(*OUTPUT_NAMES, RESUME_STORE))
+    scan = scan_inputs(pool, train or [], options)
+    folder = run_folder(
         output,
         overwrite=overwrite,
         options=options,
         pool=pool,
         train=train or [],
         own=[RESUME_STORE],
+        check_inputs=False,  # the scan did
     )
     with folder as out:
         if resume and store is None:
@@ -161,6 +167,7 @@ def select(
             store=store,
             workers=workers,
             scheduler=scheduler,
+            scan=scan,
         )
 
 
@@ -212,6 +219,7 @@ def run_job(
     store: Path | None = None,
     workers: int = 0,
     scheduler: str | None = None,
+    scan: InputScan | None = None,
 ) -> None:
     """Run the selection into the prepared directory ``out`` and print its summary."""
     from fntk.pipeline import run_and_write
@@ -226,6 +234,7 @@ def run_job(
         store=store,
         workers=workers,
         scheduler=scheduler,
+        scan=scan,
     )
     if json_output:  # run.json as written: options, counts, the picks and the output files
         typer.echo(paths["run"].read_text(encoding="utf-8"), nl=False)

@@ -25,6 +25,7 @@ def uncertainty(
         typer.Option(
             help="Labelled structures the model was not trained on; they fit the scale and "
             "noise of the estimates (repeatable). Without it the numbers are uncalibrated.",
+            show_default="none: uncalibrated",
         ),
     ] = None,
     model: ModelSpec = "sevennet-0",

@@ -8,6 +8,8 @@ from fntk.io.read import (
     expand_paths,
     iter_chunks,
     iter_frames,
+    iter_frames_at,
+    read_frame_at,
     read_structures,
 )
 from fntk.io.validate import (
@@ -40,7 +42,9 @@ __all__ = [
     "expand_paths",
     "iter_chunks",
     "iter_frames",
+    "iter_frames_at",
     "prepare_output_dir",
+    "read_frame_at",
     "read_labels",
     "read_structures",
     "structure_fingerprint",

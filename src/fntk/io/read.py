@@ -11,6 +11,7 @@ over all files (the ``source_index`` of features). Each path is a source spec of
 from __future__ import annotations
 
 import glob
+import io
 import itertools
 import os
 import re
@@ -125,16 +126,48 @@ def iter_frames(
 
     ``file`` is the source spec of the file (its path, prefixed by ``FORMAT:`` when explicit).
     """
+    frames = iter_frames_at(
+        paths, index=index, file_format=file_format, species=species, min_distance=min_distance
+    )
+    for path, frame, atoms, _ in frames:
+        yield path, frame, atoms
+
+
+def iter_frames_at(
+    paths: Sequence[str],
+    *,
+    index: str = ":",
+    file_format: str | None = None,
+    species: frozenset[int] | None = None,
+    min_distance: float = MIN_DISTANCE_ANGSTROM,
+) -> Iterator[tuple[str, int, Atoms, int | None]]:
+    """:func:`iter_frames` with each frame's byte offset in its file, for :func:`read_frame_at`
+    (``None`` where the format has no random access: all but (extended) XYZ files)."""
     for path in expand_paths(paths, file_format=file_format):
         n_read = 0
-        for frame, atoms in enumerate(_iread(path, index, file_format)):
+        offsets: list[int] = []
+        for frame, atoms in enumerate(_iread(path, index, file_format, offsets)):
             validate_structure(
                 atoms, file=path, index=frame, species=species, min_distance=min_distance
             )
             n_read += 1
-            yield path, frame, atoms
+            offset = offsets[frame] if index == ":" and frame < len(offsets) else None
+            yield path, frame, atoms, offset
         if n_read == 0:
             raise InputError("file holds no structures", file=path, hint="check the file")
+
+
+def read_frame_at(path: str, offset: int) -> Atoms:
+    """The (extended) XYZ frame that starts at byte ``offset`` of ``path``, read alone
+    (offsets from :func:`iter_frames_at`; not validated again)."""
+    with open(parse_source(path).path, "rb") as handle:
+        handle.seek(offset)
+        header = handle.readline()
+        lines = [header] + [handle.readline() for _ in range(int(header.split()[0]) + 1)]
+    text = b"".join(lines).decode("utf-8", errors="replace")
+    atoms = ase.io.read(io.StringIO(text), format="extxyz")
+    assert isinstance(atoms, Atoms)  # one frame, read with the default index
+    return atoms
 
 
 def iter_chunks(
@@ -192,10 +225,13 @@ def _chunk(frames: list[tuple[str, int, Atoms]], start: int) -> StructureChunk:
     )
 
 
-def _iread(spec: str, index: str, file_format: str | None) -> Iterator[Atoms]:
+def _iread(
+    spec: str, index: str, file_format: str | None, offsets: list[int] | None = None
+) -> Iterator[Atoms]:
     """Frames of one source spec: its registered reader, else ``ase.io.iread``.
 
-    ASE's many exception types become one :class:`InputError`.
+    ASE's many exception types become one :class:`InputError`. ``offsets``, when given, is
+    filled with the byte offset of every frame of an (extended) XYZ file.
     """
     source = parse_source(spec, file_format)
     fmt = format_of(source)
@@ -212,7 +248,9 @@ def _iread(spec: str, index: str, file_format: str | None) -> Iterator[Atoms]:
     frame = 0
     try:
         if source.format in (None, "extxyz", "xyz") and path.lower().endswith((".xyz", ".extxyz")):
-            check_xyz_columns(path)
+            found = check_xyz_columns(path)
+            if offsets is not None:
+                offsets.extend(found)
         for atoms in ase.io.iread(path, index=index, format=source.format):
             yield atoms
             frame += 1
@@ -288,20 +326,23 @@ def _slice(frames: Iterator[Atoms], index: str, spec: str) -> Iterator[Atoms]:
 _PROPERTIES = re.compile(r"(?:^|\s)Properties=(\S+)", re.IGNORECASE)
 
 
-def check_xyz_columns(path: str) -> None:
+def check_xyz_columns(path: str) -> list[int]:
     """Raise :class:`InputError` for an atom line of an (extended) XYZ file with the wrong
     number of columns: ASE ignores extra columns, so a shifted or corrupted line would be read
     silently. Each frame's atom lines must match its ``Properties=`` (or, in plain XYZ, one
-    another).
+    another); a bad atom-count line, a truncated frame and an unknown element symbol are named
+    with their line. Returns the byte offset of each frame.
     """
-    with open(path, encoding="utf-8", errors="replace") as handle:
+    offsets: list[int] = []
+    with open(path, "rb") as handle:
         frame = 0
         line_no = 0
         while True:
-            header = handle.readline()
+            start = handle.tell()
+            header = handle.readline().decode("utf-8", errors="replace")
             line_no += 1
             if not header:
-                return
+                return offsets
             if not header.strip():
                 continue
             try:
@@ -316,7 +357,8 @@ def check_xyz_columns(path: str) -> None:
                     index=frame,
                     hint="each frame starts with its number of atoms, then a comment line",
                 ) from None
-            comment = handle.readline()
+            offsets.append(start)
+            comment = handle.readline().decode("utf-8", errors="replace")
             line_no += 1
             match = _PROPERTIES.search(comment)
             expected = _property_columns(match.group(1)) if match else None
@@ -333,7 +375,7 @@ def check_xyz_columns(path: str) -> None:
                         index=frame,
                         hint="the file is truncated (copy it again) or its atom count is wrong",
                     )
-                fields = line.split()
+                fields = line.decode("utf-8", errors="replace").split()
                 if symbols_first and fields and not _is_element(fields[0]):
                     raise InputError(
                         f"line {line_no}: unknown element symbol {fields[0]!r}",

@@ -61,13 +61,7 @@ def validate_structure(
     if species is not None:
         unknown = sorted(set(atoms.numbers.tolist()) - species)
         if unknown:
-            names = ", ".join(_symbol(z) for z in unknown)
-            raise InputError(
-                f"element(s) {names} not supported by the model",
-                file=file,
-                index=index,
-                hint="remove these structures or choose a model that covers these elements",
-            )
+            raise unsupported_elements_error(unknown, file, index)
     if min_distance > 0:
         i, j, d = neighbor_list("ijd", atoms, min_distance, self_interaction=False)
         if len(d):
@@ -79,6 +73,17 @@ def validate_structure(
                 index=index,
                 hint="remove the frame (atoms this close are almost always a broken structure)",
             )
+
+
+def unsupported_elements_error(unknown: list[int], file: str, index: int) -> InputError:
+    """The error of a structure whose elements ``unknown`` (atomic numbers) the model lacks."""
+    names = ", ".join(_symbol(z) for z in unknown)
+    return InputError(
+        f"element(s) {names} not supported by the model",
+        file=file,
+        index=index,
+        hint="remove these structures or choose a model that covers these elements",
+    )
 
 
 def _symbol(z: int) -> str:

@@ -2,7 +2,7 @@
 
 :mod:`~fntk.pipeline.options` parses options once (defaults, config file, flags);
 :mod:`~fntk.pipeline.job` streams files through features, scoring and selection;
-:mod:`~fntk.pipeline.preflight` checks the inputs before anything is created;
+:mod:`~fntk.pipeline.preflight` reads and checks the inputs once before anything is created;
 :mod:`~fntk.pipeline.outputs` writes selected.xyz, scores.csv, run.json and the report;
 :func:`next_batch` is the whole job from Python.
 """
@@ -24,11 +24,12 @@ from fntk.pipeline.options import (
     read_config,
 )
 from fntk.pipeline.outputs import OUTPUT_NAMES, run_folder, selection_record, write_outputs
-from fntk.pipeline.preflight import check_selection_inputs
+from fntk.pipeline.preflight import InputScan, check_selection_inputs, scan_inputs
 
 __all__ = [
     "FLAGS",
     "OUTPUT_NAMES",
+    "InputScan",
     "Progress",
     "RunOptions",
     "SelectRun",
@@ -42,6 +43,7 @@ __all__ = [
     "run_and_write",
     "run_folder",
     "run_selection",
+    "scan_inputs",
     "selection_record",
     "with_loss_weights",
     "write_outputs",

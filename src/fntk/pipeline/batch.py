@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from fntk.errors import InputError
+from fntk.io import check_output_dir
 from fntk.pipeline.job import Progress, SelectRun, run_selection
 from fntk.pipeline.options import RunOptions, load_run_options
-from fntk.pipeline.outputs import run_folder, write_outputs
-from fntk.pipeline.preflight import check_selection_inputs
+from fntk.pipeline.outputs import OUTPUT_NAMES, run_folder, write_outputs
+from fntk.pipeline.preflight import InputScan, scan_inputs
 
 
 def run_and_write(
@@ -25,14 +26,22 @@ def run_and_write(
     store: str | Path | None = None,
     workers: int = 0,
     scheduler: str | None = None,
+    scan: InputScan | None = None,
 ) -> tuple[SelectRun, dict[str, Path]]:
     """Run the selection and write every output to ``out_dir`` (``fntk select``'s body).
 
-    ``store``: feature store directory to reuse and fill; ``workers``, ``scheduler``: Dask
-    (see :func:`run_selection`).
+    ``store``: feature store directory to reuse and fill; ``workers``, ``scheduler``: Dask;
+    ``scan``: the inputs' first read, when made already (see :func:`run_selection`).
     """
     run = run_selection(
-        pool, train, options, progress=progress, store=store, workers=workers, scheduler=scheduler
+        pool,
+        train,
+        options,
+        progress=progress,
+        store=store,
+        workers=workers,
+        scheduler=scheduler,
+        scan=scan,
     )
     return run, write_outputs(run, out_dir, report=report)
 
@@ -70,7 +79,7 @@ def next_batch(
     ------
     InputError
         Bad input (checked before anything is created or the model loads), ``n == 0`` or more
-        than the pool's new structures (:func:`~fntk.pipeline.preflight.check_selection_inputs`).
+        than the pool's new structures (:func:`~fntk.pipeline.preflight.scan_inputs`).
     """
     pool_files = _file_list(pool, "pool")
     train_files = _file_list(train, "train") if train is not None else []
@@ -82,14 +91,23 @@ def next_batch(
         run_options = apply_flags(options, **{k: v for k, v in flags.items() if v is not None})
     else:
         run_options = load_run_options(config, **flags)
+    if output is not None:  # a refused folder fails before the inputs are read
+        check_output_dir(Path(output), overwrite=overwrite, own=OUTPUT_NAMES)
+    scan = scan_inputs(pool_files, train_files, run_options)
     if output is None:
-        check_selection_inputs(pool_files, train_files, run_options)
-        return run_selection(pool_files, train_files, run_options, progress=progress)
+        return run_selection(pool_files, train_files, run_options, progress=progress, scan=scan)
     folder = run_folder(
-        output, overwrite=overwrite, options=run_options, pool=pool_files, train=train_files
+        output,
+        overwrite=overwrite,
+        options=run_options,
+        pool=pool_files,
+        train=train_files,
+        check_inputs=False,  # the scan did
     )
     with folder as out:
-        return run_and_write(pool_files, train_files, out, run_options, progress=progress)[0]
+        return run_and_write(
+            pool_files, train_files, out, run_options, progress=progress, scan=scan
+        )[0]
 
 
 def _file_list(value: object, what: str) -> list[str]:

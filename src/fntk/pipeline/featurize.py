@@ -11,7 +11,6 @@ reuses every chunk of unchanged files. Source indices are running indices over a
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 from ase.data import chemical_symbols
 
 from fntk.chunk import FeatureChunk
+from fntk.engine import weights_hash
 from fntk.features import build_feature_map
 from fntk.features.options import FeatureMapOptions
 from fntk.features.registry import compute_features
@@ -28,16 +28,6 @@ from fntk.io import expand_paths, iter_chunks
 from fntk.io.formats import parse_source
 from fntk.io.read import StructureChunk
 from fntk.models import ModelBackend
-
-
-def weights_hash(backend: ModelBackend) -> str:
-    """SHA-256 (first 32 hex digits) of the model's parameters and buffers, by name."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(backend.state_dict().items()):
-        array = tensor.detach().cpu().contiguous().numpy()
-        digest.update(f"{name}:{array.dtype.str}:{array.shape};".encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()[:32]
 
 
 def open_store(
@@ -121,10 +111,7 @@ class ChunkFeaturizer:
             features, computed = stored_features(
                 self.backend, self.options, self.store, where, chunk
             )
-            if computed:
-                self.computed_chunks += 1
-            else:
-                self.reused_chunks += 1
+            self.count(computed)
             indices = read.global_indices[supported]
             yield read, supported, _features_with_indices(features, indices)
         self.finish_sources()
@@ -133,7 +120,8 @@ class ChunkFeaturizer:
         self, files: Sequence[str], split: str = "pool"
     ) -> Iterator[tuple[StructureChunk, list[int], StoreChunk]]:
         """Every chunk as read (running source indices), its supported positions and its place
-        in the store, without featurising (the distributed path ships them to workers).
+        in the store, without featurising (the read stage of the pool pass; an engine makes the
+        features).
 
         Chunks without supported structures are left out. Files read to the end are recorded
         for :meth:`finish_sources` (call it once all their chunks are in the store). Without a
@@ -152,6 +140,13 @@ class ChunkFeaturizer:
                     yield shifted, supported, StoreChunk(source, k, offset)
             self._read_sources.append((source, spec, n_frames))
             offset += n_frames
+
+    def count(self, computed: bool) -> None:
+        """Count one chunk as computed by the model or read back from the store."""
+        if computed:
+            self.computed_chunks += 1
+        else:
+            self.reused_chunks += 1
 
     def finish_sources(self) -> None:
         """Record the files read to the end by :meth:`stored_chunks` as complete in the store."""

@@ -6,11 +6,14 @@ a function over chunks (DESIGN.md section 1). With ``store``, features go throug
 store (:mod:`fntk.pipeline.featurize`): finished chunks are reused, so a killed run resumes and
 the next round computes only new files. With ``workers`` or ``scheduler`` the features and the
 scoring run on a Dask cluster (:mod:`fntk.parallel`, stages in :mod:`fntk.pipeline.stages`),
-with the same picks. The pool files are read twice and a half: a count pass that validates
-every frame (so a bad frame fails before any featurisation; it also sets the progress total and
-checks ``n``), the features, and the picked geometries (only the files holding a pick, each up
-to its last picked frame). Memory stays flat in the pool size: only per-structure bookkeeping
-of a few numbers is kept. Writing the outputs is :mod:`fntk.pipeline.outputs`.
+with the same picks: both run the same stages (:mod:`fntk.pipeline.stages`) through the
+engine protocol (:mod:`fntk.engine`). The input files are read twice: the scan of
+:mod:`fntk.pipeline.preflight` (validation, counts, fingerprints, the reference atom count, the
+picks-vs-pool profile, byte offsets) and the features; the picked geometries are then fetched
+by byte offset (XYZ files) or, for other formats, by reading each file that holds a pick up to
+its last picked frame; ``run.json`` says how many passes ran (``pool_passes``). Memory stays
+flat in the pool size: only per-structure bookkeeping of a few numbers is kept. Writing the
+outputs is :mod:`fntk.pipeline.outputs`.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ from __future__ import annotations
 import json
 import platform
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -28,18 +32,24 @@ from ase import Atoms
 
 from fntk import __version__
 from fntk.chunk import FeatureChunk
-from fntk.errors import InputError
+from fntk.engine import Engine, InProcess, ModelSource
 from fntk.features.options import force_row_weight
-from fntk.features.registry import build_feature_map, compute_features, load_backend_for
-from fntk.io import StructureChunk, duplicate_key, expand_paths, iter_frames
+from fntk.features.registry import (
+    FEATURE_MAPS,
+    build_feature_map,
+    compute_features,
+    load_backend_for,
+)
+from fntk.io import iter_frames, read_frame_at
 from fntk.models import ModelBackend
-from fntk.pipeline.featurize import ChunkFeaturizer, open_store, subset_structures, weights_hash
+from fntk.pipeline.featurize import ChunkFeaturizer, open_store, subset_structures
 from fntk.pipeline.options import RunOptions
+from fntk.pipeline.preflight import REFERENCE_SAMPLE, InputScan, scan_inputs
+from fntk.pipeline.stages import FeatureTask, PoolTask, feature_stage, pool_stage
 from fntk.pipeline.uncertainty import ERROR_SAMPLE, pool_error_signal
 from fntk.report.plots import structure_summaries
-from fntk.report.profile import StructureProfile
 from fntk.report.selection import PlotData
-from fntk.select import SelectionResult, Selector
+from fntk.select import SelectionResult, Selector, ShortlistMerge
 
 Progress = Callable[[str, int, int | None], None]
 """``progress(stage, advance, total)``: called as work finishes; the CLI draws bars from it."""
@@ -69,7 +79,19 @@ class SelectRun:
     skipped_unsupported: list[dict[str, object]] = field(default_factory=list)
     feature_status: list[str] = field(default_factory=list)
     store: dict[str, object] | None = None
+    pool_passes: dict[str, int] = field(default_factory=dict)
     stopping_signal: dict[str, object] | None = None
+
+    def with_picks_and_signal(
+        self, picked_summaries: np.ndarray, stopping_signal: dict[str, object] | None
+    ) -> SelectRun:
+        """This record with the picks' plot summaries and the stopping signal added."""
+        plot_data = (
+            None
+            if self.plot_data is None
+            else replace(self.plot_data, picked_summaries=picked_summaries)
+        )
+        return replace(self, plot_data=plot_data, stopping_signal=stopping_signal)
 
     def run_record(self) -> dict[str, object]:
         """The content of run.json: options, model, versions, timings, counts, notes."""
@@ -95,27 +117,13 @@ class SelectRun:
             "mode": self.result.mode,
             "sigma": self.result.sigma,
             "store": self.store,
+            "pool_passes": self.pool_passes,
             "stopping_signal": self.stopping_signal,
         }
 
 
 PLOT_SAMPLE = 2000
 """Most pool structures whose summaries are kept for the projection plot."""
-
-
-@dataclass
-class _PoolBook:
-    """Per-structure bookkeeping of the pool: a few numbers each, never the geometry."""
-
-    files: list[str] = field(default_factory=list)
-    file_of: list[int] = field(default_factory=list)
-    frame_of: list[int] = field(default_factory=list)
-    profile: StructureProfile = field(default_factory=StructureProfile)
-    """Atom counts, largest reference forces and tags (the report's picks-vs-pool table)."""
-    element_counts: Counter[int] = field(default_factory=Counter)
-    sample_summaries: list[np.ndarray] = field(default_factory=list)
-    error_sample: list[Atoms] = field(default_factory=list)
-    """A uniform sample of pool structures for the stopping signal (fntk.pipeline.uncertainty)."""
 
 
 def run_selection(
@@ -128,6 +136,8 @@ def run_selection(
     store: str | Path | None = None,
     workers: int = 0,
     scheduler: str | None = None,
+    engine: Engine | None = None,
+    scan: InputScan | None = None,
 ) -> SelectRun:
     """Pick ``options.n`` structures of the ``pool`` files to label next.
 
@@ -151,249 +161,266 @@ def run_selection(
         Address of a running Dask scheduler (``tcp://host:8786``) to use instead; its workers
         need fntk and load ``options.model`` themselves, and ``store`` (if any) must be on a
         file system they share. Picks are the same as in one process, for any worker count.
+    engine : Engine, optional
+        Runs the stages of the pool pass (:mod:`fntk.engine`) instead of this process or Dask;
+        the job does not close it.
+    scan : InputScan, optional
+        The first read of these inputs (:func:`~fntk.pipeline.preflight.scan_inputs`), when the
+        caller has made it already; made here otherwise.
 
     Raises
     ------
     InputError
-        Bad input, ``n`` larger than the pool, or a ``store`` made with another model, weights,
-        feature options or chunk size (the message lists the differences).
+        Bad input, ``n`` larger than the pool's new structures, or a ``store`` made with another
+        model, weights, feature options or chunk size (the message lists the differences).
     """
     options = options or RunOptions()
-    report = progress or (lambda stage, advance, total: None)
+    report = progress or _no_progress
     timings: dict[str, float] = {}
-    pool_files = expand_paths(pool)
-    train_files = expand_paths(train) if train else []
+    scan = scan or scan_inputs(pool, train, options)
     # The pool, not the growing training set, fixes N: lambda (and so a feature store) stays the
     # same from one active-learning round to the next.
-    options = with_loss_weights(options, pool_files)
+    options = joint_weight_at(options, scan.reference_n_atoms)
+    with _timed(timings, "load_model"):
+        backend = backend or load_backend_for(options.model, options.features)
+        featurizer = _featurizer(backend, options, store)
+    if not options.skip_unsupported:
+        scan.check_species(backend.species)  # before any featurisation
+    with _timed(timings, "start_cluster", enabled=bool(workers or scheduler)):
+        own_engine = engine is None
+        engine = engine or open_engine(backend, options, workers, scheduler)
+    try:
+        with _timed(timings, "train_features_and_precision"):
+            train_chunks = _train_features(engine, featurizer, scan, report)
+            selector = Selector.from_options(options.select).fit(train_chunks)
+        summaries: list[np.ndarray] = []
+        result = _select_pool(
+            engine, featurizer, scan, selector, options, summaries, timings, report
+        )
+    finally:
+        if own_engine:
+            engine.close()
+    with _timed(timings, "collect_picked"):
+        picked, passes = _collect_picked(scan, result)
+    picked_features = (
+        compute_features(backend, picked, options.features, np.arange(len(picked)))
+        if picked
+        else None
+    )
+    with _timed(timings, "stopping_signal"):
+        sample = _error_sample(scan, featurizer)
+        stopping = pool_error_signal(
+            backend, options.features, train_chunks, picked_features, sample
+        )
+    picked_summaries = (
+        np.zeros((0, 0)) if picked_features is None else structure_summaries(picked_features)
+    )
+    return _selection_run(
+        scan, featurizer, options, result, picked, train_chunks, summaries, timings, passes
+    ).with_picks_and_signal(picked_summaries, stopping)
 
+
+def _no_progress(stage: str, advance: int, total: int | None) -> None:
+    pass
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str, *, enabled: bool = True) -> Iterator[None]:
+    """Add the wall seconds of the block to ``timings[stage]`` (when ``enabled``)."""
     start = time.perf_counter()
-    backend = backend or load_backend_for(options.model, options.features)
+    yield
+    if enabled:
+        timings[stage] = time.perf_counter() - start
+
+
+def _featurizer(
+    backend: ModelBackend, options: RunOptions, store: str | Path | None
+) -> ChunkFeaturizer:
     feature_store = (
         None if store is None else open_store(store, backend, options.features, options.chunk_size)
     )
-    featurizer = ChunkFeaturizer(
+    return ChunkFeaturizer(
         backend,
         options.features,
         options.chunk_size,
         feature_store,
         skip_unsupported=options.skip_unsupported,
     )
-    timings["load_model"] = time.perf_counter() - start
 
-    # The count pass validates every frame (cheap next to the model), so a bad frame late in
-    # the pool stops the job before any featurisation.
-    species = None if options.skip_unsupported else backend.species
-    n_pool_frames = validated_count(pool_files, species)
-    if options.n > n_pool_frames:
-        raise InputError(
-            f"asked for n={options.n} but the pool holds only {n_pool_frames} structures",
-            file=", ".join(pool_files),
-            hint="lower -n or add pool files",
-        )
-    n_train_frames = validated_count(train_files, species) if train_files else 0
 
-    engine = None
-    if workers or scheduler:
-        from fntk.parallel import DaskEngine
+def open_engine(
+    backend: ModelBackend, options: RunOptions, workers: int, scheduler: str | None
+) -> Engine:
+    """The engine of the pool pass: this process, or a Dask cluster (``workers`` local worker
+    processes, or the running ``scheduler``) whose workers load ``backend``'s weights."""
+    if not (workers or scheduler):
+        return InProcess(backend)
+    from fntk.parallel import DaskEngine
 
-        start = time.perf_counter()
-        engine = DaskEngine(
-            options.model,
-            options.features,
-            weights_hash(backend),
-            workers=workers,
-            scheduler=scheduler,
-        )
-        timings["start_cluster"] = time.perf_counter() - start
-    try:
-        start = time.perf_counter()
-        train_fingerprints: set[str] = set()
-        train_chunks: list[FeatureChunk] = []
-        n_train = 0
-        if train_files:
-            report("train features", 0, n_train_frames)
-            source = (
-                featurizer.read_chunks(train_files, split="train")
-                if engine is None
-                else engine.read_chunks(featurizer, train_files, split="train")
-            )
-            for read, supported, features in source:
-                chunk = subset_structures(read, supported)
-                train_fingerprints.update(duplicate_key(a) for a in chunk.structures)
-                train_chunks.append(features)
-                n_train += len(chunk)
-                report("train features", len(chunk), None)
-        selector = Selector.from_options(options.select).fit(train_chunks)
-        timings["train_features_and_precision"] = time.perf_counter() - start
+    source = ModelSource.of(backend, options.features)
+    return DaskEngine(source, workers=workers, scheduler=scheduler)
 
-        book = _PoolBook()
-        admit = _PoolAdmission(book, train_fingerprints, n_pool_frames)
-        report("pool features + scoring", 0, n_pool_frames)
-        if engine is None:
-            result = _select_streamed(
-                featurizer, pool_files, selector, admit, options, timings, report
-            )
-        else:
-            summaries = book.sample_summaries
-            result = engine.select(
-                featurizer, pool_files, selector, admit, summaries, options, timings, report
-            )
-    finally:
-        if engine is not None:
-            engine.close()
 
-    start = time.perf_counter()
-    picked = _collect_picked(book, result)
-    timings["collect_picked"] = time.perf_counter() - start
-    picked_features = (
-        compute_features(backend, picked, options.features, np.arange(len(picked)))
-        if picked
-        else None
-    )
-    start = time.perf_counter()
-    stopping = pool_error_signal(
-        backend, options.features, train_chunks, picked_features, book.error_sample
-    )
-    timings["stopping_signal"] = time.perf_counter() - start
+def _train_features(
+    engine: Engine, featurizer: ChunkFeaturizer, scan: InputScan, report: Progress
+) -> list[FeatureChunk]:
+    """Features of the training structures the model supports, made by ``engine``."""
+    if not scan.train_files:
+        return []
+    report("train features", 0, scan.n_train)
+    sizes: list[int] = []
+
+    def tasks() -> Iterator[FeatureTask]:
+        for read, supported, where in featurizer.stored_chunks(scan.train_files, "train"):
+            sizes.append(len(supported))
+            yield FeatureTask(subset_structures(read, supported), where)
+
+    stage = partial(feature_stage, options=featurizer.options, store=featurizer.store)
+    chunks = []
+    for featured in engine.map_chunks(stage, tasks()):
+        featurizer.count(featured.computed)
+        chunks.append(featured.features)
+        report("train features", sizes.pop(0), None)  # tasks() runs a window ahead
+    featurizer.finish_sources()
+    return chunks
+
+
+def _select_pool(
+    engine: Engine,
+    featurizer: ChunkFeaturizer,
+    scan: InputScan,
+    selector: Selector,
+    options: RunOptions,
+    summaries: list[np.ndarray],
+    timings: dict[str, float],
+    report: Progress,
+) -> SelectionResult:
+    """The pool pass (read -> features -> score on ``engine``, merge here), then the batch
+    selector on the merged shortlist. Appends the sampled plot summaries to ``summaries``
+    and the stage timings (seconds on this process; feature and scoring seconds summed over
+    workers) to ``timings``."""
+    n_features = build_feature_map(featurizer.options).n_features(featurizer.backend)
+    scorer = selector.scorer(n_features, selector.shortlist_key(options.seed))
+    merge = ShortlistMerge(selector.options.resolved_shortlist_size(options.n))
+    stride = max(1, -(-scan.n_pool // PLOT_SAMPLE))  # ceil: at most PLOT_SAMPLE kept
+
+    def tasks() -> Iterator[PoolTask]:
+        for read, supported, where in featurizer.stored_chunks(scan.pool_files, "pool"):
+            indices = read.global_indices[supported]
+            keep = [p for p, index in enumerate(indices.tolist()) if scan.new[index]]
+            sampled = np.flatnonzero(indices[keep] % stride == 0).tolist()
+            chunk = subset_structures(read, supported)
+            yield PoolTask(chunk, where, keep, sampled, merge.bar(), len(read))
+
+    report("pool features + scoring", 0, scan.n_pool)
+    stage = partial(pool_stage, options=featurizer.options, store=featurizer.store, scorer=scorer)
+    seconds = dict.fromkeys(("pool_features", "pool_scoring", "shortlist_merge"), 0.0)
+    with _timed(timings, "pool_features_and_scoring"):
+        for scored in engine.map_chunks(stage, tasks()):
+            tick = time.perf_counter()
+            featurizer.count(scored.computed)
+            seconds["pool_features"] += scored.feature_s
+            seconds["pool_scoring"] += scored.scoring_s
+            if scored.summaries.size:
+                summaries.append(scored.summaries)
+            merge.offer(scored.scores)
+            seconds["shortlist_merge"] += time.perf_counter() - tick
+            report("pool features + scoring", scored.n_read, None)
+        featurizer.finish_sources()
+    timings.update(seconds)
+    with _timed(timings, "selection"):
+        shortlist = merge.shortlist(n_features)
+        return selector.select_shortlist(shortlist, scorer.precision, options.n, options.seed)
+
+
+def _selection_run(
+    scan: InputScan,
+    featurizer: ChunkFeaturizer,
+    options: RunOptions,
+    result: SelectionResult,
+    picked: list[Atoms],
+    train_chunks: list[FeatureChunk],
+    summaries: list[np.ndarray],
+    timings: dict[str, float],
+    passes: dict[str, int],
+) -> SelectRun:
+    """The record of a finished run (structures the model skipped are not counted or listed)."""
+    backend, store = featurizer.backend, featurizer.store
+    skipped = {(s["source_file"], s["source_index"]) for s in featurizer.skipped}
+
+    def kept(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+        return [r for r in rows if (r["source_file"], r["source_index"]) not in skipped]
+
+    n_skipped_pool = sum(s["split"] == "pool" for s in featurizer.skipped)
     plot_data = PlotData(
         train_summaries=_stack([structure_summaries(c) for c in train_chunks]),
-        pool_summaries=_stack(book.sample_summaries),
-        picked_summaries=structure_summaries(picked_features)
-        if picked_features is not None
-        else np.zeros((0, 0)),
-        pool_element_counts=book.element_counts,
-        pool_sizes=np.asarray(book.profile.n_atoms, dtype=np.int64),
-        pool_profile=book.profile,
+        pool_summaries=_stack(summaries),
+        picked_summaries=np.zeros((0, 0)),  # run_selection adds the picks' (computed once)
+        pool_element_counts=scan.element_counts,
+        pool_sizes=np.asarray(scan.profile.n_atoms, dtype=np.int64),
+        pool_profile=scan.profile,
     )
     return SelectRun(
         picked=picked,
         result=result,
-        shortlist=_shortlist_rows(book, result),
+        shortlist=_shortlist_rows(scan, result),
         timings_s=timings,
-        n_pool=len(book.profile.n_atoms),
-        n_train=n_train,
-        excluded_duplicates=admit.excluded,
-        pool_duplicates=admit.pool_duplicates,
+        n_pool=scan.n_pool - n_skipped_pool,
+        n_train=sum(c.n_structures for c in train_chunks),
+        excluded_duplicates=kept(scan.train_copies),
+        pool_duplicates=kept(scan.pool_repeats),
         options=options,
         model_spec=backend.spec,
-        files={"pool": pool_files, "train": train_files},
+        files={"pool": scan.pool_files, "train": scan.train_files},
         plot_data=plot_data,
         skipped_unsupported=featurizer.skipped,
         feature_status=[build_feature_map(options.features).describe(backend)],
         store=None
-        if feature_store is None
+        if store is None
         else {
-            "directory": str(feature_store.directory),
+            "directory": str(store.directory),
             "computed_chunks": featurizer.computed_chunks,
             "reused_chunks": featurizer.reused_chunks,
         },
-        stopping_signal=stopping,
+        pool_passes=passes,
     )
 
 
-def _record(book: _PoolBook, file: str, frame: int, atoms: Atoms) -> None:
-    if not book.files or book.files[-1] != file:
-        book.files.append(file)
-    book.file_of.append(len(book.files) - 1)
-    book.frame_of.append(frame)
-    book.profile.add(atoms)
-    book.element_counts.update(set(atoms.numbers.tolist()))
+def _error_sample(scan: InputScan, featurizer: ChunkFeaturizer) -> list[Atoms]:
+    """A uniform sample (every ``stride``-th pool index) of the new pool structures the model
+    supports, read by offset where possible: the stopping signal's stand-in for the pool."""
+    stride = max(1, -(-scan.n_pool // ERROR_SAMPLE))
+    skipped = {(s["source_file"], s["source_index"]) for s in featurizer.skipped}
+    indices = [
+        i for i in range(0, scan.n_pool, stride) if scan.new[i] and scan.source(i) not in skipped
+    ]
+    return _read_pool_structures(scan, indices)[0]
 
 
-class _PoolAdmission:
-    """Client-side bookkeeping of each pool chunk as it is read: which structures are scored.
+def _read_pool_structures(
+    scan: InputScan, indices: list[int]
+) -> tuple[list[Atoms], dict[str, dict[int, Atoms]]]:
+    """The pool structures at ``indices``, in that order, and the files reread for them.
 
-    Structures that repeat a training structure or an earlier pool structure are excluded (and
-    listed); every structure's provenance and profile go into the book; every ``stride``-th
-    source index is sampled for the projection plot.
+    A frame with a byte offset is read alone (:func:`fntk.io.read_frame_at`); for the other
+    formats each file holding one is read up to its last wanted frame. Validation is not
+    repeated: these frames passed it in the scan.
     """
-
-    def __init__(self, book: _PoolBook, train_fingerprints: set[str], n_pool: int) -> None:
-        self.book = book
-        self.train_fingerprints = train_fingerprints
-        self.stride = max(1, -(-n_pool // PLOT_SAMPLE))  # ceil: at most PLOT_SAMPLE kept
-        self.error_stride = max(1, -(-n_pool // ERROR_SAMPLE))
-        self.excluded: list[dict[str, object]] = []
-        self.pool_duplicates: list[dict[str, object]] = []
-        self.first_of: dict[str, dict[str, object]] = {}  # fingerprint -> first occurrence
-
-    def __call__(self, chunk: StructureChunk, supported: list[int]) -> tuple[list[int], list[int]]:
-        """Positions in ``supported`` to score, and positions among those to sample."""
-        position = {j: p for p, j in enumerate(supported)}
-        keep = []
-        for j, atoms in enumerate(chunk.structures):
-            file, frame = chunk.source_files[j], chunk.frame_indices[j]
-            if j not in position:
-                pass  # skipped (unsupported elements), listed by the featurizer
-            elif (fingerprint := duplicate_key(atoms)) in self.train_fingerprints:
-                self.excluded.append({"source_file": file, "source_index": frame})
-            elif fingerprint in self.first_of:
-                self.pool_duplicates.append(
-                    {
-                        "source_file": file,
-                        "source_index": frame,
-                        "copy_of": self.first_of[fingerprint],
-                    }
-                )
-            else:
-                self.first_of[fingerprint] = {"source_file": file, "source_index": frame}
-                keep.append(position[j])
-                if chunk.global_indices[j] % self.error_stride == 0:
-                    self.book.error_sample.append(atoms)
-            _record(self.book, file, frame, atoms)
-        indices = chunk.global_indices[supported][keep] if keep else np.zeros(0, dtype=np.int64)
-        sampled = np.flatnonzero(indices % self.stride == 0).tolist()
-        return keep, sampled
-
-
-def _select_streamed(
-    featurizer: ChunkFeaturizer,
-    pool_files: list[str],
-    selector: Selector,
-    admit: _PoolAdmission,
-    options: RunOptions,
-    timings: dict[str, float],
-    report: Progress,
-) -> SelectionResult:
-    """The single-process pool pass: features stream straight into the selector."""
-    feature_seconds = [0.0]
-
-    def pool_chunks() -> Iterator[FeatureChunk]:
-        source = featurizer.read_chunks(pool_files, split="pool")
-        while True:
-            tick = time.perf_counter()  # features (computed or read back), not the scoring
-            item = next(source, None)
-            if item is None:
-                feature_seconds[0] += time.perf_counter() - tick
-                return
-            chunk, supported, all_features = item
-            keep, sampled = admit(chunk, supported)
-            features = all_features.subset(keep) if keep else None
-            if features is not None:
-                admit.book.sample_summaries.append(structure_summaries(features.subset(sampled)))
-            feature_seconds[0] += time.perf_counter() - tick
-            if features is not None:
-                yield features
-            report("pool features + scoring", len(chunk), None)
-
-    start = time.perf_counter()
-    result = selector.select(pool_chunks(), n=options.n, random_state=options.seed)
-    total = time.perf_counter() - start
-    timings["pool_features"] = feature_seconds[0]
-    timings["scoring_and_selection"] = total - feature_seconds[0]
-    return result
-
-
-def validated_count(files: Sequence[str], species: frozenset[int] | None) -> int:
-    """Number of frames of ``files``, each read and validated (:func:`fntk.io.iter_frames`).
-
-    Raises
-    ------
-    InputError
-        At the first bad frame (or, with ``species``, an element the model lacks).
-    """
-    return sum(1 for _ in iter_frames(files, species=species))
+    rereads: dict[str, dict[int, Atoms]] = {}
+    for index in indices:
+        file, frame = scan.source(index)
+        if scan.offset_of[index] is None:
+            rereads.setdefault(file, {})[frame] = Atoms()
+    for file, frames in rereads.items():
+        for _, frame, atoms in iter_frames([file], index=f":{max(frames) + 1}", min_distance=0.0):
+            if frame in frames:
+                frames[frame] = atoms
+    structures = []
+    for index in indices:
+        file, frame = scan.source(index)
+        offset = scan.offset_of[index]
+        structures.append(rereads[file][frame] if offset is None else read_frame_at(file, offset))
+    return structures, rereads
 
 
 def _stack(summaries: list[np.ndarray]) -> np.ndarray:
@@ -401,55 +428,51 @@ def _stack(summaries: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(nonempty) if nonempty else np.zeros((0, 0))
 
 
-def _collect_picked(book: _PoolBook, result: SelectionResult) -> list[Atoms]:
-    """Copies of the picked structures, in pick order, fetched by file and frame index.
-
-    Only the files that hold a pick are read, each up to its last picked frame (validation is
-    not repeated: these frames passed it while being featurised).
-    """
+def _collect_picked(scan: InputScan, result: SelectionResult) -> tuple[list[Atoms], dict[str, int]]:
+    """Copies of the picked structures, in pick order, and how they were read
+    (:func:`_read_pool_structures`)."""
     pv_of = dict(
         zip(result.shortlist.source_index.tolist(), result.shortlist.posterior_variance.tolist())
     )
-    wanted: dict[int, dict[int, int]] = {}
-    for rank, index in enumerate(result.indices.tolist()):
-        wanted.setdefault(book.file_of[index], {})[book.frame_of[index]] = rank
-    picked: list[Atoms | None] = [None] * len(result.indices)
-    for file_id in sorted(wanted):
-        frames = wanted[file_id]
-        last = max(frames)
-        file = book.files[file_id]
-        for _, frame, atoms in iter_frames([file], index=f":{last + 1}", min_distance=0.0):
-            if frame not in frames:
-                continue
-            rank = frames[frame]
-            index = int(result.indices[rank])
-            copy = atoms.copy()
-            copy.calc = atoms.calc
-            copy.info.update(
-                fntk_rank=rank,
-                fntk_score=float(result.scores[rank]),
-                fntk_posterior_variance=float(pv_of.get(index, np.nan)),
-                fntk_source_file=file,
-                fntk_source_index=frame,
-            )
-            picked[rank] = copy
-    return [a for a in picked if a is not None]
+    indices = result.indices.tolist()
+    structures, rereads = _read_pool_structures(scan, indices)
+    picked: list[Atoms] = []
+    for rank, (index, atoms) in enumerate(zip(indices, structures)):
+        file, frame = scan.source(index)
+        copy = atoms.copy()
+        copy.calc = atoms.calc
+        copy.info.update(
+            fntk_rank=rank,
+            fntk_score=float(result.scores[rank]),
+            fntk_posterior_variance=float(pv_of.get(index, np.nan)),
+            fntk_source_file=file,
+            fntk_source_index=frame,
+        )
+        picked.append(copy)
+    n_offsets = sum(scan.offset_of[i] is not None for i in indices)
+    passes = {  # the scan and the feature pass each read every input file once
+        "full_reads": 2,
+        "picks_read_by_offset": n_offsets,
+        "files_reread_for_picks": len(rereads),
+    }
+    return picked, passes
 
 
-def _shortlist_rows(book: _PoolBook, result: SelectionResult) -> list[dict[str, object]]:
+def _shortlist_rows(scan: InputScan, result: SelectionResult) -> list[dict[str, object]]:
     rank_of = {int(index): rank for rank, index in enumerate(result.indices)}
     rows: list[dict[str, object]] = []
     order = np.argsort(-result.shortlist.posterior_variance, kind="stable")
     for position in order:
         index = int(result.shortlist.source_index[position])
         rank = rank_of.get(index)
+        file, frame = scan.source(index)
         rows.append(
             {
                 "rank": "" if rank is None else rank,
-                "source_file": book.files[book.file_of[index]],
-                "source_index": book.frame_of[index],
+                "source_file": file,
+                "source_index": frame,
                 "pool_index": index,
-                "n_atoms": book.profile.n_atoms[index],
+                "n_atoms": scan.profile.n_atoms[index],
                 "posterior_variance": f"{result.shortlist.posterior_variance[position]:.8g}",
                 "picked": "yes" if rank is not None else "no",
                 "score": "" if rank is None else f"{result.scores[rank]:.8g}",
@@ -458,30 +481,38 @@ def _shortlist_rows(book: _PoolBook, result: SelectionResult) -> list[dict[str, 
     return rows
 
 
-REFERENCE_SAMPLE = 1000
-"""Most structures :func:`reference_atom_count` reads (the first ones, in file order)."""
-
-
 def reference_atom_count(files: Sequence[str]) -> float:
-    """Mean atom count of the first :data:`REFERENCE_SAMPLE` structures of ``files``."""
+    """Mean atom count of the first :data:`~fntk.pipeline.preflight.REFERENCE_SAMPLE`
+    structures of ``files``."""
     from itertools import islice
-
-    from fntk.io import iter_frames
 
     counts = [len(atoms) for _, _, atoms in islice(iter_frames(files), REFERENCE_SAMPLE)]
     return float(np.mean(counts)) if counts else 1.0
 
 
 def with_loss_weights(options: RunOptions, reference_files: Sequence[str]) -> RunOptions:
+    """``options`` whose joint map's lambda is derived from the loss weights at the mean atom
+    count of ``reference_files`` (:func:`joint_weight_at`)."""
+    if not _weighs_force_rows(options):
+        return options
+    return joint_weight_at(options, reference_atom_count(reference_files))
+
+
+def joint_weight_at(options: RunOptions, n_atoms: float) -> RunOptions:
     """``options`` whose joint map's lambda is derived from the loss weights.
 
     lambda = :func:`~fntk.features.options.force_row_weight` of ``options.energy_weight`` and
-    ``options.forces_weight`` at the mean atom count of ``reference_files`` (``fntk select``: the
-    pool); other maps are returned unchanged.
+    ``options.forces_weight`` at the mean atom count ``n_atoms`` (``fntk select``: of the
+    pool); maps without both energy and force rows are returned unchanged.
     """
-    if options.features.name != "joint":
+    if not _weighs_force_rows(options):
         return options
-    n_atoms = reference_atom_count(reference_files)
     weight = force_row_weight(options.energy_weight, options.forces_weight, n_atoms)
     features = options.features.model_copy(update={"force_weight": weight})
     return options.model_copy(update={"features": features})
+
+
+def _weighs_force_rows(options: RunOptions) -> bool:
+    """Whether the feature map has energy and force rows (and so a force-row weight lambda)."""
+    capabilities = FEATURE_MAPS.entry(options.features.name).capabilities
+    return {"energy-rows", "force-rows"} <= capabilities

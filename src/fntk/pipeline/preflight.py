@@ -1,66 +1,178 @@
-"""Checks of a selection's inputs before anything is created or computed (no model needed).
+"""The first read of a selection's inputs: every check and count that needs no model.
 
-Every pool and training structure is read and validated once, and the pool's candidates (pool
-structures that are neither in the training set nor a repeat of an earlier pool structure) are
-counted, so a bad frame, ``n = 0`` or an ``n`` the pool cannot meet is one clear error before
-the output folder exists and before the model loads. Reading is cheap next to featurising
-(milliseconds against seconds per structure).
+:func:`scan_inputs` reads every pool and training structure once, before the output folder
+exists and before the model loads, and keeps a few numbers per pool structure
+(:class:`InputScan`): its file, frame and byte offset (so the picks are fetched by random
+access), whether it is new, a copy of a training structure or a repeat of an earlier pool
+structure (the one place fingerprints are sorted), the picks-vs-pool profile, the elements
+and the reference atom count of the joint map's lambda. A bad frame, ``n = 0`` or an ``n`` the
+pool cannot meet is one clear error here. The feature pass is the second and last full read.
+Reading is cheap next to featurising (milliseconds against seconds per structure).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from fntk.errors import InputError
-from fntk.io import duplicate_key, expand_paths, iter_frames
+from fntk.io import duplicate_key, expand_paths, iter_frames, iter_frames_at
+from fntk.io.validate import unsupported_elements_error
 from fntk.pipeline.options import RunOptions
+from fntk.report.profile import StructureProfile
+
+REFERENCE_SAMPLE = 1000
+"""Pool structures (the first ones, in file order) whose mean atom count sets the joint map's
+lambda (:func:`fntk.pipeline.job.with_loss_weights`)."""
 
 
-def check_selection_inputs(pool: Sequence[str], train: Sequence[str], options: RunOptions) -> int:
-    """Validate every structure of ``pool`` and ``train``; return the number of candidates.
+@dataclass
+class InputScan:
+    """What the first read of the inputs learned; per pool structure, indexed by its running
+    source index (all files, every frame).
+
+    Attributes
+    ----------
+    pool_files, train_files : list of str
+    n_train : int
+    file_of, frame_of : list of int
+        Position in ``pool_files`` and frame index in that file.
+    offset_of : list of int or None
+        Byte offset of the frame in its file (None: no random access for that format).
+    new : list of bool
+        Neither in the training set nor a repeat of an earlier pool structure.
+    train_copies, pool_repeats : list of dict
+        The excluded structures (``source_file``, ``source_index``; repeats with ``copy_of``).
+    profile : StructureProfile
+        Atom counts, largest reference forces and tags (the report's picks-vs-pool table).
+    element_counts : Counter
+        Number of pool structures holding each atomic number.
+    reference_n_atoms : float
+        Mean atom count of the first :data:`REFERENCE_SAMPLE` pool structures.
+    """
+
+    pool_files: list[str]
+    train_files: list[str]
+    n_train: int = 0
+    file_of: list[int] = field(default_factory=list)
+    frame_of: list[int] = field(default_factory=list)
+    offset_of: list[int | None] = field(default_factory=list)
+    new: list[bool] = field(default_factory=list)
+    train_copies: list[dict[str, object]] = field(default_factory=list)
+    pool_repeats: list[dict[str, object]] = field(default_factory=list)
+    profile: StructureProfile = field(default_factory=StructureProfile)
+    element_counts: Counter[int] = field(default_factory=Counter)
+    reference_n_atoms: float = 1.0
+    first_with: dict[int, tuple[int, str, int, frozenset[int]]] = field(default_factory=dict)
+    """Per atomic number, the first structure holding it: (split order, file, frame,
+    its elements); pool before training, as the structures were read."""
+
+    @property
+    def n_pool(self) -> int:
+        """Pool structures, every frame."""
+        return len(self.new)
+
+    @property
+    def n_new(self) -> int:
+        """Pool structures that can be picked."""
+        return sum(self.new)
+
+    def check_species(self, species: frozenset[int]) -> None:
+        """Raise the error the first structure with an element outside ``species`` gets from
+        :func:`fntk.io.validate_structure` (pool first, then training set)."""
+        firsts = [self.first_with[z] for z in self.first_with if z not in species]
+        if firsts:
+            _, file, frame, elements = min(firsts)
+            raise unsupported_elements_error(sorted(elements - species), file, frame)
+
+    def source(self, index: int) -> tuple[str, int]:
+        """(file, frame) of pool structure ``index``."""
+        return self.pool_files[self.file_of[index]], self.frame_of[index]
+
+
+def scan_inputs(pool: Sequence[str], train: Sequence[str], options: RunOptions) -> InputScan:
+    """Read and validate every structure of ``pool`` and ``train`` once; see :class:`InputScan`.
 
     Raises
     ------
     InputError
         A file or frame that cannot be read or given to a model; ``options.n == 0``; or
-        ``options.n`` larger than the candidates (including a pool that is entirely training
-        structures). All three cases of ``n`` are the same error, exit status 1 in the CLI.
+        ``options.n`` larger than the new pool structures (including a pool that is entirely
+        training structures). All three cases of ``n`` are the same error, exit status 1 in
+        the CLI.
     """
     if options.n == 0:
         raise InputError("asked for n=0: nothing to pick", hint="pass -n 1 or more")
-    pool_files = expand_paths(pool)
-    train_files = expand_paths(train) if train else []
-    train_prints = (
-        {duplicate_key(atoms) for _, _, atoms in iter_frames(train_files)} if train_files else set()
-    )
-    seen: set[str] = set()
-    n_frames = n_train_copies = n_repeats = 0
-    for _, _, atoms in iter_frames(pool_files):
-        n_frames += 1
+    scan = InputScan(expand_paths(pool), expand_paths(train) if train else [])
+    train_prints = set()
+    for file, frame, atoms in iter_frames(scan.train_files) if scan.train_files else ():
+        train_prints.add(duplicate_key(atoms))
+        _note_elements(scan, (1, scan.n_train), file, frame, atoms.numbers)
+        scan.n_train += 1
+    first_of: dict[str, dict[str, object]] = {}
+    n_atoms_sum = 0
+    for index, (file, frame, atoms, offset) in enumerate(iter_frames_at(scan.pool_files)):
+        if not scan.file_of or scan.pool_files[scan.file_of[-1]] != file:
+            scan.file_of.append(scan.pool_files.index(file))
+        else:
+            scan.file_of.append(scan.file_of[-1])
+        scan.frame_of.append(frame)
+        scan.offset_of.append(offset)
+        scan.profile.add(atoms)
+        scan.element_counts.update(set(atoms.numbers.tolist()))
+        _note_elements(scan, (0, index), file, frame, atoms.numbers)
+        if index < REFERENCE_SAMPLE:
+            n_atoms_sum += len(atoms)
+        here = {"source_file": file, "source_index": frame}
         fingerprint = duplicate_key(atoms)
         if fingerprint in train_prints:
-            n_train_copies += 1
-        elif fingerprint in seen:
-            n_repeats += 1
+            scan.train_copies.append(here)
+        elif fingerprint in first_of:
+            scan.pool_repeats.append({**here, "copy_of": first_of[fingerprint]})
         else:
-            seen.add(fingerprint)
-    if options.n > len(seen):
-        excluded = []
-        if n_train_copies:
-            excluded.append(f"{n_train_copies} already in the training set")
-        if n_repeats:
-            excluded.append(f"{_count(n_repeats, 'repeat')} of an earlier pool structure")
-        held = _count(len(seen), "structure")
-        if excluded:
-            held = (
-                f"{_count(len(seen), 'new structure')} ({n_frames} in all, {', '.join(excluded)})"
-            )
-        raise InputError(
-            f"asked for n={options.n} but the pool holds only {held}",
-            file=", ".join(pool_files),
-            hint="lower -n or add pool files",
-        )
-    return len(seen)
+            first_of[fingerprint] = here
+        scan.new.append(fingerprint not in train_prints and first_of[fingerprint] is here)
+    scan.reference_n_atoms = n_atoms_sum / min(scan.n_pool, REFERENCE_SAMPLE)
+    check_n(options.n, scan)
+    return scan
+
+
+def _note_elements(
+    scan: InputScan, order: tuple[int, int], file: str, frame: int, numbers: np.ndarray
+) -> None:
+    elements = frozenset(numbers.tolist())
+    for z in elements - scan.first_with.keys():
+        scan.first_with[z] = (order[0] * 2**62 + order[1], file, frame, elements)
+
+
+def check_n(n: int, scan: InputScan) -> None:
+    """Raise :class:`InputError` when the pool holds fewer than ``n`` new structures (the one
+    check of ``n`` against the inputs)."""
+    n_new = scan.n_new
+    if n <= n_new:
+        return
+    excluded = []
+    if scan.train_copies:
+        excluded.append(f"{len(scan.train_copies)} already in the training set")
+    if scan.pool_repeats:
+        excluded.append(f"{_count(len(scan.pool_repeats), 'repeat')} of an earlier pool structure")
+    held = _count(n_new, "structure")
+    if excluded:
+        held = f"{_count(n_new, 'new structure')} ({scan.n_pool} in all, {', '.join(excluded)})"
+    raise InputError(
+        f"asked for n={n} but the pool holds only {held}",
+        file=", ".join(scan.pool_files),
+        hint="lower -n or add pool files",
+    )
+
+
+def check_selection_inputs(pool: Sequence[str], train: Sequence[str], options: RunOptions) -> int:
+    """Validate every structure of ``pool`` and ``train``; return the number of new pool
+    structures (:func:`scan_inputs`)."""
+    return scan_inputs(pool, train, options).n_new
 
 
 def _count(k: int, noun: str) -> str:

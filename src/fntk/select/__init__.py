@@ -12,6 +12,7 @@ The whole job (files in, picks out) is :func:`fntk.next_batch`.
 """
 
 from fntk.select.api import (
+    ChunkScorer,
     SelectionResult,
     Selector,
     ShortlistSummary,
@@ -33,10 +34,19 @@ from fntk.select.precision import (
     robust_cholesky,
 )
 from fntk.select.registry import register_selector, selectors
-from fntk.select.shortlist import Shortlist, build_shortlist, posterior_variance
+from fntk.select.shortlist import (
+    ChunkScores,
+    Shortlist,
+    ShortlistMerge,
+    build_shortlist,
+    posterior_variance,
+    score_chunk,
+)
 
 __all__ = [
     "DEFAULT_COST_EXPONENT",
+    "ChunkScorer",
+    "ChunkScores",
     "GreedySelector",
     "PosteriorBlocks",
     "Precision",
@@ -46,6 +56,7 @@ __all__ = [
     "Selector",
     "SelectorName",
     "Shortlist",
+    "ShortlistMerge",
     "ShortlistSummary",
     "StructureKernel",
     "build_shortlist",
@@ -54,6 +65,7 @@ __all__ = [
     "posterior_variance",
     "register_selector",
     "robust_cholesky",
+    "score_chunk",
     "select_structures",
     "selectors",
     "uniform_shortlist_key",

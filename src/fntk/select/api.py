@@ -3,10 +3,13 @@
 ``Selector(method="coverage", ...).fit(train_chunks).select(pool_chunks, n=B, random_state=seed)``
 accumulates and factorises the precision matrix from the training chunks, streams the pool
 once into a posterior-variance shortlist, and runs the batch selector on the shortlist
-(DESIGN.md sections 3-4). As in scikit-learn, ``__init__`` only stores its arguments,
-validation happens in :meth:`Selector.fit` (through :class:`SelectOptions`) and fitted state
-ends in ``_``. A selection is a pure function of (features, options, seed): the same arguments
-give the same batch whatever the chunking.
+(DESIGN.md sections 3-4). The same three steps are public for engines that score chunks
+elsewhere (:mod:`fntk.pipeline`): :meth:`Selector.scorer` scores one chunk,
+:class:`~fntk.select.shortlist.ShortlistMerge` merges scored chunks in any order, and
+:meth:`Selector.select_shortlist` picks from the merged shortlist. ``__init__`` validates its
+arguments at once (through :class:`SelectOptions`; unlike scikit-learn, a bad option fails
+where it is written) and fitted state ends in ``_``. A selection is a pure function of
+(features, options, seed): the same arguments give the same batch whatever the chunking.
 """
 
 from __future__ import annotations
@@ -30,7 +33,13 @@ from fntk.select.precision import (
     posterior_blocks,
 )
 from fntk.select.registry import selectors
-from fntk.select.shortlist import Shortlist, build_shortlist, labelling_cost
+from fntk.select.shortlist import (
+    ChunkScores,
+    Shortlist,
+    ShortlistMerge,
+    labelling_cost,
+    score_chunk,
+)
 from fntk.select.ties import tie_keys
 
 logger = logging.getLogger(__name__)
@@ -155,18 +164,7 @@ class Selector:
         gram, n_structures, n_rows, chunks = accumulate_gram(
             _chunk_stream(train_chunks, "training"), options.energy_weight, options.force_weight
         )
-        self.precision_ = (
-            None
-            if gram is None
-            else factorize_precision(
-                gram,
-                n_structures,
-                n_rows,
-                sigma=options.sigma,
-                relative_noise=options.relative_noise,
-                jitter_tries=options.jitter_tries,
-            )
-        )
+        self.precision_ = None if gram is None else self._factorize(gram, n_structures, n_rows)
         keep_train = (
             getattr(selector_cls, "uses_train_centres", False)
             and options.mode == "tp"
@@ -200,7 +198,6 @@ class Selector:
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
             raise InputError(f"n must be a non-negative integer, got {n!r}")
         options = self.options
-        status: list[str] = []
         size = options.resolved_shortlist_size(int(n))
         if n == 0:
             empty = np.zeros(0, dtype=np.int64)
@@ -214,34 +211,51 @@ class Selector:
                 sigma=float("nan") if self.precision_ is None else self.precision_.sigma,
             )
         chunks: Iterator[FeatureChunk] = _chunk_stream(pool_chunks, "pool")
-        precision = self.precision_
-        if precision is None:
+        n_features = None if self.precision_ is None else self.precision_.n_features
+        if n_features is None:
             first = next(chunks, None)
             if first is None:
                 raise InputError("the pool is empty and no training chunk gave the feature width")
             check_chunk(first, None, "pool")
-            precision = factorize_precision(
-                np.zeros((first.n_features, first.n_features)),
-                0,
-                0,
-                sigma=options.sigma,
-                relative_noise=options.relative_noise,
-                jitter_tries=options.jitter_tries,
-            )
-            chunks = _prepend(first, chunks)
-        status.extend(precision.status)
+            n_features, chunks = first.n_features, _prepend(first, chunks)
         rng = np.random.default_rng(_seed(random_state))
-        random_key = uniform_shortlist_key(options, rng)
-        shortlist = build_shortlist(
-            chunks,
-            precision,
-            size=size,
-            normalization=options.normalization,
-            energy_weight=options.energy_weight,
-            force_weight=options.force_weight,
-            cost_exponent=options.cost_exponent,
-            random_key=random_key,
-        )
+        scorer = self.scorer(n_features, uniform_shortlist_key(self.options, rng))
+        merge = ShortlistMerge(size)
+        for chunk in chunks:
+            merge.offer(scorer(chunk))
+        return self._select_from(merge.shortlist(n_features), scorer.precision, int(n), rng)
+
+    def scorer(self, n_features: int, random_key: int | None) -> ChunkScorer:
+        """What scores each pool chunk: the fitted precision (``sigma^2 I`` of width
+        ``n_features`` when no training chunk was given), the options and the shortlist key
+        (:meth:`shortlist_key`). Picklable, so an engine may ship it to workers."""
+        if not hasattr(self, "precision_"):
+            raise RuntimeError("call fit(train_chunks) before scorer()")
+        precision = self.precision_
+        if precision is None:
+            precision = self._factorize(np.zeros((n_features, n_features)), 0, 0)
+        return ChunkScorer(precision, self.options, random_key)
+
+    def shortlist_key(self, random_state: RandomState) -> int | None:
+        """The uniform-sample shortlist key :meth:`select` draws from ``random_state`` (None for
+        selectors that shortlist by posterior variance)."""
+        return uniform_shortlist_key(self.options, np.random.default_rng(_seed(random_state)))
+
+    def select_shortlist(
+        self, shortlist: Shortlist, precision: Precision, n: int, random_state: RandomState
+    ) -> SelectionResult:
+        """Run the batch selector on a merged shortlist (:class:`ShortlistMerge` of the
+        :meth:`scorer`'s chunk scores): what :meth:`select` does once the pool has streamed.
+        ``random_state`` must be an int or SeedSequence for the picks to equal :meth:`select`'s."""
+        rng = np.random.default_rng(_seed(random_state))
+        uniform_shortlist_key(self.options, rng)  # the draw select() made for the shortlist
+        return self._select_from(shortlist, precision, int(n), rng)
+
+    def _select_from(
+        self, shortlist: Shortlist, precision: Precision, n: int, rng: np.random.Generator
+    ) -> SelectionResult:
+        options = self.options
+        status = list(precision.status)
         if n > shortlist.n_pool:
             status.append(
                 f"n={n} exceeds the pool size {shortlist.n_pool}; returning every pool structure"
@@ -249,7 +263,7 @@ class Selector:
         kernel = self._resolve_kernel(shortlist)
         mode = options.mode if precision.n_train_structures else "p"
         problem = self._problem(shortlist, precision, kernel)
-        outcome = run_greedy(build_selector(options), problem, int(n), rng)
+        outcome = run_greedy(build_selector(options), problem, n, rng)
         status.extend(outcome.status)
         for message in status:
             logger.warning("%s", message)
@@ -264,6 +278,17 @@ class Selector:
             kernel=kernel,
             mode=mode,
             sigma=precision.sigma,
+        )
+
+    def _factorize(self, gram: np.ndarray, n_structures: int, n_rows: int) -> Precision:
+        options = self.options
+        return factorize_precision(
+            gram,
+            n_structures,
+            n_rows,
+            sigma=options.sigma,
+            relative_noise=options.relative_noise,
+            jitter_tries=options.jitter_tries,
         )
 
     def _resolve_kernel(self, shortlist: Shortlist) -> str:
@@ -291,6 +316,37 @@ class Selector:
             kernel=kernel,  # type: ignore[arg-type]  # resolved to linear or gram
             train=train,
             normalization=options.normalization,
+        )
+
+
+@dataclass(frozen=True)
+class ChunkScorer:
+    """Scores pool chunks for the shortlist (:func:`~fntk.select.shortlist.score_chunk`) with
+    the options of one selector: the one place its options become scoring arguments.
+
+    Attributes
+    ----------
+    precision : Precision
+    options : SelectOptions
+    random_key : int or None
+        Uniform-sample shortlist key (:func:`uniform_shortlist_key`).
+    """
+
+    precision: Precision
+    options: SelectOptions
+    random_key: int | None
+
+    def __call__(self, chunk: FeatureChunk) -> ChunkScores:
+        """Scores of every structure of ``chunk``."""
+        options = self.options
+        return score_chunk(
+            chunk,
+            self.precision,
+            normalization=options.normalization,
+            energy_weight=options.energy_weight,
+            force_weight=options.force_weight,
+            cost_exponent=options.cost_exponent,
+            random_key=self.random_key,
         )
 
 

@@ -1,14 +1,13 @@
-"""The shared greedy loop of the batch selectors, their registry and the tie rule.
+"""The shared greedy loop of the batch selectors.
 
 A selector works on a :class:`SelectionProblem` (the posterior blocks of the shortlisted
 candidates, and of the training structures in TP mode) and fills in three hooks, after
 bmdal_reg's ``IterativeSelectionMethod``: :meth:`GreedySelector.prepare` (state before the first
 pick; TP-mode selectors add the training centres here), :meth:`GreedySelector.next_index`
 (the next candidate) and :meth:`GreedySelector.add` (update after a pick). :func:`run_greedy` is
-the one loop that calls them. Selectors are registered by name with
-:func:`fntk.select.registry.register_selector`.
-
-Ties follow the one rule of :mod:`fntk.select.ties`.
+the one loop that calls them. Selectors are registered by name in :mod:`fntk.select.registry`
+(:func:`~fntk.select.registry.register_selector`); ties follow the one rule of
+:mod:`fntk.select.ties`.
 """
 
 from __future__ import annotations

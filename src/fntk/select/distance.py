@@ -1,4 +1,5 @@
-"""Distance-based selectors: lcmd (default), maxdist and kmeans++ (after bmdal_reg).
+"""Distance-based selectors: lcmd, maxdist and kmeans++ (after bmdal_reg); the default selector
+is ``coverage`` (:data:`fntk.select.options.SelectOptions`).
 
 All three keep, for every candidate, the squared distance to its nearest centre under the
 structure kernel of :mod:`fntk.select.kernels`. Centres are the training structures (TP mode,
@@ -107,7 +108,7 @@ class MaxDist(_DistanceSelector):
         return self._farthest(~selected)
 
 
-@register_selector("lcmd", help="largest cluster, max distance (Holzmüller et al. 2023); default")
+@register_selector("lcmd", help="largest cluster, max distance (Holzmüller et al. 2023)")
 class LargestClusterMaxDist(_DistanceSelector):
     """LCMD (Holzmüller et al., JMLR 2023; bmdal_reg ``LargestClusterMaxDistSelectionMethod``).
 

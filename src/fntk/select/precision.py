@@ -78,10 +78,6 @@ class PosteriorBlocks:
     def rows_per_structure(self) -> np.ndarray:
         return np.diff(self.offsets)
 
-    def row_owner(self) -> np.ndarray:
-        """Position of the structure owning each row, shape (n_rows,), int64."""
-        return np.repeat(np.arange(self.n_structures), self.rows_per_structure)
-
 
 def weighted_rows(chunk: FeatureChunk, energy_weight: float, force_weight: float) -> np.ndarray:
     """Rows of ``W^{1/2} Phi``: each row scaled by the square root of its kind's weight.

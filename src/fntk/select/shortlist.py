@@ -106,8 +106,104 @@ def posterior_variance(
     return total
 
 
-class _TopM:
-    """Running top-``M`` merge over chunks; keeps only the blocks that may still be kept."""
+@dataclass(frozen=True)
+class ChunkScores:
+    """Shortlist scores of one pool chunk (:func:`score_chunk`), or the part of them that
+    beats a bar (:meth:`beating`).
+
+    Attributes
+    ----------
+    chunk : FeatureChunk
+        The scored blocks (after :meth:`beating`: only those that beat the bar).
+    posterior_variance, score, rank : ndarray, shape (chunk.n_structures,), float64
+        Normalised posterior variance, shortlist score, and the value the shortlist ranks by
+        (the score, or for a uniform-sample shortlist the structure's uniform key).
+    n_scored : int
+        Structures scored in the chunk (before :meth:`beating`).
+    max_rows : int
+        Largest block of the chunk (before :meth:`beating`); 0 for an empty chunk.
+    """
+
+    chunk: FeatureChunk
+    posterior_variance: np.ndarray
+    score: np.ndarray
+    rank: np.ndarray
+    n_scored: int
+    max_rows: int
+
+    def beating(self, bar: Bar | None) -> ChunkScores:
+        """The structures that rank strictly before ``bar`` (all when ``bar`` is None)."""
+        if bar is None:
+            return self
+        bar_key, bar_source = bar
+        key, source = tie_keys(self.rank), self.chunk.source_index
+        keep = np.flatnonzero((key > bar_key) | ((key == bar_key) & (source < bar_source)))
+        return ChunkScores(
+            self.chunk.subset(keep),
+            self.posterior_variance[keep],
+            self.score[keep],
+            self.rank[keep],
+            self.n_scored,
+            self.max_rows,
+        )
+
+
+Bar = tuple[float, int]
+"""``(tie key, source index)`` of the ``M``-th best structure merged so far."""
+
+
+def score_chunk(
+    chunk: FeatureChunk,
+    precision: Precision,
+    *,
+    normalization: Normalization = "per-row",
+    energy_weight: float = 1.0,
+    force_weight: float = 1.0,
+    cost_exponent: float | None = None,
+    random_key: int | None = None,
+) -> ChunkScores:
+    """Shortlist scores of every structure of one pool chunk (see :func:`build_shortlist`).
+
+    Raises
+    ------
+    InputError
+        For a feature-width mismatch, non-finite features, or a structure with no atoms when
+        the score divides by the atom count.
+    """
+    check_chunk(chunk, precision.n_features, "pool")
+    if not chunk.n_structures:
+        empty = np.zeros(0)
+        return ChunkScores(chunk, empty, empty, empty, 0, 0)
+    if (normalization == "per-atom" or cost_exponent is not None) and np.any(chunk.n_atoms < 1):
+        bad = int(chunk.source_index[np.flatnonzero(chunk.n_atoms < 1)[0]])
+        raise InputError(
+            f"pool structure with source index {bad} has no atoms, but the score divides "
+            "by the atom count",
+            hint="drop empty structures or use normalization='per-row' without cost",
+        )
+    pv = posterior_variance(
+        chunk,
+        precision,
+        normalization=normalization,
+        energy_weight=energy_weight,
+        force_weight=force_weight,
+    )
+    score = pv / labelling_cost(chunk.n_atoms, cost_exponent)
+    rank = score if random_key is None else uniform_keys(chunk.source_index, random_key)
+    return ChunkScores(
+        chunk, pv, score, rank, chunk.n_structures, int(chunk.rows_per_structure.max())
+    )
+
+
+class ShortlistMerge:
+    """Running top-``M`` over scored chunks, in any order; keeps only the blocks that may still
+    be kept.
+
+    Ranks by the tie key of ``rank``, then the smaller source index, so the kept set does not
+    depend on the order in which chunks arrive. Chunks may be offered whole or cut at a
+    :meth:`bar` known earlier (:meth:`ChunkScores.beating`): the bar only rises, so a
+    structure below it can never enter the top ``M``.
+    """
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -119,27 +215,31 @@ class _TopM:
         self.piece = np.zeros(0, dtype=np.int64)
         self.position = np.zeros(0, dtype=np.int64)
         self.stored = 0
+        self.n_pool = 0
+        self.max_rows = 0
 
-    def offer(
-        self, chunk: FeatureChunk, pv: np.ndarray, score: np.ndarray, rank: np.ndarray
-    ) -> None:
-        key = tie_keys(rank)
-        source = chunk.source_index
-        passing = np.ones(len(key), dtype=bool)
-        if len(self.key) == self.size:
-            worst_key, worst_source = self.key[-1], self.source[-1]
-            passing = (key > worst_key) | ((key == worst_key) & (source < worst_source))
-        positions = np.flatnonzero(passing)
-        if not len(positions):
+    def bar(self) -> Bar | None:
+        """The ``M``-th best ``(key, source)`` so far, or None while fewer were merged."""
+        if len(self.key) < self.size:
+            return None
+        return float(self.key[-1]), int(self.source[-1])
+
+    def offer(self, scores: ChunkScores) -> None:
+        """Merge one chunk's scores; keep its blocks that are in the top ``M`` now."""
+        self.n_pool += scores.n_scored
+        self.max_rows = max(self.max_rows, scores.max_rows)
+        passing = scores.beating(self.bar())
+        n_passing = passing.chunk.n_structures
+        if not n_passing:
             return
-        self.pieces.append(chunk.subset(positions))
-        self.stored += len(positions)
-        self.key = np.concatenate([self.key, key[positions]])
-        self.source = np.concatenate([self.source, source[positions]])
-        self.pv = np.concatenate([self.pv, pv[positions]])
-        self.score = np.concatenate([self.score, score[positions]])
-        self.piece = np.concatenate([self.piece, np.full(len(positions), len(self.pieces) - 1)])
-        self.position = np.concatenate([self.position, np.arange(len(positions))])
+        self.pieces.append(passing.chunk)
+        self.stored += n_passing
+        self.key = np.concatenate([self.key, tie_keys(passing.rank)])
+        self.source = np.concatenate([self.source, passing.chunk.source_index])
+        self.pv = np.concatenate([self.pv, passing.posterior_variance])
+        self.score = np.concatenate([self.score, passing.score])
+        self.piece = np.concatenate([self.piece, np.full(n_passing, len(self.pieces) - 1)])
+        self.position = np.concatenate([self.position, np.arange(n_passing)])
         order = np.lexsort((self.source, -self.key))[: self.size]
         for name in ("key", "source", "pv", "score", "piece", "position"):
             setattr(self, name, getattr(self, name)[order])
@@ -164,7 +264,14 @@ class _TopM:
         self.position = np.arange(len(self.key))
         self.stored = len(self.key)
 
-    def result(self, n_features: int) -> tuple[FeatureChunk, np.ndarray, np.ndarray]:
+    def shortlist(self, n_features: int) -> Shortlist:
+        """The top ``M`` merged so far, in rank order.
+
+        Raises
+        ------
+        InputError
+            A source index occurs twice among them.
+        """
         self._compact()
         if self.pieces:
             chunk = self.pieces[0]
@@ -176,7 +283,19 @@ class _TopM:
                 n_atoms=np.zeros(0, dtype=np.int64),
                 row_kind=np.zeros(0, dtype=np.int8),
             )
-        return chunk, self.pv, self.score
+        unique, counts = np.unique(chunk.source_index, return_counts=True)
+        if np.any(counts > 1):
+            raise InputError(
+                f"source index {int(unique[counts > 1][0])} occurs more than once in the pool",
+                hint="source indices must identify pool structures uniquely",
+            )
+        return Shortlist(
+            chunk=chunk,
+            posterior_variance=self.pv,
+            score=self.score,
+            n_pool=self.n_pool,
+            max_rows=self.max_rows,
+        )
 
 
 def uniform_keys(source_index: np.ndarray, key: int) -> np.ndarray:
@@ -233,39 +352,18 @@ def build_shortlist(
         For a feature-width mismatch, non-finite features, a structure with no atoms when the
         score divides by the atom count, or a source index that occurs twice in the shortlist.
     """
-    top = _TopM(size)
-    n_pool = max_rows = 0
-    needs_atoms = normalization == "per-atom" or cost_exponent is not None
+    merge = ShortlistMerge(size)
+    n_features = precision.n_features
     for chunk in pool_chunks:
-        check_chunk(chunk, precision.n_features, "pool")
-        if not chunk.n_structures:
-            continue
-        if needs_atoms and np.any(chunk.n_atoms < 1):
-            bad = int(chunk.source_index[np.flatnonzero(chunk.n_atoms < 1)[0]])
-            raise InputError(
-                f"pool structure with source index {bad} has no atoms, but the score divides "
-                "by the atom count",
-                hint="drop empty structures or use normalization='per-row' without cost",
+        merge.offer(
+            score_chunk(
+                chunk,
+                precision,
+                normalization=normalization,
+                energy_weight=energy_weight,
+                force_weight=force_weight,
+                cost_exponent=cost_exponent,
+                random_key=random_key,
             )
-        pv = posterior_variance(
-            chunk,
-            precision,
-            normalization=normalization,
-            energy_weight=energy_weight,
-            force_weight=force_weight,
         )
-        score = pv / labelling_cost(chunk.n_atoms, cost_exponent)
-        rank = score if random_key is None else uniform_keys(chunk.source_index, random_key)
-        top.offer(chunk, pv, score, rank)
-        n_pool += chunk.n_structures
-        max_rows = max(max_rows, int(chunk.rows_per_structure.max()))
-    chunk, pv, score = top.result(precision.n_features)
-    unique, counts = np.unique(chunk.source_index, return_counts=True)
-    if np.any(counts > 1):
-        raise InputError(
-            f"source index {int(unique[counts > 1][0])} occurs more than once in the pool",
-            hint="source indices must identify pool structures uniquely",
-        )
-    return Shortlist(
-        chunk=chunk, posterior_variance=pv, score=score, n_pool=n_pool, max_rows=max_rows
-    )
+    return merge.shortlist(n_features)
