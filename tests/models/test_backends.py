@@ -142,9 +142,9 @@ def test_float32_backend_matches_float64(sevennet64, small_structures):
     ("spec", "pattern"),
     [
         ("schnet", r"unknown model spec 'schnet'"),
-        ("mace", r"needs a model file path"),
-        ("mace:/no/such/model.model", r"MACE model file not found: /no/such/model\.model"),
-        ("sevennet:/no/such.pth", r"SevenNet checkpoint not found"),
+        ("mace", r"model spec 'mace' names no file; write mace:PATH"),
+        ("mace:/no/such/model.model", r"model file not found: /no/such/model\.model \(from"),
+        ("sevennet:/no/such.pth", r"model file not found: /no/such\.pth \(from --model"),
         ("sevennet-0:extra", r"takes no argument"),
         ("mace-mp:huge", r"size must be small or medium"),
     ],
