@@ -223,5 +223,8 @@ def test_report_renders_in_headless_chromium_with_every_image(first_run, tmp_pat
     start = dom.index("data-images=") + len("data-images=") + 1
     images = json.loads(dom[start : dom.index('"', start)].replace("&quot;", '"'))
     sources = {src for src, _ in images}
-    assert sources == {"pv_histogram.png", "projection.png", "composition.png"}
-    assert all(width > 100 for _, width in images), images
+    plots = {"pv_histogram.png", "projection.png", "composition.png", "predicted_errors.png"}
+    n_picks = len(ase.io.read(first_run / "selected.xyz", ":"))
+    thumbnails = {f"thumbnails/pick_{rank:03d}.png" for rank in range(1, min(n_picks, 24) + 1)}
+    assert sources == plots | thumbnails
+    assert all(width > (100 if src in plots else 0) for src, width in images), images
