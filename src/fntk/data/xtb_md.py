@@ -15,18 +15,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from ase import Atoms, units
+from ase import Atoms
 from ase.build import molecule
 from ase.calculators.calculator import CalculationFailed
 from ase.calculators.singlepoint import SinglePointCalculator
-from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 from ase.neighborlist import natural_cutoffs, neighbor_list
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from fntk.data.datasets import DatasetSpec, reference_molecule, register_dataset
-from fntk.data.xtb_reactions import ID_MOLECULES, OOD_MOLECULES, xtb_calculator
+from fntk.data.xtb_reactions import (
+    _FRICTION_PER_FS,
+    _TIMESTEP_FS,
+    ID_MOLECULES,
+    OOD_MOLECULES,
+    xtb_calculator,
+    xtb_langevin,
+)
 
 POOL_MOLECULES = ID_MOLECULES
 """ASE g2 names of the molecules of ``init``, ``pool``, ``test_id``, ``test_balanced`` and
@@ -57,8 +62,6 @@ DEFAULT_SIZES = {
     "test_ood": 160,
 }
 
-_TIMESTEP_FS = 0.5
-_FRICTION_PER_FS = 0.01
 _WARMUP_STEPS = 20
 """Unsaved steps that leave the g2 geometry before a trajectory's first frame."""
 
@@ -152,16 +155,7 @@ def _trajectory(
     """Up to ``n_frames`` labelled frames of one Langevin run (fewer if the SCF fails)."""
     atoms = molecule(name)
     atoms.info.clear()
-    atoms.calc = xtb_calculator()
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
-    dynamics = Langevin(
-        atoms,
-        _TIMESTEP_FS * units.fs,
-        temperature_K=temperature,
-        friction=_FRICTION_PER_FS / units.fs,
-        fixcm=False,
-        rng=rng,
-    )
+    dynamics = xtb_langevin(atoms, temperature, rng, fixcm=False)
     frames: list[Atoms] = []
     try:
         dynamics.run(_WARMUP_STEPS)

@@ -121,17 +121,26 @@ def _path(name: str, kind: str, rng: np.random.Generator) -> list[Atoms]:
     return labelled
 
 
-def _md(atoms: Atoms, temperature: float, rng: np.random.Generator) -> list[Atoms]:
-    atoms = atoms.copy()
+def xtb_langevin(
+    atoms: Atoms, temperature: float, rng: np.random.Generator, *, fixcm: bool = True
+) -> Langevin:
+    """Langevin dynamics of ``atoms`` (given GFN2-xTB and Maxwell-Boltzmann velocities drawn
+    from ``rng``) at ``temperature`` K, with this module's time step and friction."""
     atoms.calc = xtb_calculator()
     MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
-    dynamics = Langevin(
+    return Langevin(
         atoms,
         _TIMESTEP_FS * units.fs,
         temperature_K=temperature,
         friction=_FRICTION_PER_FS / units.fs,
+        fixcm=fixcm,
         rng=rng,
     )
+
+
+def _md(atoms: Atoms, temperature: float, rng: np.random.Generator) -> list[Atoms]:
+    atoms = atoms.copy()
+    dynamics = xtb_langevin(atoms, temperature, rng)
     snapshots = []
     for _ in range(_MD_STEPS // _SNAPSHOT_EVERY):
         try:
