@@ -192,8 +192,10 @@ class ThreadPoolEngine:
         self.pool.shutdown()
 
 
-@pytest.mark.parametrize("method", ["lcmd", "coverage"])
+@pytest.mark.parametrize("method", ["lcmd", "coverage", "coverage-density+target"])
 def test_a_thread_pool_engine_picks_what_one_process_picks(tmp_path, mace_model_file, method):
+    """Also with two rankings and a target sample (coverage-density covering target
+    structures: three merges on the client, the nearness ranking shipped to the engine)."""
     from fntk.features.registry import load_backend_for
 
     frames = []
@@ -211,19 +213,29 @@ def test_a_thread_pool_engine_picks_what_one_process_picks(tmp_path, mace_model_
         chunk_size=3,
         device="cpu",
         shortlist=5,
-        selector=method,
+        selector=method.removesuffix("+target"),
     )
+    target = []
+    if method.endswith("+target"):
+        ase.io.write(tmp_path / "target.xyz", [frames[6], frames[11], frames[13]])
+        target = [str(tmp_path / "target.xyz")]
     backend = load_backend_for(options.model, options.features)
     pool, train = [str(tmp_path / "pool.xyz")], [str(tmp_path / "train.xyz")]
-    single = run_selection(pool, train, options, backend=backend)
+    single = run_selection(pool, train, options, backend=backend, target=target)
     engine = ThreadPoolEngine(backend)
     try:
-        threaded = run_selection(pool, train, options, backend=backend, engine=engine)
+        threaded = run_selection(
+            pool, train, options, backend=backend, engine=engine, target=target
+        )
     finally:
         engine.close()
     if method == "lcmd":  # one train chunk, five pool chunks: every stage ran on it
         assert engine.items == 1 + 5
         assert single.pool_passes["pool_structures_featurised"] == 15
+    elif target:  # and one target chunk; the whole pool (the nearness ranking needs it)
+        assert engine.items == 1 + 1 + 5
+        assert single.pool_passes["pool_structures_featurised"] == 15
+        assert len(single.result.shortlist.source_index) > 5  # the union of three top-5 sets
     else:  # coverage: only the chunks holding its uniform sample of 5 (of 12 new) are sent
         assert engine.items < 1 + 5
         assert single.pool_passes["pool_structures_featurised"] == 5
