@@ -232,19 +232,18 @@ class Selector:
                 raise InputError("the pool is empty and no training chunk gave the feature width")
             check_chunk(first, None, "pool")
             n_features, chunks = first.n_features, _prepend(first, chunks)
+        seed = _seed(random_state)  # one entropy draw for None: every step replays it
         target = None
         if target_chunks is not None:
-            target = self.target_sample(target_chunks, n_features, int(n), random_state)
-        scorers = self.pool_scorers(n_features, random_state, target)
+            target = self.target_sample(target_chunks, n_features, int(n), seed)
+        scorers = self.pool_scorers(n_features, seed, target)
         size = options.resolved_shortlist_size(int(n))
         merges = [ShortlistMerge(size) for _ in scorers]
         for chunk in chunks:
             for scorer, merge in zip(scorers, merges):
                 merge.offer(scorer(chunk))
         shortlists = [merge.shortlist(n_features) for merge in merges]
-        return self.select_shortlists(
-            shortlists, scorers[0].precision, int(n), random_state, target
-        )
+        return self.select_shortlists(shortlists, scorers[0].precision, int(n), seed, target)
 
     def scorer(self, n_features: int, random_key: int | None) -> ChunkScorer:
         """What scores each pool chunk: the fitted precision (``sigma^2 I`` of width
