@@ -264,15 +264,17 @@ def test_sample_only_features_on_workers_pick_what_the_whole_pool_picks(
     parallel = (
         select(opts, scheduler=cluster[0]) if engine == "--scheduler" else select(opts, workers=2)
     )
+    # float32 features of the sample batched without the rest of the pool move in their last
+    # bits (scores ~1e-6 relative), never enough to change a pick
     for run in (alone, parallel):
         assert run.pool_passes["pool_structures_featurised"] == 4
         np.testing.assert_array_equal(run.result.indices, whole.result.indices)
-        np.testing.assert_allclose(run.result.scores, whole.result.scores, rtol=1e-6)
+        np.testing.assert_allclose(run.result.scores, whole.result.scores, rtol=1e-5)
         assert any("featurised only the uniform sample of 4 of 11" in n for n in run.feature_status)
     np.testing.assert_allclose(
         parallel.stopping_signal["pool_force_rmse_after"],
         whole.stopping_signal["pool_force_rmse_after"],
-        rtol=1e-6,
+        rtol=1e-5,
     )
 
 
