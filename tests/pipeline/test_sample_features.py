@@ -86,10 +86,10 @@ def counted(monkeypatch, mace64):
     return run
 
 
-def whole_pool_reference(files, opts, backend):
-    """Picks of the library on the features of every new, supported pool structure."""
+def whole_pool_reference(files, run_opts, backend):
+    """Picks of the library on the features of every new, supported pool structure, with the
+    options the run used (``run_opts``: lambda set from the pool)."""
     pool_files, train_files = files
-    run_opts = opts.model_copy()
     train = ase.io.read(train_files[0], ":")
     pool = ase.io.read(pool_files[0], ":")
     train_prints = {a.positions.tobytes() for a in train}
