@@ -79,3 +79,105 @@ def test_joint_force_weight_is_the_loss_weighting_of_the_fine_tuning_options(tin
             [len(a) for a in structures],
         )
         assert joint_force_weight(options, structures) == pytest.approx(expected)
+
+
+def test_fps_is_farthest_point_sampling_on_the_raw_descriptors():
+    """The fps method's selector picks what brute-force farthest-point sampling picks in the
+    descriptors' Euclidean metric, with the labelled structures as the first centres."""
+    from fntk.bench.methods import FarthestPointMethod
+    from fntk.chunk import ENERGY_ROW, FeatureChunk
+
+    rng = np.random.default_rng(4)
+
+    def chunk(values: np.ndarray, start: int) -> FeatureChunk:
+        n = len(values)
+        return FeatureChunk(
+            values=values,
+            offsets=np.arange(n + 1, dtype=np.int64),
+            source_index=np.arange(start, start + n, dtype=np.int64),
+            n_atoms=np.full(n, 5, dtype=np.int64),
+            row_kind=np.full(n, ENERGY_ROW, dtype=np.int8),
+        )
+
+    # anisotropic descriptors: a posterior (Mahalanobis) metric would pick differently
+    scales = np.array([5.0, 3.0, 1.0, 0.3, 0.1, 0.05])
+    train = rng.normal(size=(4, 6)) * scales
+    pool = rng.normal(size=(50, 6)) * scales + 0.3
+    nearest = np.min(np.linalg.norm(pool[:, None] - train[None], axis=2), axis=1)
+    expected = []
+    for _ in range(8):
+        pick = int(np.argmax(np.where(np.isin(np.arange(50), expected), -1.0, nearest)))
+        expected.append(pick)
+        nearest = np.minimum(nearest, np.linalg.norm(pool - pool[pick], axis=1))
+    method = FarthestPointMethod(BenchOptions())
+    for chunk_size in (1, 13, 50):
+        selector = method._selector(50).fit([chunk(train, -4)])
+        picks = selector.select(chunk(pool, 0).split(chunk_size), 8, random_state=0).indices
+        assert picks.tolist() == expected
+
+
+class _DescriptorLearner:
+    """Test double of the learner's feature side: one-row features from the geometry.
+
+    A double because real features need SevenNet-0 (seconds per structure); the method under
+    test only passes them on to the selector.
+    """
+
+    def feature_chunk(self, options, structures, index):
+        from fntk.chunk import ENERGY_ROW, FeatureChunk
+
+        values = np.array([np.sort(a.positions.ravel())[[0, 3, 5, 8]] for a in structures])
+        n = len(structures)
+        chunk = FeatureChunk(
+            values=values,
+            offsets=np.arange(n + 1, dtype=np.int64),
+            source_index=np.asarray(index, dtype=np.int64),
+            n_atoms=np.array([len(a) for a in structures], dtype=np.int64),
+            row_kind=np.full(n, ENERGY_ROW, dtype=np.int8),
+        )
+        return chunk, 0.0
+
+
+def test_feature_method_covers_the_target_structures(tiny_sets):
+    """With targets, the joint method's picks are the covering selector's picks with the
+    target's features as ``target_chunks``; a target changes the data fingerprint."""
+    from fntk.bench import BenchPool, SelectionContext
+    from fntk.bench.methods import FeatureMethod
+    from fntk.select import Selector
+
+    from .conftest import labelled_atoms
+
+    learner = _DescriptorLearner()
+    pool = [a.copy() for a in tiny_sets["pool"].structures]
+    init = [a.copy() for a in tiny_sets["init"].structures]
+    target = [labelled_atoms(200 + i) for i in range(4)]
+    data = BenchPool(init=init, pool=pool, candidates=np.arange(10), target=target)
+    plain = BenchPool(init=init, pool=pool, candidates=np.arange(10))
+    assert data.fingerprint() != plain.fingerprint()
+    method = FeatureMethod("joint", BenchOptions())
+    method.prepare(data, learner, None)
+    context = SelectionContext(
+        learner=learner,
+        model=None,
+        labelled=None,
+        labelled_pool=np.zeros(0, dtype=np.int64),
+        candidates=np.arange(10),
+        seed=1,
+        round=0,
+    )
+    picks = method.acquire(context, 3).indices
+    features = lambda structures, index: learner.feature_chunk(None, structures, index)[0]  # noqa: E731
+    expected = (
+        Selector("coverage")
+        .fit([features(init, -1 - np.arange(3))])
+        .select(
+            [features(pool, np.arange(10))],
+            3,
+            random_state=np.random.SeedSequence([1, 0]),
+            target_chunks=[features(target, np.arange(4))],
+        )
+    )
+    assert picks.tolist() == expected.indices.tolist()
+    lcmd = FeatureMethod("joint", BenchOptions(selector="lcmd"))
+    lcmd.prepare(data, learner, None)
+    assert any("target structures not used" in s for s in lcmd.status_)

@@ -228,3 +228,55 @@ def test_report_renders_in_headless_chromium_with_every_image(first_run, tmp_pat
     thumbnails = {f"thumbnails/pick_{rank:03d}.png" for rank in range(1, min(n_picks, 24) + 1)}
     assert sources == plots | thumbnails
     assert all(width > (100 if src in plots else 0) for src, width in images), images
+
+
+def test_target_is_covered_instead_of_the_pool(tmp_path, mace_model_file):
+    """Target structures that are copies of two pool structures: covering them, the default
+    selector picks exactly those two (a pick at distance 0 of a target gains the most), and
+    run.json records the target files and their feature time. (A small MACE model on
+    molecules keeps it fast.)"""
+    from ase.build import molecule
+
+    pool = []
+    for i in range(12):
+        atoms = molecule(("CH4", "NH3", "H2O", "CH3OH")[i % 4])
+        atoms.rattle(0.05, seed=i)
+        pool.append(atoms)
+    ase.io.write(tmp_path / "pool.xyz", pool)
+    target = tmp_path / "target.xyz"
+    ase.io.write(target, [pool[2], pool[9]])
+    out = tmp_path / "run"
+    model = ["--model", f"mace:{mace_model_file}", "--dtype", "float64", "--device", "cpu"]
+    args = ["select", str(tmp_path / "pool.xyz"), "-n", "2", "-o", str(out), "--dim", "4"]
+    result = runner.invoke(app, [*args, *model, "--target", str(target), "--quiet"])
+    assert result.exit_code == 0, result.output
+    picked = ase.io.read(out / "selected.xyz", ":")
+    assert sorted(a.info["fntk_source_index"] for a in picked) == [2, 9]
+    record = json.loads((out / "run.json").read_text())
+    assert record["inputs"]["target"] == [str(target)]
+    assert "target_features" in record["timings_s"]
+
+
+@pytest.mark.parametrize(
+    ("content", "extra", "message"),
+    [
+        (None, ["--selector", "lcmd"], "--target needs a covering selector, not 'lcmd'"),
+        ("not a structure file\n", [], "target.xyz"),
+        ("", [], "target.xyz"),
+    ],
+)
+def test_bad_target_is_one_line_and_exit_1_before_any_work(
+    inputs, tmp_path, content, extra, message
+):
+    target = tmp_path / "target.xyz"
+    if content is None:
+        ase.io.write(target, ase.io.read(inputs / "pool.xyz", ":2"))
+    else:
+        target.write_text(content)
+    out = tmp_path / "run"
+    args = ["select", str(inputs / "pool.xyz"), "-n", "2", "-o", str(out), *SELECT_ARGS]
+    result = runner.invoke(app, [*args, "--target", str(target), *extra])
+    assert result.exit_code == 1, result.output
+    assert message in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert not out.exists()

@@ -250,6 +250,35 @@ def test_a_shortlist_smaller_than_the_pool_is_the_same_on_workers(
 
 
 @pytest.mark.parametrize(
+    "engine", ["--scheduler", pytest.param("--workers 2", marks=pytest.mark.slow)]
+)
+def test_sample_only_features_on_workers_pick_what_the_whole_pool_picks(
+    select, cluster, tmp_path, engine
+):
+    """coverage with M = 4 of 11 and no store featurises only its uniform sample, on the
+    workers as in one process, and picks what the whole-pool pass (with a store) picks."""
+    opts = options(shortlist=4)
+    whole = select(opts, store=tmp_path / "store")
+    assert whole.pool_passes["pool_structures_featurised"] == 12
+    alone = select(opts)
+    parallel = (
+        select(opts, scheduler=cluster[0]) if engine == "--scheduler" else select(opts, workers=2)
+    )
+    # float32 features of the sample batched without the rest of the pool move in their last
+    # bits (scores ~1e-6 relative), never enough to change a pick
+    for run in (alone, parallel):
+        assert run.pool_passes["pool_structures_featurised"] == 4
+        np.testing.assert_array_equal(run.result.indices, whole.result.indices)
+        np.testing.assert_allclose(run.result.scores, whole.result.scores, rtol=1e-5)
+        assert any("featurised only the uniform sample of 4 of 11" in n for n in run.feature_status)
+    np.testing.assert_allclose(
+        parallel.stopping_signal["pool_force_rmse_after"],
+        whole.stopping_signal["pool_force_rmse_after"],
+        rtol=1e-5,
+    )
+
+
+@pytest.mark.parametrize(
     "engine",
     ["one process", "--scheduler", pytest.param("--workers 2", marks=pytest.mark.slow)],
 )
@@ -282,13 +311,15 @@ def test_the_cli_reads_each_input_file_twice(files, single, cluster, tmp_path, m
     assert result.exit_code == 0, result.output
     assert sorted(passes) == ["pool.xyz", "pool.xyz", "train.xyz", "train.xyz"]
     record = json.loads((out / "run.json").read_text())
-    # the 3 picks, then the stopping signal's pool sample, each read alone at its offset
-    n_sample = (record["stopping_signal"] or {}).get("n_sample", 0)
-    assert [name for name, _ in fetched] == ["pool.xyz"] * (3 + n_sample)
+    # the 3 picks, read alone at their offsets; the stopping signal's pool sample is not
+    # read (nor featurised) again: its blocks come from the pool pass
+    assert record["stopping_signal"]["n_sample"] == 11
+    assert [name for name, _ in fetched] == ["pool.xyz"] * 3
     assert record["pool_passes"] == {
         "full_reads": 2,
         "picks_read_by_offset": 3,
         "files_reread_for_picks": 0,
+        "pool_structures_featurised": 11,  # the new ones (M = 1000 > 11), not the repeat
     }
     assert picked_indices(out) == [a.info["fntk_source_index"] for a in single.picked]
     assert record["excluded_pool_duplicates"] == single.pool_duplicates

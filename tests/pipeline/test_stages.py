@@ -192,7 +192,10 @@ class ThreadPoolEngine:
         self.pool.shutdown()
 
 
-def test_a_thread_pool_engine_picks_what_one_process_picks(tmp_path, mace_model_file):
+@pytest.mark.parametrize("method", ["lcmd", "coverage", "coverage-density+target"])
+def test_a_thread_pool_engine_picks_what_one_process_picks(tmp_path, mace_model_file, method):
+    """Also with two rankings and a target sample (coverage-density covering target
+    structures: three merges on the client, the nearness ranking shipped to the engine)."""
     from fntk.features.registry import load_backend_for
 
     frames = []
@@ -204,17 +207,39 @@ def test_a_thread_pool_engine_picks_what_one_process_picks(tmp_path, mace_model_
     ase.io.write(tmp_path / "pool.xyz", frames)
     ase.io.write(tmp_path / "train.xyz", frames[:2])
     options = build_run_options(
-        n=3, model=f"mace:{mace_model_file}", dim=4, chunk_size=3, device="cpu", shortlist=5
+        n=3,
+        model=f"mace:{mace_model_file}",
+        dim=4,
+        chunk_size=3,
+        device="cpu",
+        shortlist=5,
+        selector=method.removesuffix("+target"),
     )
+    target = []
+    if method.endswith("+target"):
+        ase.io.write(tmp_path / "target.xyz", [frames[6], frames[11], frames[13]])
+        target = [str(tmp_path / "target.xyz")]
     backend = load_backend_for(options.model, options.features)
     pool, train = [str(tmp_path / "pool.xyz")], [str(tmp_path / "train.xyz")]
-    single = run_selection(pool, train, options, backend=backend)
+    single = run_selection(pool, train, options, backend=backend, target=target)
     engine = ThreadPoolEngine(backend)
     try:
-        threaded = run_selection(pool, train, options, backend=backend, engine=engine)
+        threaded = run_selection(
+            pool, train, options, backend=backend, engine=engine, target=target
+        )
     finally:
         engine.close()
-    assert engine.items == 1 + 5  # one train chunk, five pool chunks: every stage ran on it
+    if method == "lcmd":  # one train chunk, five pool chunks: every stage ran on it
+        assert engine.items == 1 + 5
+        assert single.pool_passes["pool_structures_featurised"] == 15
+    elif target:  # and one target chunk; the whole pool (the nearness ranking needs it)
+        assert engine.items == 1 + 1 + 5
+        assert single.pool_passes["pool_structures_featurised"] == 15
+        assert len(single.result.shortlist.source_index) > 5  # the union of three top-5 sets
+    else:  # coverage: only the chunks holding its uniform sample of 5 (of 12 new) are sent
+        assert engine.items < 1 + 5
+        assert single.pool_passes["pool_structures_featurised"] == 5
+    assert threaded.pool_passes == single.pool_passes
     np.testing.assert_array_equal(threaded.result.indices, single.result.indices)
     np.testing.assert_array_equal(threaded.result.scores, single.result.scores)
     assert threaded.shortlist == single.shortlist

@@ -18,6 +18,7 @@ SELECTOR_NAMES = selectors().names()
 def test_registry_is_the_one_source_of_selector_names():
     assert set(SELECTOR_NAMES) == {
         "coverage",
+        "coverage-density",
         "lcmd",
         "maxdiag",
         "maxdet",
@@ -41,7 +42,7 @@ def test_every_selector_builds_from_defaults_and_round_trips_through_yaml(name):
 
 
 def test_unknown_names_and_bad_options_give_clear_errors(make_chunk):
-    expected = r"unknown selector 'lcdm'; choose one of coverage, maxdist, lcmd"
+    expected = r"unknown selector 'lcdm'; choose one of coverage, coverage-density, maxdist, lcmd"
     with pytest.raises(ValueError, match=expected):
         selectors().get("lcdm")
     with pytest.raises(ValueError, match="unknown selector 'lcdm'"):

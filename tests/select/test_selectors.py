@@ -51,10 +51,17 @@ def reference_select(
     score = pv / cost
     size = options.shortlist_size or max(1000, 10 * n)
     rng = np.random.default_rng(np.random.SeedSequence(seed))
-    if options.method in ("random", "coverage"):  # a uniform sample: rank by hashed keys
+    wide = options.method == "coverage-density"  # the sample and the top M by score
+    by_score = sorted(range(pool.n_structures), key=lambda j: (-score[j], pool.source_index[j]))
+    if options.method in ("random", "coverage") or wide:  # a uniform sample: by hashed keys
         score = uniform_keys(pool.source_index, int(rng.integers(2**62)))
     keep = sorted(range(pool.n_structures), key=lambda j: (-score[j], pool.source_index[j]))[:size]
+    sample = set(keep)
+    if wide:
+        keep = sorted(sample | set(by_score[:size]))
     keep = sorted(keep, key=lambda j: pool.source_index[j])
+    cover = [p for p, j in enumerate(keep) if j in sample]  # positions of the structures to cover
+    cover_weight = pv[keep][cover] if wide else np.ones(len(cover))
     cands = [pool_blocks[j] for j in keep]
     cost, score = cost[keep], score[keep]
     source = pool.source_index[keep]
@@ -116,28 +123,28 @@ def reference_select(
     n_cand = len(cands)
     centres = list(range(n_cand, len(everyone)))  # training centres first, in order
     picks = []
-    if method == "coverage":  # greedy k-median on unit-trace Grams, no laziness
+    if method.startswith("coverage"):  # greedy k-median on unit-trace Grams, no laziness
         if kind == "linear":
             unit = vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
         else:
             unit = np.array([(gx / np.trace(gx)).ravel() for gx in g])
-        dist = np.linalg.norm(unit[:, None, :] - unit[None, :, :], axis=-1)
+        dist = np.linalg.norm(unit[:, None, :] - unit[None, :, :], axis=-1)[cover]
         diag = np.sum(unit**2, axis=1)  # squared distance to the zero function
-        nearest_dist = np.sqrt(diag[:n_cand])
+        nearest_dist = np.sqrt(diag[cover])
         for c in centres:
-            nearest_dist = np.minimum(nearest_dist, dist[:n_cand, c])
+            nearest_dist = np.minimum(nearest_dist, dist[:, c])
         for _ in range(n):
             gains = np.array(
                 [
                     -np.inf
                     if j in picks
-                    else np.maximum(nearest_dist - dist[:n_cand, j], 0.0).sum() / cost[j]
+                    else (cover_weight * np.maximum(nearest_dist - dist[:, j], 0.0)).sum() / cost[j]
                     for j in range(n_cand)
                 ]
             )
             pick = int(np.argmax(gains))
             picks.append(pick)
-            nearest_dist = np.minimum(nearest_dist, dist[:n_cand, pick])
+            nearest_dist = np.minimum(nearest_dist, dist[:, pick])
         return source[picks]
     for _ in range(n):
         free = [j for j in range(n_cand) if j not in picks]
@@ -188,6 +195,7 @@ CASES = [
     ("coverage", {"mode": "p"}),
     ("coverage", {"cost_exponent": 3.0, "normalization": "per-atom"}),
     ("coverage", {"shortlist_size": 40}),
+    ("coverage-density", {"shortlist_size": 20, "cost_exponent": 3.0}),
 ]
 
 
@@ -200,7 +208,9 @@ def test_picks_equal_brute_force_on_ragged_blocks(make_chunk, method, overrides)
     assert list(got.indices) == list(reference_select(train, pool, 12, options, seed=3))
 
 
-@pytest.mark.parametrize("method", ["lcmd", "maxdist", "kmeans++", "maxdet", "bait", "coverage"])
+@pytest.mark.parametrize(
+    "method", ["lcmd", "maxdist", "kmeans++", "maxdet", "bait", "coverage", "coverage-density"]
+)
 def test_picks_equal_brute_force_on_one_row_features(make_chunk, method):
     train = make_chunk(4, 30, 16, one_row=True)
     pool = make_chunk(5, 300, 16, start=10, one_row=True)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from ase import Atoms
 
 from fntk.al import LabelledSet
 from fntk.bench.checks import reference_energy_notes
@@ -50,7 +51,7 @@ from fntk.bench.results import (
 )
 from fntk.bench.shift import apply_pool_shifts
 from fntk.errors import InputError
-from fntk.io import atomic_write_text
+from fntk.io import atomic_write_text, iter_frames
 
 logger = logging.getLogger(__name__)
 
@@ -77,12 +78,16 @@ class BenchData:
         Test splits by name.
     e0_reference : LabelledSet or None
         Reference structures of the per-element E0 fit.
+    target : list of Atoms
+        Unlabelled structures like those the user will simulate; the covering feature
+        methods cover them instead of the pool (``fntk bench --target``). Empty: the pool.
     """
 
     init: LabelledSet
     pool: LabelledSet
     tests: dict[str, LabelledSet]
     e0_reference: LabelledSet | None = None
+    target: list[Atoms] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -123,13 +128,16 @@ def load_bench_data(
     *,
     e0_reference: Sequence[str] = (),
     options: BenchOptions | None = None,
+    target: Sequence[str] = (),
 ) -> BenchData:
-    """Read the labelled files of a benchmark (any format ASE reads).
+    """Read the labelled files of a benchmark (any format ASE reads), and the unlabelled
+    ``target`` files.
 
     Raises
     ------
     InputError
-        A file is missing or unreadable, a frame lacks labels, or no test split is given.
+        A file is missing or unreadable, a frame lacks labels, a target file holds no
+        structure, or no test split is given.
     """
     options = options or BenchOptions()
     if not tests:
@@ -140,7 +148,28 @@ def load_bench_data(
         pool=LabelledSet.from_files(list(pool), **keys),
         tests={name: _test_set(name, paths, keys) for name, paths in tests.items()},
         e0_reference=LabelledSet.from_files(list(e0_reference)) if e0_reference else None,
+        target=read_target(target),
     )
+
+
+def read_target(files: Sequence[str]) -> list[Atoms]:
+    """The validated structures of the target ``files`` (none for no files).
+
+    Raises
+    ------
+    InputError
+        A file is missing or unreadable, a frame is bad, or the files hold no structure.
+    """
+    if not files:
+        return []
+    structures = [atoms for _, _, atoms in iter_frames(list(files))]
+    if not structures:
+        raise InputError(
+            "the target files hold no structure",
+            file=", ".join(files),
+            hint="pass files with structures like those you will simulate",
+        )
+    return structures
 
 
 def _test_set(name: str, paths: Sequence[str], keys: dict[str, str | None]) -> LabelledSet:
@@ -163,10 +192,14 @@ def run_benchmark_files(
     options: BenchOptions,
     *,
     e0_reference: Sequence[str] = (),
+    target: Sequence[str] = (),
 ) -> BenchRun:
     """Read the files, load ``options.model`` and :func:`run_benchmark` with
-    ``options.learner`` (and ``options.proxy_learner``)."""
-    data = load_bench_data(init, pool, tests, e0_reference=e0_reference, options=options)
+    ``options.learner`` (and ``options.proxy_learner``); ``target``: see
+    :attr:`BenchData.target`."""
+    data = load_bench_data(
+        init, pool, tests, e0_reference=e0_reference, options=options, target=target
+    )
     for note in reference_energy_notes(data.init, data.pool, data.tests, data.e0_reference):
         logger.warning("%s", note)
     learner = _make_learner(options.learner, options, data, out_dir)
@@ -278,6 +311,7 @@ def run_benchmark(
         init=[a.copy() for a in data.init.structures],
         pool=[a.copy() for a in data.pool.structures],  # Atoms.copy drops the labels
         candidates=candidates,
+        target=[a.copy() for a in data.target],
     )
     methods = dict(methods or {name: build_method(name, options) for name in options.methods})
     paths = {

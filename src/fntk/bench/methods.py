@@ -15,7 +15,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -52,18 +52,25 @@ class BenchPool:
         Every pool structure, without labels, indexed by pool index.
     candidates : ndarray of int64
         Pool indices taking part in the run (after the pool shift and subsampling), ascending.
+    target : list of Atoms
+        Unlabelled structures the covering feature methods cover instead of the pool.
     """
 
     init: list[Atoms]
     pool: list[Atoms]
     candidates: np.ndarray
+    target: list[Atoms] = field(default_factory=list)
 
     def fingerprint(self) -> str:
         """SHA-256 over the :func:`~fntk.io.structure_fingerprint` of the initial and candidate
-        structures, in order."""
+        structures, in order, then of the target structures (when there are any)."""
         digest = hashlib.sha256()
         for atoms in [*self.init, *(self.pool[i] for i in self.candidates)]:
             digest.update(structure_fingerprint(atoms).encode())
+        if self.target:
+            digest.update(b"target")
+            for atoms in self.target:
+                digest.update(structure_fingerprint(atoms).encode())
         return digest.hexdigest()
 
 
@@ -270,17 +277,41 @@ class FeatureMethod:
 
     def __init__(self, name: str, options: BenchOptions) -> None:
         self.name = name
+        self.feature_map = name
         self.options = options
 
     def prepare(self, data: BenchPool, learner: Learner, cache_dir: Path | None) -> float:
+        seconds = self._prepare_pool(data, learner, cache_dir)
+        self.target_chunk_: FeatureChunk | None = None
+        if data.target and not self.uses_target():
+            self.status_ += (f"target structures not used: {self.name} does not cover a set",)
+        elif data.target:
+            start = time.perf_counter()
+            index = np.arange(len(data.target), dtype=np.int64)
+            derived = learner.feature_chunk(self.feature_options_, data.target, index)
+            self.target_chunk_ = (
+                derived[0]
+                if derived is not None
+                else self._compute(learner.pretrained_backend(), data.target, index)
+            )
+            seconds += time.perf_counter() - start
+        return seconds
+
+    def uses_target(self) -> bool:
+        """Whether the selector covers a set, so target structures replace the pool sample."""
+        from fntk.select import selectors
+
+        return bool(getattr(selectors().get(self.options.selector), "covers", False))
+
+    def _prepare_pool(self, data: BenchPool, learner: Learner, cache_dir: Path | None) -> float:
         self.feature_options_ = self._feature_options(data.init)
         self.status_: tuple[str, ...] = ()
         key = _cache_key(self.feature_options_, self.options.model, data.fingerprint())
-        path = None if cache_dir is None else cache_dir / f"{self.name}.npz"
+        path = None if cache_dir is None else cache_dir / f"{self.feature_map}.npz"
         cached = load_feature_cache(path, key)
         if cached is not None:
             self.init_chunk_, self.pool_chunk_, seconds = cached
-            self.status_ = (f"{self.name} features loaded from {path}",)
+            self.status_ = (f"{self.feature_map} features loaded from {path}",)
             return seconds
         init_index = -1 - np.arange(len(data.init), dtype=np.int64)
         pool = [data.pool[i] for i in data.candidates]
@@ -291,7 +322,7 @@ class FeatureMethod:
             pool_chunk = learner.feature_chunk(self.feature_options_, pool, data.candidates)
             self.pool_chunk_, seconds = pool_chunk  # type: ignore[misc]
             seconds += seconds_init
-            self.status_ = (f"{self.name} features are the ridge learner's design rows",)
+            self.status_ = (f"{self.feature_map} features are the ridge learner's design rows",)
         else:
             start = time.perf_counter()
             backend = learner.pretrained_backend()
@@ -307,13 +338,12 @@ class FeatureMethod:
         position = {int(i): p for p, i in enumerate(self.pool_chunk_.source_index)}
         labelled = self.pool_chunk_.subset([position[int(i)] for i in context.labelled_pool])
         unlabelled = self.pool_chunk_.subset([position[int(i)] for i in context.candidates])
-        selector = Selector(
-            self.options.selector,
-            shortlist_size=self.options.shortlist_size,
-            relative_noise=self.options.relative_noise,
-        )
+        selector = self._selector(len(context.candidates))
         result = selector.fit([self.init_chunk_, labelled]).select(
-            [unlabelled], n, random_state=np.random.SeedSequence([context.seed, context.round])
+            [unlabelled],
+            n,
+            random_state=np.random.SeedSequence([context.seed, context.round]),
+            target_chunks=None if self.target_chunk_ is None else [self.target_chunk_],
         )
         return Acquisition(
             indices=np.asarray(result.indices, dtype=np.int64),
@@ -321,15 +351,23 @@ class FeatureMethod:
             status=self.status_ + tuple(result.status),
         )
 
+    def _selector(self, n_candidates: int) -> Selector:
+        """The batch selector of an acquisition from ``n_candidates`` unlabelled structures."""
+        return Selector(
+            self.options.selector,
+            shortlist_size=self.options.shortlist_size,
+            relative_noise=self.options.relative_noise,
+        )
+
     def _feature_options(self, init: Sequence[Atoms]) -> FeatureMapOptions:
         overrides: dict[str, object] = {"device": self.options.device}
-        if self.name in ("force-ntk", "joint"):
+        if self.feature_map in ("force-ntk", "joint"):
             overrides["dim"] = self.options.feature_dim
-        if self.name == "joint":
+        if self.feature_map == "joint":
             overrides["force_weight"] = self.options.joint_force_weight or joint_force_weight(
                 self.options, init
             )
-        return default_options(self.name, **overrides)
+        return default_options(self.feature_map, **overrides)
 
     def _compute(self, backend, structures: Sequence[Atoms], index: np.ndarray) -> FeatureChunk:
         chunks = [
@@ -342,6 +380,40 @@ class FeatureMethod:
             for start in range(0, len(structures), _FEATURE_CHUNK)
         ]
         return FeatureChunk.concatenate(chunks)
+
+
+FPS_RELATIVE_NOISE = 1e12
+"""Noise variance of :class:`FarthestPointMethod` relative to the feature scale: the posterior
+transform ``B = sigma Phi L^{-T}`` then differs from ``Phi`` by about ``n_train / 1e12``
+relative, so distances are the descriptors' Euclidean ones."""
+
+
+class FarthestPointMethod(FeatureMethod):
+    """Farthest-point sampling on the pretrained model's pooled descriptors: the field's common
+    baseline (MACE's ``fine_tuning_select``).
+
+    The descriptors are the ``embedding`` map (mean over atoms of the last-layer invariant node
+    features); each pick is the candidate with the largest Euclidean distance to its nearest
+    labelled or already picked structure (greedy k-centre, :class:`fntk.select` ``maxdist``,
+    in TP mode, on the whole unlabelled pool). ``maxdist`` measures distances in the posterior
+    metric; with the noise at :data:`FPS_RELATIVE_NOISE` times the feature scale that metric is
+    the descriptors' own.
+    """
+
+    def __init__(self, options: BenchOptions) -> None:
+        super().__init__("embedding", options)
+        self.name = "fps"
+
+    def uses_target(self) -> bool:
+        return False
+
+    def _selector(self, n_candidates: int) -> Selector:
+        return Selector(
+            "maxdist",
+            shortlist_size=n_candidates,
+            relative_noise=FPS_RELATIVE_NOISE,
+            mode="tp",
+        )
 
 
 def joint_force_weight(options: BenchOptions, init: Sequence[Atoms]) -> float:
@@ -393,6 +465,7 @@ _FACTORIES: dict[str, Callable[[BenchOptions], AcquisitionMethod]] = {
         options.committee_size, options.committee_aggregation
     ),
     **{name: functools.partial(FeatureMethod, name) for name in FEATURE_METHOD_NAMES},
+    "fps": FarthestPointMethod,
 }
 if tuple(_FACTORIES) != METHOD_NAMES:
     raise RuntimeError("method registry and MethodName disagree")

@@ -19,8 +19,9 @@ from fntk.select import SelectOptions, SelectorName
 
 _SELECT_DEFAULTS = SelectOptions()
 
-MethodName = Literal["random", "committee", "embedding", "energy-ntk", "force-ntk", "joint"]
-"""Acquisition methods: ``random``, a fine-tuned ``committee`` and the four feature maps."""
+MethodName = Literal["random", "committee", "embedding", "energy-ntk", "force-ntk", "joint", "fps"]
+"""Acquisition methods: ``random``, a fine-tuned ``committee``, the four feature maps and
+farthest-point sampling on the pretrained embedding (``fps``, the field's common baseline)."""
 
 METHOD_NAMES: tuple[str, ...] = get_args(MethodName)
 
@@ -34,7 +35,7 @@ class BenchOptions(BaseModel):
     Attributes
     ----------
     methods : tuple of MethodName
-        Acquisition methods compared, each run with every seed. Default: all six.
+        Acquisition methods compared, each run with every seed. Default: all seven.
     n_seeds : int
         Seeds ``0 .. n_seeds - 1``. A seed fixes the fine-tuning split and mini-batch order,
         random picks, randomised selectors and committee members. Default 3.

@@ -25,7 +25,7 @@ from fntk.cli.types import (
     given_flags,
 )
 
-METHODS_HELP = "random, committee, embedding, energy-ntk, force-ntk, joint"
+METHODS_HELP = "random, committee, embedding, energy-ntk, force-ntk, joint, fps"
 _OUTPUT_FILES = (
     "results.csv",
     "proxy_results.csv",
@@ -154,6 +154,15 @@ def bench(
             "info:temperature_K<=600.",
         ),
     ] = None,
+    target: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--target",
+            help="Unlabelled structures like those the user will simulate (repeatable): the "
+            "covering selectors of the feature methods cover them instead of the pool.",
+            show_default="none: cover the pool",
+        ),
+    ] = None,
     max_pool: Annotated[
         int | None,
         typer.Option(
@@ -244,7 +253,7 @@ def bench(
     _check_output(output, overwrite)
     tests = _parse_tests(test)
     check_model_spec(options.model)
-    for files in (init, pool, *tests.values(), e0_reference or []):
+    for files in (init, pool, *tests.values(), e0_reference or [], target or []):
         if files:
             expand_paths(files)  # a missing file is an error before the folder is created
     keys = options.energy_key, options.forces_key
@@ -258,7 +267,13 @@ def bench(
     try:
         with folder_lock(out), _torch_threads(threads):  # one benchmark per folder at a time
             run = run_benchmark_files(
-                init, pool, tests, out, options, e0_reference=e0_reference or ()
+                init,
+                pool,
+                tests,
+                out,
+                options,
+                e0_reference=e0_reference or (),
+                target=target or (),
             )
     except FntkError:
         if created:

@@ -38,6 +38,15 @@ def select(
         list[str] | None,
         typer.Option("--train", "-t", help="Labelled structures (repeat for several files)."),
     ] = None,
+    target: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--target",
+            help="Unlabelled structures like those you will simulate (repeatable): a covering "
+            "selector (coverage, coverage-density) covers a sample of them instead of the pool.",
+            show_default="none: cover the pool",
+        ),
+    ] = None,
     n: Annotated[int, typer.Option("-n", min=0, help="How many structures to pick.")] = 100,
     features: FeatureMapName = "joint",
     selector: SelectorChoice = DEFAULT_SELECTOR,
@@ -144,7 +153,7 @@ def select(
     # The folder is checked first (cheap), then every input is read once, before anything is
     # created; run_folder checks the folder again as it creates it.
     check_output_dir(output, overwrite=overwrite, own=(*OUTPUT_NAMES, RESUME_STORE))
-    scan = scan_inputs(pool, train or [], options)
+    scan = scan_inputs(pool, train or [], options, target or [])
     folder = run_folder(
         output,
         overwrite=overwrite,

@@ -50,6 +50,7 @@ def next_batch(
     pool: str | Path | Sequence[str | Path],
     train: str | Path | Sequence[str | Path] | None = (),
     *,
+    target: str | Path | Sequence[str | Path] = (),
     output: str | Path | None = None,
     overwrite: bool = False,
     config: str | Path | None = None,
@@ -63,6 +64,9 @@ def next_batch(
     ----------
     pool, train : path or sequence of paths
         Structure files (any format ASE reads, globs allowed); ``train`` may be empty.
+    target : path or sequence of paths
+        Unlabelled structures like those you will simulate: a covering selector covers a
+        sample of them instead of the pool (``fntk select --target``).
     output : path, optional
         Also write the files of ``fntk select -o`` there (refused when not empty, unless
         ``overwrite`` or it holds an incomplete run).
@@ -83,6 +87,7 @@ def next_batch(
     """
     pool_files = _file_list(pool, "pool")
     train_files = _file_list(train, "train") if train is not None else []
+    target_files = _file_list(target, "target")
     if not pool_files:
         raise InputError("no pool files given", hint="pass next_batch('pool.xyz', ...)")
     if options is not None:
@@ -93,7 +98,7 @@ def next_batch(
         run_options = load_run_options(config, **flags)
     if output is not None:  # a refused folder fails before the inputs are read
         check_output_dir(Path(output), overwrite=overwrite, own=OUTPUT_NAMES)
-    scan = scan_inputs(pool_files, train_files, run_options)
+    scan = scan_inputs(pool_files, train_files, run_options, target_files)
     if output is None:
         return run_selection(pool_files, train_files, run_options, progress=progress, scan=scan)
     folder = run_folder(

@@ -11,9 +11,13 @@ engine protocol (:mod:`fntk.engine`). The input files are read twice: the scan o
 :mod:`fntk.pipeline.preflight` (validation, counts, fingerprints, the reference atom count, the
 picks-vs-pool profile, byte offsets) and the features; the picked geometries are then fetched
 by byte offset (XYZ files) or, for other formats, by reading each file that holds a pick up to
-its last picked frame; ``run.json`` says how many passes ran (``pool_passes``). Memory stays
-flat in the pool size: only per-structure bookkeeping of a few numbers is kept. Writing the
-outputs is :mod:`fntk.pipeline.outputs`.
+its last picked frame; ``run.json`` says how many passes ran (``pool_passes``). Selectors that
+use only a seeded uniform sample of the pool (``coverage``, ``random``), without a feature
+store, featurise only that sample: the scan already knows which structures it holds
+(:func:`~fntk.select.uniform_sample`), and the picks are those of the whole-pool pass. No pool
+structure is featurised twice: the picks' blocks and the stopping signal's pool sample come
+from the pass. Memory stays flat in the pool size: only per-structure bookkeeping of a few
+numbers is kept. Writing the outputs is :mod:`fntk.pipeline.outputs`.
 """
 
 from __future__ import annotations
@@ -33,13 +37,9 @@ from ase import Atoms
 from fntk import __version__
 from fntk.chunk import FeatureChunk
 from fntk.engine import Engine, InProcess, ModelSource
+from fntk.errors import InputError
 from fntk.features.options import force_row_weight
-from fntk.features.registry import (
-    FEATURE_MAPS,
-    build_feature_map,
-    compute_features,
-    load_backend_for,
-)
+from fntk.features.registry import FEATURE_MAPS, build_feature_map, load_backend_for
 from fntk.io import iter_frames, read_frame_at
 from fntk.models import ModelBackend
 from fntk.pipeline.featurize import ChunkFeaturizer, open_store, subset_structures
@@ -49,7 +49,7 @@ from fntk.pipeline.stages import FeatureTask, PoolTask, feature_stage, pool_stag
 from fntk.pipeline.uncertainty import ERROR_SAMPLE, pool_error_signal
 from fntk.report.plots import structure_summaries
 from fntk.report.selection import PlotData
-from fntk.select import SelectionResult, Selector, ShortlistMerge
+from fntk.select import SelectionResult, Selector, Shortlist, ShortlistMerge, uniform_sample
 
 Progress = Callable[[str, int, int | None], None]
 """``progress(stage, advance, total)``: called as work finishes; the CLI draws bars from it."""
@@ -138,6 +138,7 @@ def run_selection(
     scheduler: str | None = None,
     engine: Engine | None = None,
     scan: InputScan | None = None,
+    target: Sequence[str] = (),
 ) -> SelectRun:
     """Pick ``options.n`` structures of the ``pool`` files to label next.
 
@@ -166,18 +167,23 @@ def run_selection(
         the job does not close it.
     scan : InputScan, optional
         The first read of these inputs (:func:`~fntk.pipeline.preflight.scan_inputs`), when the
-        caller has made it already; made here otherwise.
+        caller has made it already (with ``target``'s files); made here otherwise.
+    target : sequence of str
+        Unlabelled structures like those the simulations will visit (files, globs allowed):
+        what a covering selector must cover is a uniform sample of them instead of the pool's
+        (:meth:`fntk.select.Selector.select`); the whole pool is then featurised.
 
     Raises
     ------
     InputError
-        Bad input, ``n`` larger than the pool's new structures, or a ``store`` made with another
-        model, weights, feature options or chunk size (the message lists the differences).
+        Bad input, ``n`` larger than the pool's new structures, a ``store`` made with another
+        model, weights, feature options or chunk size (the message lists the differences), or
+        ``target`` with a selector that does not cover a set.
     """
     options = options or RunOptions()
     report = progress or _no_progress
     timings: dict[str, float] = {}
-    scan = scan or scan_inputs(pool, train, options)
+    scan = scan or scan_inputs(pool, train, options, target)
     # The pool, not the growing training set, fixes N: lambda (and so a feature store) stays the
     # same from one active-learning round to the next.
     options = joint_weight_at(options, scan.reference_n_atoms)
@@ -191,33 +197,38 @@ def run_selection(
         engine = engine or open_engine(backend, options, workers, scheduler)
     try:
         with _timed(timings, "train_features_and_precision"):
-            train_chunks = _train_features(engine, featurizer, scan, report)
+            train_chunks = _features(engine, featurizer, scan.train_files, scan.n_train, report)
             selector = Selector.from_options(options.select).fit(train_chunks)
+        target_sample = None
+        if scan.target_files:
+            with _timed(timings, "target_features"):
+                target_sample = _target_sample(engine, featurizer, scan, selector, options, report)
         summaries: list[np.ndarray] = []
-        result = _select_pool(
-            engine, featurizer, scan, selector, options, summaries, timings, report
+        outcome = _select_pool(
+            engine, featurizer, scan, selector, options, summaries, timings, report, target_sample
         )
     finally:
         if own_engine:
             engine.close()
+    result = outcome.result
     with _timed(timings, "collect_picked"):
         picked, passes = _collect_picked(scan, result)
-    picked_features = (
-        compute_features(backend, picked, options.features, np.arange(len(picked)))
-        if picked
-        else None
-    )
+    passes["pool_structures_featurised"] = outcome.n_featurised
+    picked_features = outcome.blocks_of(result.indices) if picked else None
     with _timed(timings, "stopping_signal"):
-        sample = _error_sample(scan, featurizer)
         stopping = pool_error_signal(
-            backend, options.features, train_chunks, picked_features, sample
+            options.features, train_chunks, picked_features, outcome.signal_sample
         )
+        if stopping is not None:
+            stopping["sample"] = outcome.signal_note
     picked_summaries = (
         np.zeros((0, 0)) if picked_features is None else structure_summaries(picked_features)
     )
-    return _selection_run(
+    run = _selection_run(
         scan, featurizer, options, result, picked, train_chunks, summaries, timings, passes
-    ).with_picks_and_signal(picked_summaries, stopping)
+    )
+    run.feature_status.extend(outcome.notes)
+    return run.with_picks_and_signal(picked_summaries, stopping)
 
 
 def _no_progress(stage: str, advance: int, total: int | None) -> None:
@@ -261,17 +272,24 @@ def open_engine(
     return DaskEngine(source, workers=workers, scheduler=scheduler)
 
 
-def _train_features(
-    engine: Engine, featurizer: ChunkFeaturizer, scan: InputScan, report: Progress
+def _features(
+    engine: Engine,
+    featurizer: ChunkFeaturizer,
+    files: list[str],
+    n_structures: int,
+    report: Progress,
+    split: str = "train",
 ) -> list[FeatureChunk]:
-    """Features of the training structures the model supports, made by ``engine``."""
-    if not scan.train_files:
+    """Features of the structures of ``files`` (training or target) the model supports, made
+    by ``engine``."""
+    if not files:
         return []
-    report("train features", 0, scan.n_train)
+    stage_name = f"{split} features"
+    report(stage_name, 0, n_structures)
     sizes: list[int] = []
 
     def tasks() -> Iterator[FeatureTask]:
-        for read, supported, where in featurizer.stored_chunks(scan.train_files, "train"):
+        for read, supported, where in featurizer.stored_chunks(files, split):
             sizes.append(len(supported))
             yield FeatureTask(subset_structures(read, supported), where)
 
@@ -280,9 +298,82 @@ def _train_features(
     for featured in engine.map_chunks(stage, tasks()):
         featurizer.count(featured.computed)
         chunks.append(featured.features)
-        report("train features", sizes.pop(0), None)  # tasks() runs a window ahead
+        report(stage_name, sizes.pop(0), None)  # tasks() runs a window ahead
     featurizer.finish_sources()
     return chunks
+
+
+def _target_sample(
+    engine: Engine,
+    featurizer: ChunkFeaturizer,
+    scan: InputScan,
+    selector: Selector,
+    options: RunOptions,
+    report: Progress,
+) -> Shortlist:
+    """The uniform sample of ``M`` target structures a covering selector covers."""
+    chunks = _features(engine, featurizer, scan.target_files, scan.n_target, report, "target")
+    n_features = build_feature_map(featurizer.options).n_features(featurizer.backend)
+    try:
+        return selector.target_sample(chunks, n_features, options.n, options.seed)
+    except ValueError as error:  # every target structure skipped as unsupported
+        raise InputError(
+            str(error), file=", ".join(scan.target_files), hint="pass structures the model knows"
+        ) from None
+
+
+@dataclass
+class PoolPass:
+    """What the pool pass leaves: the picks, the shortlists they came from, the stopping
+    signal's pool sample (blocks computed in the pass) and notes for run.json.
+
+    Attributes
+    ----------
+    result : SelectionResult
+    shortlists : list of Shortlist
+        One per ranking (:meth:`fntk.select.Selector.pool_scorers`); the picks are among them.
+    signal_sample : FeatureChunk or None
+        The stopping signal's pool sample (None: no new pool structure).
+    signal_note : str
+        Which sample that is.
+    n_featurised : int
+        Pool structures whose features the pass computed or read back.
+    notes : list of str
+    """
+
+    result: SelectionResult
+    shortlists: list[Shortlist]
+    signal_sample: FeatureChunk | None
+    signal_note: str
+    n_featurised: int
+    notes: list[str]
+
+    def blocks_of(self, indices: np.ndarray) -> FeatureChunk:
+        """The blocks of the shortlisted pool structures with source ``indices``, in order."""
+        chunk = FeatureChunk.concatenate([s.chunk for s in self.shortlists])
+        position = {int(i): p for p, i in enumerate(chunk.source_index)}
+        return chunk.subset([position[int(i)] for i in indices])
+
+
+def feature_sample(
+    scan: InputScan, featurizer: ChunkFeaturizer, selector: Selector, options: RunOptions
+) -> tuple[np.ndarray, int] | None:
+    """Which pool structures the selector can use, when that is known before the pass: the
+    uniform sample of ``M`` new, supported structures of a sample-only selector
+    (:meth:`fntk.select.Selector.sample_only`), as a bool mask of shape (n_pool,), and the
+    number of new, supported structures. None: the whole pool is featurised (other selectors,
+    target structures, and a feature store, which keeps every chunk for later rounds)."""
+    key = selector.shortlist_key(options.seed)
+    if key is None or featurizer.store is not None:
+        return None
+    if not selector.sample_only(target=bool(scan.target_files)):
+        return None
+    species = featurizer.backend.species if featurizer.skip_unsupported else None
+    admitted = np.flatnonzero(np.asarray(scan.new, dtype=bool) & scan.supported(species))
+    size = selector.options.resolved_shortlist_size(options.n)
+    mask = np.zeros(scan.n_pool, dtype=bool)
+    mask[uniform_sample(admitted, key, size)] = True
+    return mask, len(admitted)
 
 
 def _select_pool(
@@ -294,27 +385,52 @@ def _select_pool(
     summaries: list[np.ndarray],
     timings: dict[str, float],
     report: Progress,
-) -> SelectionResult:
+    target: Shortlist | None = None,
+) -> PoolPass:
     """The pool pass (read -> features -> score on ``engine``, merge here), then the batch
-    selector on the merged shortlist. Appends the sampled plot summaries to ``summaries``
+    selector on the merged shortlists. Appends the sampled plot summaries to ``summaries``
     and the stage timings (seconds on this process; feature and scoring seconds summed over
     workers) to ``timings``."""
     n_features = build_feature_map(featurizer.options).n_features(featurizer.backend)
-    scorer = selector.scorer(n_features, selector.shortlist_key(options.seed))
-    merge = ShortlistMerge(selector.options.resolved_shortlist_size(options.n))
+    scorers = selector.pool_scorers(n_features, options.seed, target)
+    size = selector.options.resolved_shortlist_size(options.n)
+    merges = [ShortlistMerge(size) for _ in scorers]
+    planned = feature_sample(scan, featurizer, selector, options)
+    sample = None if planned is None else planned[0]
     stride = max(1, -(-scan.n_pool // PLOT_SAMPLE))  # ceil: at most PLOT_SAMPLE kept
+    # Selectors with a uniform sample take the stopping signal's sample from it; the others
+    # keep the blocks of every signal_stride-th pool structure as they stream.
+    uniform = scorers[0].random_key is not None
+    signal_stride = max(1, -(-scan.n_pool // ERROR_SAMPLE))
+    n_featurised = 0
 
     def tasks() -> Iterator[PoolTask]:
+        nonlocal n_featurised
         for read, supported, where in featurizer.stored_chunks(scan.pool_files, "pool"):
             indices = read.global_indices[supported]
             keep = [p for p, index in enumerate(indices.tolist()) if scan.new[index]]
-            sampled = np.flatnonzero(indices[keep] % stride == 0).tolist()
-            chunk = subset_structures(read, supported)
-            yield PoolTask(chunk, where, keep, sampled, merge.bar(), len(read))
+            if sample is None:
+                chunk = subset_structures(read, supported)
+            else:  # featurise only the sampled structures
+                keep = [p for p in keep if sample[indices[p]]]
+                if not keep:
+                    report("pool features + scoring", len(read), None)
+                    continue
+                chunk = subset_structures(read, [supported[p] for p in keep])
+                keep = list(range(len(keep)))
+            n_featurised += len(chunk)
+            kept_indices = chunk.global_indices[keep]
+            plotted = kept_indices % stride == 0 if sample is None else np.ones(len(keep), bool)
+            signal = [] if uniform else np.flatnonzero(kept_indices % signal_stride == 0).tolist()
+            bars = tuple(merge.bar() for merge in merges)
+            yield PoolTask(
+                chunk, where, keep, np.flatnonzero(plotted).tolist(), bars, len(read), signal
+            )
 
     report("pool features + scoring", 0, scan.n_pool)
-    stage = partial(pool_stage, options=featurizer.options, store=featurizer.store, scorer=scorer)
+    stage = partial(pool_stage, options=featurizer.options, store=featurizer.store, scorers=scorers)
     seconds = dict.fromkeys(("pool_features", "pool_scoring", "shortlist_merge"), 0.0)
+    kept: list[FeatureChunk] = []
     with _timed(timings, "pool_features_and_scoring"):
         for scored in engine.map_chunks(stage, tasks()):
             tick = time.perf_counter()
@@ -323,14 +439,42 @@ def _select_pool(
             seconds["pool_scoring"] += scored.scoring_s
             if scored.summaries.size:
                 summaries.append(scored.summaries)
-            merge.offer(scored.scores)
+            for merge, scores in zip(merges, scored.scores):
+                merge.offer(scores)
+            if scored.kept.n_structures:
+                kept.append(scored.kept)
             seconds["shortlist_merge"] += time.perf_counter() - tick
             report("pool features + scoring", scored.n_read, None)
         featurizer.finish_sources()
     timings.update(seconds)
     with _timed(timings, "selection"):
-        shortlist = merge.shortlist(n_features)
-        return selector.select_shortlist(shortlist, scorer.precision, options.n, options.seed)
+        shortlists = [merge.shortlist(n_features) for merge in merges]
+        result = selector.select_shortlists(
+            shortlists, scorers[0].precision, options.n, options.seed, target
+        )
+    signal_sample: FeatureChunk | None
+    if uniform:
+        first = shortlists[0].chunk  # in uniform-key order: its head is a uniform sample too
+        signal_sample = first.subset(np.arange(min(ERROR_SAMPLE, first.n_structures)))
+        signal_note = (
+            f"the first {signal_sample.n_structures} structures of the selector's seeded "
+            f"uniform pool sample (features from the pool pass)"
+        )
+    else:
+        signal_sample = FeatureChunk.concatenate(kept) if kept else None
+        signal_note = (
+            f"every {signal_stride}-th new pool structure (features kept in the pool pass)"
+        )
+    notes = []
+    if planned is not None:
+        notes.append(
+            f"featurised only the uniform sample of {n_featurised} of {planned[1]} new pool "
+            f"structures: {selector.options.method} uses nothing else (with --store every "
+            "structure is featurised, for later rounds)"
+        )
+    if signal_sample is not None and not signal_sample.n_structures:
+        signal_sample = None
+    return PoolPass(result, shortlists, signal_sample, signal_note, n_featurised, notes)
 
 
 def _selection_run(
@@ -371,7 +515,11 @@ def _selection_run(
         pool_duplicates=kept(scan.pool_repeats),
         options=options,
         model_spec=backend.spec,
-        files={"pool": scan.pool_files, "train": scan.train_files},
+        files={
+            "pool": scan.pool_files,
+            "train": scan.train_files,
+            **({"target": scan.target_files} if scan.target_files else {}),
+        },
         plot_data=plot_data,
         skipped_unsupported=featurizer.skipped,
         feature_status=[build_feature_map(options.features).describe(backend)],
@@ -384,17 +532,6 @@ def _selection_run(
         },
         pool_passes=passes,
     )
-
-
-def _error_sample(scan: InputScan, featurizer: ChunkFeaturizer) -> list[Atoms]:
-    """A uniform sample (every ``stride``-th pool index) of the new pool structures the model
-    supports, read by offset where possible: the stopping signal's stand-in for the pool."""
-    stride = max(1, -(-scan.n_pool // ERROR_SAMPLE))
-    skipped = {(s["source_file"], s["source_index"]) for s in featurizer.skipped}
-    indices = [
-        i for i in range(0, scan.n_pool, stride) if scan.new[i] and scan.source(i) not in skipped
-    ]
-    return _read_pool_structures(scan, indices)[0]
 
 
 def _read_pool_structures(

@@ -5,7 +5,8 @@ exists and before the model loads, and keeps a few numbers per pool structure
 (:class:`InputScan`): its file, frame and byte offset (so the picks are fetched by random
 access), whether it is new, a copy of a training structure or a repeat of an earlier pool
 structure (the one place fingerprints are sorted), the picks-vs-pool profile, the elements
-and the reference atom count of the joint map's lambda. A bad frame, ``n = 0`` or an ``n`` the
+and the reference atom count of the joint map's lambda. Target structures (``--target``) are
+read and validated here too, and counted. A bad frame, ``n = 0`` or an ``n`` the
 pool cannot meet is one clear error here. The feature pass is the second and last full read.
 Reading is cheap next to featurising (milliseconds against seconds per structure).
 """
@@ -36,8 +37,8 @@ class InputScan:
 
     Attributes
     ----------
-    pool_files, train_files : list of str
-    n_train : int
+    pool_files, train_files, target_files : list of str
+    n_train, n_target : int
     file_of, frame_of : list of int
         Position in ``pool_files`` and frame index in that file.
     offset_of : list of int or None
@@ -48,6 +49,11 @@ class InputScan:
         The excluded structures (``source_file``, ``source_index``; repeats with ``copy_of``).
     profile : StructureProfile
         Atom counts, largest reference forces and tags (the report's picks-vs-pool table).
+    element_sets : list of frozenset of int
+        The distinct element sets of the pool structures.
+    elements_of : list of int
+        Position in ``element_sets`` of each pool structure's elements (for
+        :meth:`supported`).
     element_counts : Counter
         Number of pool structures holding each atomic number.
     reference_n_atoms : float
@@ -56,7 +62,9 @@ class InputScan:
 
     pool_files: list[str]
     train_files: list[str]
+    target_files: list[str] = field(default_factory=list)
     n_train: int = 0
+    n_target: int = 0
     file_of: list[int] = field(default_factory=list)
     frame_of: list[int] = field(default_factory=list)
     offset_of: list[int | None] = field(default_factory=list)
@@ -64,11 +72,13 @@ class InputScan:
     train_copies: list[dict[str, object]] = field(default_factory=list)
     pool_repeats: list[dict[str, object]] = field(default_factory=list)
     profile: StructureProfile = field(default_factory=StructureProfile)
+    element_sets: list[frozenset[int]] = field(default_factory=list)
+    elements_of: list[int] = field(default_factory=list)
     element_counts: Counter[int] = field(default_factory=Counter)
     reference_n_atoms: float = 1.0
     first_with: dict[int, tuple[int, str, int, frozenset[int]]] = field(default_factory=dict)
     """Per atomic number, the first structure holding it: (split order, file, frame,
-    its elements); pool before training, as the structures were read."""
+    its elements); pool, then training, then target structures."""
 
     @property
     def n_pool(self) -> int:
@@ -88,31 +98,49 @@ class InputScan:
             _, file, frame, elements = min(firsts)
             raise unsupported_elements_error(sorted(elements - species), file, frame)
 
+    def supported(self, species: frozenset[int] | None) -> np.ndarray:
+        """Whether each pool structure has only elements of ``species`` (None: all do),
+        shape (n_pool,), bool."""
+        if species is None:
+            return np.ones(self.n_pool, dtype=bool)
+        known = np.array([elements <= species for elements in self.element_sets], dtype=bool)
+        return known[np.asarray(self.elements_of, dtype=np.int64)]
+
     def source(self, index: int) -> tuple[str, int]:
         """(file, frame) of pool structure ``index``."""
         return self.pool_files[self.file_of[index]], self.frame_of[index]
 
 
-def scan_inputs(pool: Sequence[str], train: Sequence[str], options: RunOptions) -> InputScan:
-    """Read and validate every structure of ``pool`` and ``train`` once; see :class:`InputScan`.
+def scan_inputs(
+    pool: Sequence[str], train: Sequence[str], options: RunOptions, target: Sequence[str] = ()
+) -> InputScan:
+    """Read and validate every structure of ``pool``, ``train`` and ``target`` once; see
+    :class:`InputScan`.
 
     Raises
     ------
     InputError
-        A file or frame that cannot be read or given to a model; ``options.n == 0``; or
-        ``options.n`` larger than the new pool structures (including a pool that is entirely
-        training structures). All three cases of ``n`` are the same error, exit status 1 in
-        the CLI.
+        A file or frame that cannot be read or given to a model; target files without a
+        structure; ``options.n == 0``; or ``options.n`` larger than the new pool structures
+        (including a pool that is entirely training structures). All three cases of ``n`` are
+        the same error, exit status 1 in the CLI.
     """
     if options.n == 0:
         raise InputError("asked for n=0: nothing to pick", hint="pass -n 1 or more")
-    scan = InputScan(expand_paths(pool), expand_paths(train) if train else [])
+    if target:
+        check_target_selector(options.select.method)
+    scan = InputScan(
+        expand_paths(pool),
+        expand_paths(train) if train else [],
+        expand_paths(target) if target else [],
+    )
     train_prints = set()
     for file, frame, atoms in iter_frames(scan.train_files) if scan.train_files else ():
         train_prints.add(duplicate_key(atoms))
         _note_elements(scan, (1, scan.n_train), file, frame, atoms.numbers)
         scan.n_train += 1
     first_of: dict[str, dict[str, object]] = {}
+    set_of: dict[frozenset[int], int] = {}
     n_atoms_sum = 0
     for index, (file, frame, atoms, offset) in enumerate(iter_frames_at(scan.pool_files)):
         if not scan.file_of or scan.pool_files[scan.file_of[-1]] != file:
@@ -122,8 +150,12 @@ def scan_inputs(pool: Sequence[str], train: Sequence[str], options: RunOptions) 
         scan.frame_of.append(frame)
         scan.offset_of.append(offset)
         scan.profile.add(atoms)
-        scan.element_counts.update(set(atoms.numbers.tolist()))
-        _note_elements(scan, (0, index), file, frame, atoms.numbers)
+        elements = _note_elements(scan, (0, index), file, frame, atoms.numbers)
+        scan.element_counts.update(elements)
+        if elements not in set_of:
+            set_of[elements] = len(scan.element_sets)
+            scan.element_sets.append(elements)
+        scan.elements_of.append(set_of[elements])
         if index < REFERENCE_SAMPLE:
             n_atoms_sum += len(atoms)
         here = {"source_file": file, "source_index": frame}
@@ -136,16 +168,42 @@ def scan_inputs(pool: Sequence[str], train: Sequence[str], options: RunOptions) 
             first_of[fingerprint] = here
         scan.new.append(fingerprint not in train_prints and first_of[fingerprint] is here)
     scan.reference_n_atoms = n_atoms_sum / min(scan.n_pool, REFERENCE_SAMPLE)
+    for file, frame, atoms in iter_frames(scan.target_files) if scan.target_files else ():
+        _note_elements(scan, (2, scan.n_target), file, frame, atoms.numbers)
+        scan.n_target += 1
+    if scan.target_files and not scan.n_target:
+        raise InputError(
+            "the target files hold no structure",
+            file=", ".join(scan.target_files),
+            hint="pass structures like those you will simulate with --target",
+        )
     check_n(options.n, scan)
     return scan
 
 
+def check_target_selector(method: str) -> None:
+    """Raise :class:`InputError` unless selector ``method`` covers a set (target structures
+    stand in for the pool only there)."""
+    from fntk.select import selectors
+
+    registry = selectors()
+    if getattr(registry.get(method), "covers", False):
+        return
+    names = [name for name in registry.names() if getattr(registry.get(name), "covers", False)]
+    raise InputError(
+        f"--target needs a covering selector, not {method!r}",
+        hint=f"use --selector {' or '.join(names)}, or drop --target",
+    )
+
+
 def _note_elements(
     scan: InputScan, order: tuple[int, int], file: str, frame: int, numbers: np.ndarray
-) -> None:
+) -> frozenset[int]:
+    """Record the structure as the first holding each of its new elements; its elements."""
     elements = frozenset(numbers.tolist())
     for z in elements - scan.first_with.keys():
         scan.first_with[z] = (order[0] * 2**62 + order[1], file, frame, elements)
+    return elements
 
 
 def check_n(n: int, scan: InputScan) -> None:

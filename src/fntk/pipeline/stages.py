@@ -4,13 +4,15 @@ The pass is read -> features -> score -> merge. The client reads the structure f
 (:meth:`~fntk.pipeline.featurize.ChunkFeaturizer.stored_chunks`); an engine
 (:mod:`fntk.engine`: one process, or Dask workers through :mod:`fntk.parallel`) maps
 :func:`feature_stage` (training set) or :func:`pool_stage` (pool: features, then the shortlist
-scores of :meth:`fntk.select.Selector.scorer`) over those chunks; the client merges the scored
-chunks with :class:`fntk.select.ShortlistMerge` and the batch selector runs on the merged
-shortlist (:meth:`fntk.select.Selector.select_shortlist`). Both engines run the same stages on
-the same chunks, so their picks and scores are the same. A pool chunk carries the merge's bar
-at the time it was handed out and returns the blocks only of the structures that beat it: the
-final shortlist is always among them (the bar only rises), while the client holds ``O(M)``
-blocks, never the pool's features.
+scores of :meth:`fntk.select.Selector.pool_scorers`, one ranking or more) over those chunks; the
+client merges the scored chunks with one :class:`fntk.select.ShortlistMerge` per ranking and the
+batch selector runs on the merged shortlists (:meth:`fntk.select.Selector.select_shortlists`).
+Both engines run the same stages on the same chunks, so their picks and scores are the same. A
+pool chunk carries each merge's bar at the time it was handed out and returns the blocks only of
+the structures that beat it: the final shortlists are always among them (a bar only rises),
+while the client holds ``O(M)`` blocks, never the pool's features. A chunk may also send back
+the whole blocks of a few structures (``PoolTask.kept``: the stopping signal's pool sample), so
+that nothing is featurised twice.
 """
 
 from __future__ import annotations
@@ -95,28 +97,33 @@ class PoolTask:
         of earlier pool structures).
     sampled : list of int
         Positions in ``keep`` whose plot summaries are sent back.
-    bar : (float, int) or None
-        The merge's ``M``-th best ``(tie key, source index)`` when the chunk was handed out;
-        only blocks that beat it are sent back (None: all).
+    bars : tuple of ((float, int) or None)
+        Per ranking, the merge's ``M``-th best ``(tie key, source index)`` when the chunk was
+        handed out; only blocks that beat it are sent back (None: all).
     n_read : int
         Structures read for this chunk (supported or not), for progress.
+    kept : list of int
+        Positions in ``keep`` whose blocks are sent back whole.
     """
 
     chunk: StructureChunk
     where: StoreChunk
     keep: list[int]
     sampled: list[int]
-    bar: Bar | None
+    bars: tuple[Bar | None, ...]
     n_read: int
+    kept: list[int]
 
 
 @dataclass(frozen=True)
 class ScoredPoolChunk:
-    """What :func:`pool_stage` sends back: the chunk's scores cut at the task's bar, the plot
-    summaries of the sampled structures, and the task's bookkeeping."""
+    """What :func:`pool_stage` sends back: the chunk's scores per ranking cut at the task's
+    bars, the plot summaries of the sampled structures, the kept blocks and the task's
+    bookkeeping."""
 
-    scores: ChunkScores
+    scores: tuple[ChunkScores, ...]
     summaries: np.ndarray
+    kept: FeatureChunk
     computed: bool
     feature_s: float
     scoring_s: float
@@ -129,21 +136,23 @@ def pool_stage(
     *,
     options: FeatureMapOptions,
     store: FeatureStore | None,
-    scorer: ChunkScorer,
+    scorers: tuple[ChunkScorer, ...],
 ) -> ScoredPoolChunk:
-    """Features of one pool chunk (computed or read back), then its shortlist scores."""
+    """Features of one pool chunk (computed or read back), then its scores under each
+    ranking."""
     featured = feature_stage(
         backend, FeatureTask(task.chunk, task.where), options=options, store=store
     )
     tick = time.perf_counter()
     features = featured.features.subset(task.keep)
-    scores = scorer(features).beating(task.bar)
+    scores = tuple(scorer(features).beating(bar) for scorer, bar in zip(scorers, task.bars))
     summaries = (
         structure_summaries(features.subset(task.sampled)) if task.keep else np.zeros((0, 0))
     )
     return ScoredPoolChunk(
         scores=scores,
         summaries=summaries,
+        kept=features.subset(task.kept),
         computed=featured.computed,
         feature_s=featured.feature_s,
         scoring_s=time.perf_counter() - tick,

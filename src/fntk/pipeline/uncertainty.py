@@ -270,27 +270,28 @@ def run_uncertainty(
 
 
 ERROR_SAMPLE = 32
-"""Pool structures (a uniform sample by pool index) whose predicted errors estimate the pool
-mean in ``fntk select``'s stopping signal. Their features are computed again after the pool
-pass (recorded as ``timings_s.stopping_signal``), which keeps the pass itself unchanged for
-one process and for Dask workers; on the demo's 120-structure pool that is 30 structures."""
+"""Pool structures (a uniform sample) whose predicted errors estimate the pool mean in
+``fntk select``'s stopping signal. Their features come from the pool pass, never computed
+again: the head of a uniform-sample selector's seeded sample (``coverage``, ``random``), else
+every ``ceil(n_pool / ERROR_SAMPLE)``-th pool structure, kept as the pool streams
+(:mod:`fntk.pipeline.job`); run.json's ``stopping_signal.sample`` says which."""
 
 
 def pool_error_signal(
-    backend: ModelBackend,
     options: FeatureMapOptions,
     train: Sequence[FeatureChunk],
     picked: FeatureChunk | None,
-    sample: Sequence[Atoms],
+    sample: FeatureChunk | None,
 ) -> dict[str, object] | None:
-    """Stopping signal: mean predicted force RMSE of a pool sample before and after labelling
-    the picks (the posterior with their rows added), uncalibrated (prior units).
+    """Stopping signal: mean predicted force RMSE of a pool sample (its feature blocks) before
+    and after labelling the picks (the posterior with their rows added), uncalibrated (prior
+    units).
 
     Returns ``None`` for maps without force rows or an empty sample.
     """
-    if not sample or options.name not in ("joint", "force-ntk"):
+    if sample is None or not sample.n_structures or options.name not in ("joint", "force-ntk"):
         return None
-    features = compute_features(backend, list(sample), options)
+    features = sample
     scale = float(getattr(options, "force_weight", 1.0))
     model = ErrorModel(force_row_scale=scale)
     chunks = [c for c in train if c.n_structures]
@@ -301,7 +302,7 @@ def pool_error_signal(
         "pool_force_rmse_before": float(np.mean(before)),
         "pool_force_rmse_after": float(np.mean(after)),
         "relative_change": float(np.mean(after) / np.mean(before) - 1.0),
-        "n_sample": len(sample),
+        "n_sample": sample.n_structures,
         "calibrated": False,
         "units": "prior units (uncalibrated: run fntk uncertainty --calibrate for eV/A)",
         "before_per_structure": [float(x) for x in before],

@@ -41,6 +41,7 @@ from fntk.select.shortlist import (
     build_shortlist,
     posterior_variance,
     score_chunk,
+    uniform_sample,
 )
 
 __all__ = [
@@ -68,5 +69,6 @@ __all__ = [
     "score_chunk",
     "select_structures",
     "selectors",
+    "uniform_sample",
     "uniform_shortlist_key",
 ]

@@ -15,8 +15,8 @@ where it is written) and fitted state ends in ``_``. A selection is a pure funct
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,7 @@ import numpy as np
 from fntk.chunk import FeatureChunk
 from fntk.errors import InputError
 from fntk.select.base import SelectionProblem, build_selector, run_greedy
+from fntk.select.candidates import Nearness, union_shortlist
 from fntk.select.options import SelectOptions
 from fntk.select.precision import (
     Precision,
@@ -174,7 +175,11 @@ class Selector:
         return self
 
     def select(
-        self, pool_chunks: Iterable[FeatureChunk], n: int, random_state: RandomState = None
+        self,
+        pool_chunks: Iterable[FeatureChunk],
+        n: int,
+        random_state: RandomState = None,
+        target_chunks: Iterable[FeatureChunk] | None = None,
     ) -> SelectionResult:
         """Stream the pool and pick ``n`` structures.
 
@@ -188,17 +193,26 @@ class Selector:
         random_state : int, numpy.random.SeedSequence or None
             Seed of the generator ``np.random.default_rng(np.random.SeedSequence(seed))`` that
             randomised selectors (kmeans++, random) draw from; ``None`` draws fresh entropy.
+        target_chunks : iterable of FeatureChunk, optional
+            Unlabelled structures like those the user will simulate (covering selectors only,
+            :mod:`fntk.select.candidates`): what must be covered is a seeded uniform sample of
+            ``M`` of them instead of the pool sample, and the pool structures nearest to it
+            join the candidates. Consumed once, before the pool.
 
         Returns
         -------
         SelectionResult
+
+        Raises
+        ------
+        ValueError
+            ``target_chunks`` with a selector that does not cover a set, or no target structure.
         """
         if not hasattr(self, "precision_"):
             raise RuntimeError("call fit(train_chunks) before select()")
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
             raise InputError(f"n must be a non-negative integer, got {n!r}")
         options = self.options
-        size = options.resolved_shortlist_size(int(n))
         if n == 0:
             empty = np.zeros(0, dtype=np.int64)
             return SelectionResult(
@@ -218,12 +232,18 @@ class Selector:
                 raise InputError("the pool is empty and no training chunk gave the feature width")
             check_chunk(first, None, "pool")
             n_features, chunks = first.n_features, _prepend(first, chunks)
-        rng = np.random.default_rng(_seed(random_state))
-        scorer = self.scorer(n_features, uniform_shortlist_key(self.options, rng))
-        merge = ShortlistMerge(size)
+        seed = _seed(random_state)  # one entropy draw for None: every step replays it
+        target = None
+        if target_chunks is not None:
+            target = self.target_sample(target_chunks, n_features, int(n), seed)
+        scorers = self.pool_scorers(n_features, seed, target)
+        size = options.resolved_shortlist_size(int(n))
+        merges = [ShortlistMerge(size) for _ in scorers]
         for chunk in chunks:
-            merge.offer(scorer(chunk))
-        return self._select_from(merge.shortlist(n_features), scorer.precision, int(n), rng)
+            for scorer, merge in zip(scorers, merges):
+                merge.offer(scorer(chunk))
+        shortlists = [merge.shortlist(n_features) for merge in merges]
+        return self.select_shortlists(shortlists, scorers[0].precision, int(n), seed, target)
 
     def scorer(self, n_features: int, random_key: int | None) -> ChunkScorer:
         """What scores each pool chunk: the fitted precision (``sigma^2 I`` of width
@@ -236,10 +256,77 @@ class Selector:
             precision = self._factorize(np.zeros((n_features, n_features)), 0, 0)
         return ChunkScorer(precision, self.options, random_key)
 
+    def sample_only(self, target: bool = False) -> bool:
+        """Whether the selector uses nothing of the pool but its uniform sample of ``M`` (no
+        variance or target candidates), so that the features of the sample are all a pool pass
+        needs (:func:`~fntk.select.shortlist.uniform_sample` names it in advance)."""
+        method = self.options.method
+        return (
+            _trait(method, "uniform_shortlist")
+            and not _trait(method, "variance_candidates")
+            and not target
+        )
+
     def shortlist_key(self, random_state: RandomState) -> int | None:
         """The uniform-sample shortlist key :meth:`select` draws from ``random_state`` (None for
         selectors that shortlist by posterior variance)."""
         return uniform_shortlist_key(self.options, np.random.default_rng(_seed(random_state)))
+
+    def pool_scorers(
+        self, n_features: int, random_state: RandomState, target: Shortlist | None = None
+    ) -> tuple[ChunkScorer, ...]:
+        """The rankings the pool pass keeps a top ``M`` of, in the order
+        :meth:`select_shortlists` expects: the selector's shortlist (:meth:`scorer` with
+        :meth:`shortlist_key`), then the top ``M`` by score (``variance_candidates`` selectors),
+        then the nearest to ``target`` (:meth:`target_sample`). ``random_state`` as for
+        :meth:`select`."""
+        first = self.scorer(n_features, self.shortlist_key(random_state))
+        scorers = [first]
+        if _trait(self.options.method, "variance_candidates"):
+            scorers.append(replace(first, random_key=None))
+        if target is not None:
+            options = self.options
+            near = Nearness.of(
+                target,
+                first.precision,
+                (options.energy_weight, options.force_weight),
+                self._resolve_kernel(target),  # type: ignore[arg-type]  # linear or gram
+                options.normalization,
+            )
+            scorers.append(replace(first, random_key=None, near=near))
+        return tuple(scorers)
+
+    def target_sample(
+        self,
+        target_chunks: Iterable[FeatureChunk],
+        n_features: int,
+        n: int,
+        random_state: RandomState,
+    ) -> Shortlist:
+        """A seeded uniform sample of ``M`` target structures with their posterior variances
+        (streamed once; ``n_pool`` counts the target structures): what a covering selector
+        covers instead of the pool sample.
+
+        Raises
+        ------
+        ValueError
+            The selector does not cover a set, or no target structure was given.
+        """
+        method = self.options.method
+        if not _trait(method, "covers"):
+            names = ", ".join(name for name in selectors().names() if _trait(name, "covers"))
+            raise ValueError(
+                f"target structures need a covering selector ({names}), not {method!r}"
+            )
+        _, key = _draw_keys(self.options, np.random.default_rng(_seed(random_state)), True)
+        scorer = self.scorer(n_features, key)
+        merge = ShortlistMerge(self.options.resolved_shortlist_size(n))
+        for chunk in _chunk_stream(target_chunks, "target"):
+            merge.offer(scorer(chunk))
+        sample = merge.shortlist(n_features)
+        if not sample.n_pool:
+            raise ValueError("the target set is empty")
+        return sample
 
     def select_shortlist(
         self, shortlist: Shortlist, precision: Precision, n: int, random_state: RandomState
@@ -247,12 +334,39 @@ class Selector:
         """Run the batch selector on a merged shortlist (:class:`ShortlistMerge` of the
         :meth:`scorer`'s chunk scores): what :meth:`select` does once the pool has streamed.
         ``random_state`` must be an int or SeedSequence for the picks to equal :meth:`select`'s."""
+        return self.select_shortlists([shortlist], precision, n, random_state)
+
+    def select_shortlists(
+        self,
+        shortlists: Sequence[Shortlist],
+        precision: Precision,
+        n: int,
+        random_state: RandomState,
+        target: Shortlist | None = None,
+    ) -> SelectionResult:
+        """Run the batch selector on the merged top-``M`` sets of :meth:`pool_scorers` (same
+        order) and the ``target`` sample: what :meth:`select` does once the pool has streamed.
+
+        The candidates are the union of the sets. A covering selector covers ``target`` when
+        given, else the first set (the uniform sample) when the candidates are wider or the
+        cover is weighted. ``random_state`` must be an int or SeedSequence for the picks to
+        equal :meth:`select`'s.
+        """
         rng = np.random.default_rng(_seed(random_state))
-        uniform_shortlist_key(self.options, rng)  # the draw select() made for the shortlist
-        return self._select_from(shortlist, precision, int(n), rng)
+        _draw_keys(self.options, rng, target is not None)  # the draws select() made
+        cover = target
+        method = self.options.method
+        if cover is None and (len(shortlists) > 1 or _trait(method, "weighted_cover")):
+            cover = shortlists[0]
+        return self._select_from(union_shortlist(shortlists), precision, int(n), rng, cover)
 
     def _select_from(
-        self, shortlist: Shortlist, precision: Precision, n: int, rng: np.random.Generator
+        self,
+        shortlist: Shortlist,
+        precision: Precision,
+        n: int,
+        rng: np.random.Generator,
+        cover: Shortlist | None = None,
     ) -> SelectionResult:
         options = self.options
         status = list(precision.status)
@@ -260,9 +374,15 @@ class Selector:
             status.append(
                 f"n={n} exceeds the pool size {shortlist.n_pool}; returning every pool structure"
             )
-        kernel = self._resolve_kernel(shortlist)
+        kernel = self._resolve_kernel(
+            shortlist
+            if cover is None
+            else replace(shortlist, max_rows=max(shortlist.max_rows, cover.max_rows))
+        )
         mode = options.mode if precision.n_train_structures else "p"
         problem = self._problem(shortlist, precision, kernel)
+        if cover is not None:
+            problem = self._with_cover(problem, cover, precision)
         outcome = run_greedy(build_selector(options), problem, n, rng)
         status.extend(outcome.status)
         for message in status:
@@ -278,6 +398,22 @@ class Selector:
             kernel=kernel,
             mode=mode,
             sigma=precision.sigma,
+        )
+
+    def _with_cover(
+        self, problem: SelectionProblem, cover: Shortlist, precision: Precision
+    ) -> SelectionProblem:
+        """``problem`` with the structures to cover (by source index) and, for a weighted
+        cover, their posterior variances as weights."""
+        options = self.options
+        order = np.argsort(cover.source_index, kind="stable")
+        weighted = _trait(options.method, "weighted_cover")
+        return replace(
+            problem,
+            cover=posterior_blocks(
+                cover.chunk.subset(order), precision, options.energy_weight, options.force_weight
+            ),
+            cover_weight=cover.posterior_variance[order] if weighted else None,
         )
 
     def _factorize(self, gram: np.ndarray, n_structures: int, n_rows: int) -> Precision:
@@ -330,16 +466,19 @@ class ChunkScorer:
     options : SelectOptions
     random_key : int or None
         Uniform-sample shortlist key (:func:`uniform_shortlist_key`).
+    near : Nearness or None
+        Rank by closeness to a target sample instead (:mod:`fntk.select.candidates`).
     """
 
     precision: Precision
     options: SelectOptions
     random_key: int | None
+    near: Nearness | None = None
 
     def __call__(self, chunk: FeatureChunk) -> ChunkScores:
         """Scores of every structure of ``chunk``."""
         options = self.options
-        return score_chunk(
+        scores = score_chunk(
             chunk,
             self.precision,
             normalization=options.normalization,
@@ -348,6 +487,10 @@ class ChunkScorer:
             cost_exponent=options.cost_exponent,
             random_key=self.random_key,
         )
+        if self.near is None or not scores.n_scored:
+            return scores
+        weights = (options.energy_weight, options.force_weight)
+        return replace(scores, rank=self.near(chunk, self.precision, weights))
 
 
 def uniform_shortlist_key(options: SelectOptions, rng: np.random.Generator) -> int | None:
@@ -357,6 +500,22 @@ def uniform_shortlist_key(options: SelectOptions, rng: np.random.Generator) -> i
     if not getattr(selectors().get(options.method), "uniform_shortlist", False):
         return None
     return int(rng.integers(2**62))
+
+
+def _draw_keys(
+    options: SelectOptions, rng: np.random.Generator, target: bool
+) -> tuple[int | None, int | None]:
+    """The draws a selection makes from ``rng`` before the batch selector: the uniform-sample
+    key (:func:`uniform_shortlist_key`), then, with target structures, the key of their
+    sample (drawn after, so the pool sample is the same with or without a target)."""
+    key = uniform_shortlist_key(options, rng)
+    return key, int(rng.integers(2**62)) if target else None
+
+
+def _trait(method: str, name: str) -> bool:
+    """A class-level flag of the selector registered as ``method``
+    (:class:`~fntk.select.base.GreedySelector`)."""
+    return bool(getattr(selectors().get(method), name, False))
 
 
 def _chunk_stream(chunks: Iterable[FeatureChunk] | None, what: str) -> Iterator[FeatureChunk]:

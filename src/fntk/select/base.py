@@ -47,6 +47,12 @@ class SelectionProblem:
     normalization : {"per-row", "per-atom", "total"}
         Normalisation of the shortlist score, shared by the Gram kernel
         (:mod:`fntk.select.kernels`).
+    cover : PosteriorBlocks or None
+        Posterior blocks of the structures a covering selector must cover when they are not
+        the candidates themselves (the uniform pool sample under wider candidates, or a sample
+        of target structures; :mod:`fntk.select.candidates`), in increasing index order.
+    cover_weight : ndarray, shape (n_cover,), float64, or None
+        How much each structure to cover counts (``None``: 1 each).
     """
 
     candidates: PosteriorBlocks
@@ -57,6 +63,8 @@ class SelectionProblem:
     kernel: KernelName
     train: PosteriorBlocks | None = None
     normalization: Normalization = "per-row"
+    cover: PosteriorBlocks | None = None
+    cover_weight: np.ndarray | None = None
 
     @property
     def n_candidates(self) -> int:
@@ -118,6 +126,15 @@ class GreedySelector(abc.ABC):
     uniform_shortlist: ClassVar[bool] = False
     """Whether the selector runs on a seeded uniform sample of the pool (the pool's stand-in)
     instead of the top ``M`` by posterior variance."""
+    variance_candidates: ClassVar[bool] = False
+    """With ``uniform_shortlist``: the candidates are the uniform sample together with the top
+    ``M`` by posterior variance, and the uniform sample stays what must be covered."""
+    covers: ClassVar[bool] = False
+    """Whether the selector covers a set (``SelectionProblem.cover``), so that target structures
+    can stand in for the pool (``target_chunks`` of :meth:`fntk.select.Selector.select`)."""
+    weighted_cover: ClassVar[bool] = False
+    """Whether each structure to cover counts with its posterior variance
+    (``SelectionProblem.cover_weight``)."""
 
     def __init__(self) -> None:
         self.status: list[str] = []

@@ -12,6 +12,12 @@ The objective is monotone submodular, so the greedy is evaluated lazily (Minoux)
 upper bound is refreshed only when it tops the queue, and ties follow
 :mod:`fntk.select.ties`. Gains are divided by the labelling cost when cost-aware acquisition is
 on.
+
+The candidates and the structures to cover are one seeded uniform sample of ``M`` pool
+structures. With target structures (``--target``) what must be covered is a uniform sample of
+them instead (``SelectionProblem.cover``), and the pool structures nearest to it join the
+candidates (:mod:`fntk.select.candidates`); ``coverage-density``
+(:mod:`fntk.select.coverage_density`) weighs each structure to cover by its posterior variance.
 """
 
 from __future__ import annotations
@@ -27,10 +33,15 @@ from fntk.select.registry import register_selector
     "coverage", help="greedy k-median: the pick that most reduces the candidates' distance"
 )
 class Coverage(GreedySelector):
-    """Greedy k-median over the candidates (see the module docstring)."""
+    """Greedy k-median over the candidates (see the module docstring).
+
+    With a cover set (``SelectionProblem.cover``) the gains are sums over it instead of over
+    the candidates, each term times ``SelectionProblem.cover_weight`` when given.
+    """
 
     uses_train_centres = True
     uniform_shortlist = True
+    covers = True
 
     def prepare(self, problem: SelectionProblem, n: int, rng: np.random.Generator) -> None:
         self.problem = problem
@@ -38,7 +49,15 @@ class Coverage(GreedySelector):
             problem.candidates, problem.kernel, problem.normalization, unit=True
         )
         self.vectors = kernel.vectors
-        self.nearest = np.linalg.norm(self.vectors, axis=1)
+        self.cover = (
+            self.vectors
+            if problem.cover is None
+            else StructureKernel(
+                problem.cover, problem.kernel, problem.normalization, basis=kernel.basis, unit=True
+            ).vectors
+        )
+        self.weight = problem.cover_weight
+        self.nearest = np.linalg.norm(self.cover, axis=1)
         if problem.train is not None and problem.train.n_structures:
             train = StructureKernel(
                 problem.train, problem.kernel, problem.normalization, basis=kernel.basis, unit=True
@@ -51,17 +70,20 @@ class Coverage(GreedySelector):
         self.scale = float(self.gains.max(initial=0.0)) or 1.0
 
     def _distances(self, centre: np.ndarray) -> np.ndarray:
-        """Kernel distance of every candidate to the point with kernel map ``centre``.
+        """Kernel distance of every structure to cover to the point with kernel map ``centre``.
 
         Computed as the norm of the difference of the explicit maps, not from
         ``k(x, x) + k(y, y) - 2 k(x, y)``, whose cancellation near zero would be amplified by
         the square root and make the picks depend on the chunking.
         """
-        return np.linalg.norm(self.vectors - centre, axis=1)
+        return np.linalg.norm(self.cover - centre, axis=1)
 
     def _gain(self, centre: np.ndarray) -> float:
         """Unnormalised gain of a centre at ``centre`` under the current centres."""
-        return float(np.maximum(self.nearest - self._distances(centre), 0.0).sum())
+        decrease = np.maximum(self.nearest - self._distances(centre), 0.0)
+        if self.weight is not None:
+            decrease *= self.weight
+        return float(decrease.sum())
 
     def next_index(self, selected: np.ndarray) -> tuple[int, float]:
         eligible = ~selected

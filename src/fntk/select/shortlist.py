@@ -314,6 +314,15 @@ def uniform_keys(source_index: np.ndarray, key: int) -> np.ndarray:
     return (x >> np.uint64(11)).astype(np.float64) / float(2**53)
 
 
+def uniform_sample(source_index: np.ndarray, key: int, size: int) -> np.ndarray:
+    """The ``size`` of ``source_index`` that a uniform-sample shortlist with ``key`` keeps
+    (:class:`ShortlistMerge` ranking by :func:`uniform_keys`: the largest tie keys, then the
+    smaller index), known before any feature is computed. Sorted, int64."""
+    source_index = np.asarray(source_index, dtype=np.int64)
+    order = np.lexsort((source_index, -tie_keys(uniform_keys(source_index, key))))
+    return np.sort(source_index[order[:size]])
+
+
 def build_shortlist(
     pool_chunks: Iterable[FeatureChunk],
     precision: Precision,
