@@ -210,7 +210,7 @@ def run_selection(
     with _timed(timings, "stopping_signal"):
         sample = _error_sample(scan, featurizer)
         stopping = pool_error_signal(
-            backend, options.features, train_chunks, picked_features, sample
+            backend, options.features, train_chunks, picked_features, sample, scan.calibration
         )
     picked_summaries = (
         np.zeros((0, 0)) if picked_features is None else structure_summaries(picked_features)

@@ -22,6 +22,7 @@ from fntk.errors import InputError
 from fntk.io import duplicate_key, expand_paths, iter_frames, iter_frames_at
 from fntk.io.validate import unsupported_elements_error
 from fntk.pipeline.options import RunOptions
+from fntk.pipeline.uncertainty import CalibrationSet, read_calibration
 from fntk.report.profile import StructureProfile
 
 REFERENCE_SAMPLE = 1000
@@ -52,6 +53,9 @@ class InputScan:
         Number of pool structures holding each atomic number.
     reference_n_atoms : float
         Mean atom count of the first :data:`REFERENCE_SAMPLE` pool structures.
+    calibration : CalibrationSet or None
+        The labelled ``options.calibrate`` structures without their training-set copies
+        (the stopping signal's calibration), when given.
     """
 
     pool_files: list[str]
@@ -66,9 +70,10 @@ class InputScan:
     profile: StructureProfile = field(default_factory=StructureProfile)
     element_counts: Counter[int] = field(default_factory=Counter)
     reference_n_atoms: float = 1.0
+    calibration: CalibrationSet | None = None
     first_with: dict[int, tuple[int, str, int, frozenset[int]]] = field(default_factory=dict)
     """Per atomic number, the first structure holding it: (split order, file, frame,
-    its elements); pool before training, as the structures were read."""
+    its elements); pool, then training, then calibration structures."""
 
     @property
     def n_pool(self) -> int:
@@ -102,7 +107,8 @@ def scan_inputs(pool: Sequence[str], train: Sequence[str], options: RunOptions) 
         A file or frame that cannot be read or given to a model; ``options.n == 0``; or
         ``options.n`` larger than the new pool structures (including a pool that is entirely
         training structures). All three cases of ``n`` are the same error, exit status 1 in
-        the CLI.
+        the CLI. A calibration set (``options.calibrate``) without labels or entirely in the
+        training set (:func:`~fntk.pipeline.uncertainty.read_calibration`).
     """
     if options.n == 0:
         raise InputError("asked for n=0: nothing to pick", hint="pass -n 1 or more")
@@ -137,6 +143,12 @@ def scan_inputs(pool: Sequence[str], train: Sequence[str], options: RunOptions) 
         scan.new.append(fingerprint not in train_prints and first_of[fingerprint] is here)
     scan.reference_n_atoms = n_atoms_sum / min(scan.n_pool, REFERENCE_SAMPLE)
     check_n(options.n, scan)
+    if options.calibrate:
+        scan.calibration = read_calibration(options.calibrate, train_prints)
+        labelled = scan.calibration.labelled
+        for position, atoms in enumerate(labelled.structures):
+            where = (labelled.source_files[position], labelled.frame_indices[position])
+            _note_elements(scan, (2, position), *where, atoms.numbers)
     return scan
 
 
