@@ -45,8 +45,8 @@ FEATURE_CHUNK = 64
 """Structures per feature computation (bounds the memory of force blocks)."""
 
 MIN_SLICE = 2
-"""Fewest structures a calibration slice (and the rest) may hold; smaller sets get no
-estimate."""
+"""Fewest structures a slice held out here (and the rest) may hold; smaller sets get no
+estimate. A slice the model held out itself is used at any size."""
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,8 @@ class RoundErrorEstimator:
         labelled set is too small."""
         n = len(labelled)
         held = model.validation_indices
-        if held is not None and len(held) >= MIN_SLICE and n - len(held) >= MIN_SLICE:
+        # The model's own slice is taken at any size: calibrating elsewhere costs a fit.
+        if held is not None and len(held) and n - len(held) >= 1:
             rest = np.setdiff1d(np.arange(n), held)
             return np.sort(np.asarray(held, dtype=np.int64)), rest, model
         size = max(MIN_SLICE, math.ceil(self.options.calibration_fraction * n))

@@ -523,8 +523,9 @@ def estimates_markdown(rows: Sequence[ResultRow]) -> list[str]:
                     continue
                 predicted = np.mean([r.predicted_force_rmse_mev_per_ang for r in cell])
                 measured = np.mean([r.force_rmse_mev_per_ang for r in cell])
-                rho = np.nanmean([r.force_rmse_spearman for r in cell])
-                cells.append(f"{predicted:.0f} / {measured:.0f} (ρ {rho:.2f})")
+                rhos = [r.force_rmse_spearman for r in cell if np.isfinite(r.force_rmse_spearman)]
+                rho = f"{np.mean(rhos):.2f}" if rhos else "-"  # fewer than 3 structures
+                cells.append(f"{predicted:.0f} / {measured:.0f} (ρ {rho})")
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
         lines.append("")
     # Timings repeat on every split of a round: one split's rows count each round once.
