@@ -175,3 +175,9 @@ def test_bench_quick_end_to_end(tmp_path, learner):
     summary = (out / "summary.md").read_text()
     assert "labels to reach random's final force RMSE" in summary
     assert all(f"| {m} |" in summary for m in METHOD_NAMES)
+    # Predicted errors, calibrated on a held-out slice of the 4 or 6 labels, on every split
+    assert all(r.predicted_force_rmse_mev_per_ang > 0 for r in rows)
+    assert all(-1 <= r.force_rmse_spearman <= 1 for r in rows if r.split == "test_id")
+    assert all(r.seconds_estimates > 0 for r in rows)
+    assert "## Predicted vs measured test force RMSE" in summary
+    assert "Cost of the estimates:" in summary

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from fntk.bench import RESULT_COLUMNS, ResultRow, read_results, summary_markdown, write_results
 
@@ -43,11 +44,28 @@ def test_no_warning_for_trained_rounds_or_ridge_fits():
 
 
 def test_kept_step_round_trips_and_old_files_read_as_unknown(tmp_path):
-    rows = [_row("random", 0, 3)]
+    rows = [
+        dataclasses.replace(
+            _row("random", 0, 3),
+            predicted_force_rmse_mev_per_ang=90.5,
+            force_rmse_spearman=0.25,
+            seconds_estimates=0.5,
+        )
+    ]
     write_results(tmp_path / "results.csv", rows)
     assert read_results(tmp_path / "results.csv") == rows
-    assert RESULT_COLUMNS[-1] == "n_steps_kept"
-    legacy = tmp_path / "legacy.csv"
+    assert RESULT_COLUMNS[-4:] == (
+        "n_steps_kept",
+        "predicted_force_rmse_mev_per_ang",
+        "force_rmse_spearman",
+        "seconds_estimates",
+    )
     lines = (tmp_path / "results.csv").read_text().splitlines()
-    legacy.write_text("\n".join(line.rsplit(",", 1)[0] for line in lines) + "\n")
-    assert read_results(legacy) == [dataclasses.replace(rows[0], n_steps_kept=-1)]
+    for n_dropped in (3, 4):  # before the predicted errors; before n_steps_kept too
+        legacy = tmp_path / f"legacy{n_dropped}.csv"
+        legacy.write_text("\n".join(line.rsplit(",", n_dropped)[0] for line in lines) + "\n")
+        (old,) = read_results(legacy)
+        assert old.n_steps_kept == (3 if n_dropped == 3 else -1)
+        assert math.isnan(old.predicted_force_rmse_mev_per_ang)
+        assert math.isnan(old.force_rmse_spearman) and old.seconds_estimates == 0.0
+        assert old.force_rmse_mev_per_ang == rows[0].force_rmse_mev_per_ang

@@ -272,3 +272,42 @@ def test_proxy_learner_sees_the_same_labelled_sets(tiny_sets, tmp_path):
     )
     rows = read_results(tmp_path / "proxy_results.csv")
     assert len(rows) == len(again.rows) == 16
+
+
+class LabelCountEstimator:
+    """Test double of :class:`fntk.bench.estimates.RoundErrorEstimator`: predicts 90 meV/A
+    per label count's error. A double because the real one needs a model's features; this one
+    records what the loop asks it, so the test can check the columns and round-0 sharing."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[int, int]] = []  # (n_labels, seed)
+
+    def estimate(self, model, labelled, tests, seed):
+        from fntk.bench.estimates import RoundEstimates, SplitEstimate
+
+        self.asked.append((len(labelled), seed))
+        splits = {name: SplitEstimate(0.9 * 100.0 / len(labelled), 0.5) for name in tests}
+        return RoundEstimates(splits, seconds=0.25)
+
+
+def test_estimates_fill_their_columns_and_the_summary(tiny_sets, tmp_path):
+    estimator = LabelCountEstimator()
+    doubles = {"a": FirstCandidates("a"), "b": FirstCandidates("b")}
+    options = BenchOptions(rounds=1, batch=2, n_seeds=1, methods=("random",))
+    result = run_benchmark(
+        data(tiny_sets), options, tmp_path, CountingLearner(), methods=doubles, estimator=estimator
+    )
+    assert sorted(estimator.asked) == [(3, 0), (5, 0), (5, 0)]  # round 0 once, shared
+    for row in read_results(tmp_path / "results.csv"):
+        assert row.predicted_force_rmse_mev_per_ang == pytest.approx(90.0 / row.n_labels)
+        assert row.force_rmse_spearman == 0.5 and row.seconds_estimates == 0.25
+    assert "## Predicted vs measured test force RMSE" in result.summary
+    assert "| a | 30 / 33 (ρ 0.50) | 18 / 20 (ρ 0.50) |" in result.summary
+    # 4 rounds of 0.25 s against 4 x (0.01 s fit + the evaluation time)
+    assert "Cost of the estimates: 1.0 s against" in result.summary
+
+
+def test_no_estimator_leaves_the_columns_empty(tiny_sets, tmp_path):
+    result, _, _ = run(tiny_sets, tmp_path, rounds=1)
+    assert all(np.isnan(r.predicted_force_rmse_mev_per_ang) for r in result.rows)
+    assert "Predicted vs measured" not in result.summary

@@ -280,3 +280,28 @@ def test_bad_target_is_one_line_and_exit_1_before_any_work(
     assert message in result.output
     assert len(result.output.strip().splitlines()) == 1, result.output
     assert not out.exists()
+
+
+def test_calibrate_puts_a_calibrated_stopping_signal_in_run_json_and_report(inputs, tmp_path):
+    ase.io.write(tmp_path / "valid.xyz", make_adsorbate_structures(3, seed=12))
+    out = tmp_path / "cal"
+    run_select(inputs, out, "--quiet", "-n", "2", "--calibrate", str(tmp_path / "valid.xyz"))
+    signal = json.loads((out / "run.json").read_text())["stopping_signal"]
+    assert signal["calibrated"] and signal["units"] == "eV/A"
+    assert signal["calibration"]["n_structures"] == 3
+    assert signal["calibration"]["files"] == [str(tmp_path / "valid.xyz")]
+    fitted = signal["calibration"]["error_model"]["force_calibration"]
+    assert fitted["n_errors"] > 0 and fitted["scale"] + fitted["noise"] > 0
+    report = (out / "report.html").read_text()
+    assert "predicted pool force RMSE before the batch (eV/Å, calibrated)" in report
+    assert "stopping-signal calibration" in report and "coverage of the 68%/95%" in report
+
+
+def test_calibrate_without_labels_is_one_line_and_creates_nothing(inputs, tmp_path):
+    ase.io.write(tmp_path / "bare.xyz", make_adsorbate_structures(2, seed=13, label=False))
+    out = tmp_path / "bare-run"
+    args = ["select", str(inputs / "pool.xyz"), "-n", "2", "-o", str(out)]
+    result = runner.invoke(app, [*args, "--calibrate", str(tmp_path / "bare.xyz")])
+    assert result.exit_code == 1, result.output
+    assert "--calibrate needs reference energies and forces" in result.output
+    assert "Traceback" not in result.output and not out.exists()

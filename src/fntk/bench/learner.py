@@ -78,6 +78,10 @@ class FittedModel:
         ``None`` when it is ``n_steps_run`` (no held-out slice, ridge fits, test doubles).
     coefficients : ndarray or None
         Readout move ``z`` of a ridge fit (:class:`RidgeLearner`), else ``None``.
+    validation_indices : ndarray of int64 or None
+        Positions in the labelled set of the structures the fit held out (the fine-tuning
+        learner's early-stopping slice), on which the benchmark calibrates its error
+        estimates (:mod:`fntk.bench.estimates`); ``None`` or empty when it fitted them all.
     """
 
     weights: dict[str, torch.Tensor] | None
@@ -86,6 +90,7 @@ class FittedModel:
     n_steps_run: int
     coefficients: np.ndarray | None = None
     n_steps_kept: int | None = None
+    validation_indices: np.ndarray | None = None
 
 
 class Learner(Protocol):
@@ -163,6 +168,7 @@ class FinetuneLearner:
             seconds=time.perf_counter() - start,
             n_steps_run=result.n_steps_run,
             n_steps_kept=result.best_step,
+            validation_indices=result.validation_indices,
         )
 
     def evaluate(

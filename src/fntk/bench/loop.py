@@ -31,6 +31,7 @@ from ase import Atoms
 
 from fntk.al import LabelledSet
 from fntk.bench.checks import reference_energy_notes
+from fntk.bench.estimates import RoundErrorEstimator, RoundEstimates
 from fntk.bench.learner import FinetuneLearner, FittedModel, Learner, RidgeLearner
 from fntk.bench.methods import (
     Acquisition,
@@ -208,7 +209,12 @@ def run_benchmark_files(
         if options.proxy_learner is None
         else _make_learner(options.proxy_learner, options, data, out_dir)
     )
-    return run_benchmark(data, options, out_dir, learner, proxy=proxy)
+    estimator = (
+        RoundErrorEstimator(learner, options, data.init.structures)
+        if options.calibration_fraction > 0
+        else None
+    )
+    return run_benchmark(data, options, out_dir, learner, proxy=proxy, estimator=estimator)
 
 
 def _make_learner(
@@ -269,6 +275,7 @@ def run_benchmark(
     *,
     methods: Mapping[str, AcquisitionMethod] | None = None,
     proxy: Learner | None = None,
+    estimator: RoundErrorEstimator | None = None,
 ) -> BenchRun:
     """Run (or resume) the benchmark and write its files to ``out_dir``.
 
@@ -286,6 +293,9 @@ def run_benchmark(
     proxy : Learner or None
         Fitted and evaluated on the same labelled sets as ``learner`` (rows in
         ``proxy_results.csv``; the summary compares the two judges' rankings).
+    estimator : RoundErrorEstimator or None
+        Predicts each evaluated model's test force RMSE (results.csv
+        ``predicted_force_rmse_mev_per_ang``, ``force_rmse_spearman``); ``None``: NaN.
 
     Returns
     -------
@@ -322,7 +332,7 @@ def run_benchmark(
     }
     if proxy is not None:
         paths["proxy_results"] = out / PROXY_RESULTS_FILE
-    runner = _Runner(data, options, learner, methods, view, paths, proxy)
+    runner = _Runner(data, options, learner, methods, view, paths, proxy, estimator)
     n_evaluated = runner.run()
     rows = runner.rows
     e0_notes = reference_energy_notes(data.init, data.pool, data.tests, data.e0_reference)
@@ -351,9 +361,12 @@ class _Runner:
         view: BenchPool,
         paths: dict[str, Path],
         proxy: Learner | None = None,
+        estimator: RoundErrorEstimator | None = None,
     ) -> None:
         self.data = data
         self.proxy = proxy
+        self.estimator = estimator
+        self.round0_estimates: dict[int, RoundEstimates] = {}
         self.options = options
         self.learner = learner
         self.methods = methods
@@ -409,10 +422,21 @@ class _Runner:
         model = self._fit(seed, round_index, labelled)
         if need_eval:
             metrics, seconds_eval = self._evaluate(seed, round_index, model)
+            estimates = self._estimate(seed, round_index, model, labelled)
             logger.info("round %d, %s, seed %d: evaluated", round_index, name, seed)
             costs = run.costs[round_index - 1] if round_index else {}
             self.rows.extend(
-                _rows(round_index, len(labelled), name, seed, model, metrics, seconds_eval, costs)
+                _rows(
+                    round_index,
+                    len(labelled),
+                    name,
+                    seed,
+                    model,
+                    metrics,
+                    seconds_eval,
+                    costs,
+                    estimates,
+                )
             )
             if self.proxy is not None:
                 proxy_model, proxy_metrics, proxy_eval = self._proxy(seed, round_index, labelled)
@@ -482,6 +506,22 @@ class _Runner:
         if round_index == 0:
             self.round0_metrics[seed] = result
         return result
+
+    def _estimate(
+        self, seed: int, round_index: int, model: FittedModel, labelled: LabelledSet
+    ) -> RoundEstimates | None:
+        """Predicted test errors of the round's model (:mod:`fntk.bench.estimates`); round 0
+        once per seed; ``None`` without an estimator."""
+        if self.estimator is None:
+            return None
+        if round_index == 0 and seed in self.round0_estimates:
+            return self.round0_estimates[seed]
+        estimates = self.estimator.estimate(model, labelled, self.data.tests, seed)
+        if estimates.note:
+            self.status.append(estimates.note)
+        if round_index == 0:
+            self.round0_estimates[seed] = estimates
+        return estimates
 
     def _acquire(
         self,
@@ -621,6 +661,7 @@ def _rows(
     metrics: dict,
     seconds_evaluate: float,
     costs: Mapping[str, float],
+    estimates: RoundEstimates | None = None,
 ) -> list[ResultRow]:
     finished_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return [
@@ -643,6 +684,21 @@ def _rows(
             n_steps_run=model.n_steps_run,
             finished_at=finished_at,
             n_steps_kept=model.n_steps_run if model.n_steps_kept is None else model.n_steps_kept,
+            **_estimate_columns(estimates, split),
         )
         for split, m in metrics.items()
     ]
+
+
+def _estimate_columns(estimates: RoundEstimates | None, split: str) -> dict[str, float]:
+    """The predicted-error columns of a split's row (NaN and no cost without estimates)."""
+    if estimates is None:
+        return {}
+    found = estimates.splits.get(split)
+    return {
+        "predicted_force_rmse_mev_per_ang": np.nan
+        if found is None
+        else found.predicted_force_rmse_mev_per_ang,
+        "force_rmse_spearman": np.nan if found is None else found.force_rmse_spearman,
+        "seconds_estimates": estimates.seconds,
+    }

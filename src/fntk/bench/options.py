@@ -112,6 +112,12 @@ class BenchOptions(BaseModel):
     pick_tags : tuple of str
         ``info`` keys whose values the summary's picks-vs-pool table compares (e.g. ``kind``,
         ``adsorbate``). Default none (atom counts and forces are always compared).
+    calibration_fraction : float
+        Share of each round's labelled set held out to calibrate the predicted test force
+        RMSE (:mod:`fntk.bench.estimates`; results.csv ``predicted_force_rmse_mev_per_ang``,
+        ``force_rmse_spearman``) when the learner held none out itself (the ridge learner;
+        the fine-tuning learner's early-stopping slice is used as it is). Default 0.2; 0
+        turns the estimates off. Not part of the resume key: it changes no error of a round.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -139,6 +145,7 @@ class BenchOptions(BaseModel):
     energy_key: str | None = None
     forces_key: str | None = None
     pick_tags: tuple[str, ...] = ()
+    calibration_fraction: float = Field(0.2, ge=0.0, lt=1.0)
 
     @field_validator("methods")
     @classmethod
@@ -187,7 +194,15 @@ class BenchOptions(BaseModel):
         what a finished round means (``budgets`` and ``proxy_learner`` included).
         """
         return self.model_dump(
-            mode="json", exclude={"methods", "n_seeds", "rounds", "device", "pick_tags"}
+            mode="json",
+            exclude={
+                "methods",
+                "n_seeds",
+                "rounds",
+                "device",
+                "pick_tags",
+                "calibration_fraction",
+            },
         )
 
 

@@ -37,9 +37,10 @@ METRIC_LABELS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ResultRow:
-    """One line of ``results.csv``.
+    """One line of ``results.csv``; two rows are equal when every field is, NaN (a missing
+    value, also when read back from the file) equal to NaN.
 
     Attributes
     ----------
@@ -73,6 +74,14 @@ class ResultRow:
         Step whose weights the round's model has after early stopping: 0 means the
         fine-tuning kept the pretrained weights (only the E0 refit moved the model). -1 in
         rows written before this column existed.
+    predicted_force_rmse_mev_per_ang : float
+        The calibrated error model's prediction of ``force_rmse_mev_per_ang``
+        (:mod:`fntk.bench.estimates`), meV/Angstrom; NaN without an estimate (rows written
+        before this column existed, ``calibration_fraction`` 0, too few labels).
+    force_rmse_spearman : float
+        Spearman correlation of predicted and measured per-structure force RMSE on the split.
+    seconds_estimates : float
+        Cost of the round's estimates on all splits, s (features, extra fit, calibration).
     """
 
     round: int
@@ -93,6 +102,16 @@ class ResultRow:
     n_steps_run: int
     finished_at: str
     n_steps_kept: int = -1
+    predicted_force_rmse_mev_per_ang: float = float("nan")
+    force_rmse_spearman: float = float("nan")
+    seconds_estimates: float = 0.0
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ResultRow):
+            return NotImplemented
+        return all(_same(getattr(self, f.name), getattr(other, f.name)) for f in fields(self))
+
+    __hash__ = None  # type: ignore[assignment]  # equal rows need not hash alike (NaN)
 
     @property
     def seconds_acquisition(self) -> float:
@@ -100,8 +119,18 @@ class ResultRow:
         return self.seconds_features + self.seconds_training + self.seconds_select
 
 
+def _same(a: object, b: object) -> bool:
+    """``a == b``, or both float NaN."""
+    if isinstance(a, float) and isinstance(b, float) and np.isnan(a) and np.isnan(b):
+        return True
+    return a == b
+
+
 RESULT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(ResultRow))
-_LEGACY_COLUMNS = RESULT_COLUMNS[:-1]  # results.csv before n_steps_kept (read as -1)
+_LEGACY_COLUMNS = (
+    RESULT_COLUMNS[:-4],  # before n_steps_kept (read as -1)
+    RESULT_COLUMNS[:-3],  # before the predicted errors (read as NaN, cost 0)
+)
 _TYPES = {f.name: {"int": int, "float": float, "str": str}[str(f.type)] for f in fields(ResultRow)}
 
 
@@ -138,7 +167,7 @@ def read_results(path: str | os.PathLike) -> list[ResultRow]:
     with path.open(newline="") as handle:
         reader = csv.DictReader(handle)
         columns = tuple(reader.fieldnames or ())
-        if columns not in (RESULT_COLUMNS, _LEGACY_COLUMNS):
+        if columns not in (RESULT_COLUMNS, *_LEGACY_COLUMNS):
             raise ValueError(f"{path}: unexpected columns {reader.fieldnames}")
         return [ResultRow(**{k: _TYPES[k](v) for k, v in line.items()}) for line in reader]
 
@@ -405,8 +434,8 @@ def summary_markdown(
     """Markdown summary: label savings against random (:func:`saving_markdown`), one table
     per split (see :func:`summarize`), the agreement of a proxy learner's ranking with the
     learner's (:func:`agreement_markdown`, given ``proxy_rows``), the picks-vs-pool table
-    (:func:`picks_markdown`, given a ``profile`` and the ``picks`` of each method), then
-    ``notes``."""
+    (:func:`picks_markdown`, given a ``profile`` and the ``picks`` of each method), the
+    predicted against measured test errors (:func:`estimates_markdown`), then ``notes``."""
     summaries = summarize(rows)
     has_reference = any(s.method == REFERENCE_METHOD for s in summaries)
     lines = ["# Active-learning benchmark", "", *saving_markdown(rows)]
@@ -452,10 +481,64 @@ def summary_markdown(
         "the fine-tuning of the evaluated models.",
         "",
     ]
+    lines += estimates_markdown(rows)
     if profile is not None and picks:
         lines += picks_markdown(profile, picks)
     lines += [f"- {note}" for note in [*_pretrained_notes(rows), *notes]]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def estimates_markdown(rows: Sequence[ResultRow]) -> list[str]:
+    """Markdown: per split, the calibrated prediction of the test force RMSE next to the
+    measured one and the per-structure rank correlation, mean over seeds, by method and
+    labelled-set size; then what the estimates cost against fine-tuning and evaluation
+    (empty when no row has an estimate)."""
+    estimated = [r for r in rows if np.isfinite(r.predicted_force_rmse_mev_per_ang)]
+    if not estimated:
+        return []
+    lines = [
+        "## Predicted vs measured test force RMSE",
+        "",
+        "Each cell: predicted / measured force RMSE (meV/Å), and ρ, the Spearman correlation "
+        "of predicted and measured per-structure force RMSE; mean over seeds. The prediction "
+        "is the posterior variance of the pretrained model's joint features given the "
+        "labelled set, calibrated on a slice held out of it (fntk.bench.estimates).",
+        "",
+    ]
+    for split in dict.fromkeys(r.split for r in estimated):
+        mine = [r for r in estimated if r.split == split]
+        sizes = sorted({r.n_labels for r in mine})
+        lines += [
+            f"{split}:",
+            "",
+            "| method | " + " | ".join(f"{n:g}" for n in sizes) + " |",
+            "|---|" + "---|" * len(sizes),
+        ]
+        for method in dict.fromkeys(r.method for r in mine):
+            cells = []
+            for n in sizes:
+                cell = [r for r in mine if r.method == method and r.n_labels == n]
+                if not cell:
+                    cells.append("")
+                    continue
+                predicted = np.mean([r.predicted_force_rmse_mev_per_ang for r in cell])
+                measured = np.mean([r.force_rmse_mev_per_ang for r in cell])
+                rhos = [r.force_rmse_spearman for r in cell if np.isfinite(r.force_rmse_spearman)]
+                rho = f"{np.mean(rhos):.2f}" if rhos else "-"  # fewer than 3 structures
+                cells.append(f"{predicted:.0f} / {measured:.0f} (ρ {rho})")
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        lines.append("")
+    # Timings repeat on every split of a round: one split's rows count each round once.
+    first = [r for r in rows if r.split == rows[0].split]
+    estimates = sum(r.seconds_estimates for r in first)
+    model = sum(r.seconds_finetune + r.seconds_evaluate for r in first)
+    ratio = estimates / model if model > 0 else float("nan")
+    lines += [
+        f"Cost of the estimates: {estimates:.1f} s against {model:.1f} s of fine-tuning and "
+        f"evaluation of the same rounds (ratio {ratio:.3f}).",
+        "",
+    ]
+    return lines
 
 
 def _format_saving(saving: Saving) -> str:

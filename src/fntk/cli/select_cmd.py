@@ -48,6 +48,16 @@ def select(
         ),
     ] = None,
     n: Annotated[int, typer.Option("-n", min=0, help="How many structures to pick.")] = 100,
+    calibrate: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--calibrate",
+            help="Labelled validation structures (not in --train; repeatable): their force "
+            "errors under --model calibrate the stopping signal (predicted pool force RMSE "
+            "before/after the batch) into eV/A. Pass the model fine-tuned on --train.",
+            show_default="none: the signal is uncalibrated",
+        ),
+    ] = None,
     features: FeatureMapName = "joint",
     selector: SelectorChoice = DEFAULT_SELECTOR,
     model: ModelSpec = "sevennet-0",
@@ -305,6 +315,14 @@ def _print_summary(run: SelectRun, paths: dict[str, Path]) -> None:
         console.print(
             f"[yellow]note:[/yellow] skipped {len(run.skipped_unsupported)} structures with "
             f"elements model {run.model_spec} does not know (listed in run.json)",
+            highlight=False,
+        )
+    stop = run.stopping_signal
+    if stop is not None:
+        unit = "eV/A, calibrated" if stop["calibrated"] else "uncalibrated: pass --calibrate"
+        console.print(
+            f"stopping signal: predicted pool force RMSE {stop['pool_force_rmse_before']:.4g} "
+            f"-> {stop['pool_force_rmse_after']:.4g} after the batch ({unit})",
             highlight=False,
         )
     for name, path in paths.items():

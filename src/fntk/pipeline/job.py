@@ -217,7 +217,12 @@ def run_selection(
     picked_features = outcome.blocks_of(result.indices) if picked else None
     with _timed(timings, "stopping_signal"):
         stopping = pool_error_signal(
-            options.features, train_chunks, picked_features, outcome.signal_sample
+            backend,
+            options.features,
+            train_chunks,
+            picked_features,
+            outcome.signal_sample,
+            scan.calibration,
         )
         if stopping is not None:
             stopping["sample"] = outcome.signal_note

@@ -57,6 +57,12 @@ class RunOptions(BaseModel):
         "energy_weight it sets the joint map's lambda (fntk.features.force_row_weight at the "
         "mean atom count of the pool), overriding features.force_weight.",
     )
+    calibrate: tuple[str, ...] = Field(
+        (),
+        description="Labelled structure files (not in the training set) whose force errors "
+        "under the model calibrate the stopping signal into eV/Angstrom "
+        "(fntk.pipeline.uncertainty.pool_error_signal); empty: the signal stays uncalibrated.",
+    )
 
 
 FLAGS = (
@@ -76,6 +82,7 @@ FLAGS = (
     "forces_weight",
     "dtype",
     "skip_unsupported",
+    "calibrate",
 )
 """Flat names of the command-line flags of ``fntk select`` that :func:`apply_flags` takes."""
 
@@ -95,6 +102,7 @@ def apply_flags(base: RunOptions, **flags: Any) -> RunOptions:
         ``seed`` (also the sketch seed
         of NTK maps); ``features`` (a map name: a new map keeps ``batch_size``, ``device`` and
         ``dtype``), ``group``, ``dim``, ``batch_size``, ``device``, ``dtype`` (feature options);
+        ``calibrate`` (labelled files calibrating the stopping signal);
         ``selector``, ``shortlist`` and ``cost_aware`` (labelling-cost exponent
         :data:`~fntk.select.options.DEFAULT_COST_EXPONENT` on or off) (selection options).
 
@@ -132,7 +140,15 @@ def apply_flags(base: RunOptions, **flags: Any) -> RunOptions:
         data["seed"] = flags["seed"]
         if is_ntk:
             features["seed"] = flags["seed"]
-    top = ("n", "model", "chunk_size", "energy_weight", "forces_weight", "skip_unsupported")
+    top = (
+        "n",
+        "model",
+        "chunk_size",
+        "energy_weight",
+        "forces_weight",
+        "skip_unsupported",
+        "calibrate",
+    )
     data.update({k: flags[k] for k in top if k in flags})
     data["features"], data["select"] = features, select
     try:
@@ -171,6 +187,12 @@ def _check_consistent(options: RunOptions) -> None:
         raise InputError(
             f"--shortlist {shortlist} is smaller than -n {options.n}",
             hint="pass --shortlist >= n, or leave it out for max(1000, 10 n)",
+        )
+    if options.calibrate and options.features.name not in ("joint", "force-ntk"):
+        raise InputError(
+            f"--calibrate calibrates the stopping signal, which the {options.features.name!r} "
+            "feature map has none of (it needs force rows)",
+            hint="use --features joint (the default) or force-ntk, or drop --calibrate",
         )
 
 

@@ -23,6 +23,7 @@ from fntk.errors import InputError
 from fntk.io import duplicate_key, expand_paths, iter_frames, iter_frames_at
 from fntk.io.validate import unsupported_elements_error
 from fntk.pipeline.options import RunOptions
+from fntk.pipeline.uncertainty import CalibrationSet, read_calibration
 from fntk.report.profile import StructureProfile
 
 REFERENCE_SAMPLE = 1000
@@ -58,6 +59,9 @@ class InputScan:
         Number of pool structures holding each atomic number.
     reference_n_atoms : float
         Mean atom count of the first :data:`REFERENCE_SAMPLE` pool structures.
+    calibration : CalibrationSet or None
+        The labelled ``options.calibrate`` structures without their training-set copies
+        (the stopping signal's calibration), when given.
     """
 
     pool_files: list[str]
@@ -76,9 +80,10 @@ class InputScan:
     elements_of: list[int] = field(default_factory=list)
     element_counts: Counter[int] = field(default_factory=Counter)
     reference_n_atoms: float = 1.0
+    calibration: CalibrationSet | None = None
     first_with: dict[int, tuple[int, str, int, frozenset[int]]] = field(default_factory=dict)
     """Per atomic number, the first structure holding it: (split order, file, frame,
-    its elements); pool, then training, then target structures."""
+    its elements); pool, then training, then target, then calibration structures."""
 
     @property
     def n_pool(self) -> int:
@@ -123,7 +128,9 @@ def scan_inputs(
         A file or frame that cannot be read or given to a model; target files without a
         structure; ``options.n == 0``; or ``options.n`` larger than the new pool structures
         (including a pool that is entirely training structures). All three cases of ``n`` are
-        the same error, exit status 1 in the CLI.
+        the same error, exit status 1 in the CLI. A calibration set (``options.calibrate``)
+        without labels or entirely in the training set
+        (:func:`~fntk.pipeline.uncertainty.read_calibration`).
     """
     if options.n == 0:
         raise InputError("asked for n=0: nothing to pick", hint="pass -n 1 or more")
@@ -178,6 +185,12 @@ def scan_inputs(
             hint="pass structures like those you will simulate with --target",
         )
     check_n(options.n, scan)
+    if options.calibrate:
+        scan.calibration = read_calibration(options.calibrate, train_prints)
+        labelled = scan.calibration.labelled
+        for position, atoms in enumerate(labelled.structures):
+            where = (labelled.source_files[position], labelled.frame_indices[position])
+            _note_elements(scan, (2, position), *where, atoms.numbers)
     return scan
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +27,7 @@ from fntk.features.options import (
     FeatureMapOptions,
     JointNTKOptions,
 )
-from fntk.io import structure_fingerprint
+from fntk.io import duplicate_key
 from fntk.models import ModelBackend
 from fntk.select.calibration import calibration_scores
 from fntk.select.errorbars import ErrorEstimates, ErrorModel
@@ -79,18 +79,60 @@ class CalibrationRecord:
     energy_scores: dict[str, float] = field(default_factory=dict)
 
 
-def drop_overlap(train: Sequence[Atoms], calibration: LabelledSet) -> tuple[LabelledSet, list[int]]:
-    """``calibration`` without the structures that are also in ``train`` (by fingerprint),
-    and the positions dropped."""
-    seen = {structure_fingerprint(a) for a in train}
-    keep = [i for i, a in enumerate(calibration.structures) if structure_fingerprint(a) not in seen]
+def drop_overlap(
+    train_keys: Collection[str], calibration: LabelledSet
+) -> tuple[LabelledSet, list[int]]:
+    """``calibration`` without the structures that are also in the training set (the same
+    structure up to a rigid motion: :func:`fntk.io.duplicate_key`, the rule ``fntk select``
+    excludes training copies from the pool by), and the positions dropped.
+
+    Parameters
+    ----------
+    train_keys : collection of str
+        :func:`~fntk.io.duplicate_key` of every training structure.
+    calibration : LabelledSet
+
+    Raises
+    ------
+    InputError
+        Every calibration structure is in the training set.
+    """
+    keep = [i for i, a in enumerate(calibration.structures) if duplicate_key(a) not in train_keys]
     dropped = sorted(set(range(len(calibration))) - set(keep))
     if dropped and not keep:
         raise InputError(
             "every --calibrate structure is also in the --train set",
             hint="calibrate on labelled structures the model was not trained on",
         )
+    if dropped:
+        logger.warning(
+            "dropped %d --calibrate structures that are also in --train (positions %s)",
+            len(dropped),
+            dropped[:10],
+        )
     return (calibration.subset(keep) if dropped else calibration), dropped
+
+
+def calibrate_error_model(
+    model: ErrorModel,
+    backend: ModelBackend,
+    options: FeatureMapOptions,
+    calibration: LabelledSet,
+) -> CalibrationRecord:
+    """Calibrate ``model`` (fitted on a training set) on the errors of ``backend`` on the
+    labelled ``calibration`` structures (:meth:`ErrorModel.calibrate`); the record holds the
+    coverage and NLL of the calibrated estimates on those same structures."""
+    chunk = compute_features(backend, calibration.structures, options)
+    force_errors, energy_errors = prediction_errors(backend, calibration)
+    model.calibrate(chunk, force_errors, energy_errors)
+    estimate = model.estimate(chunk)
+    return CalibrationRecord(
+        n_structures=len(calibration),
+        force_scores=calibration_scores(
+            np.concatenate([f.ravel() for f in force_errors]), estimate.component_variance
+        ),
+        energy_scores=calibration_scores(energy_errors, estimate.energy_variance),
+    )
 
 
 def fit_error_model(
@@ -105,25 +147,11 @@ def fit_error_model(
     ``calibration`` when given (overlap with ``train`` dropped with a warning)."""
     model = ErrorModel(force_row_scale=options.force_weight, rank=rank)
     model.fit(compute_features(backend, list(train), options))
-    record = CalibrationRecord()
     if calibration is None:
-        return model, record
-    calibration, record.dropped_overlap = drop_overlap(train, calibration)
-    if record.dropped_overlap:
-        logger.warning(
-            "dropped %d --calibrate structures that are also in --train (positions %s)",
-            len(record.dropped_overlap),
-            record.dropped_overlap[:10],
-        )
-    chunk = compute_features(backend, calibration.structures, options)
-    force_errors, energy_errors = prediction_errors(backend, calibration)
-    model.calibrate(chunk, force_errors, energy_errors)
-    record.n_structures = len(calibration)
-    estimate = model.estimate(chunk)
-    record.force_scores = calibration_scores(
-        np.concatenate([f.ravel() for f in force_errors]), estimate.component_variance
-    )
-    record.energy_scores = calibration_scores(energy_errors, estimate.energy_variance)
+        return model, CalibrationRecord()
+    calibration, dropped = drop_overlap({duplicate_key(a) for a in train}, calibration)
+    record = calibrate_error_model(model, backend, options, calibration)
+    record.dropped_overlap = dropped
     return model, record
 
 
@@ -276,35 +304,103 @@ again: the head of a uniform-sample selector's seeded sample (``coverage``, ``ra
 every ``ceil(n_pool / ERROR_SAMPLE)``-th pool structure, kept as the pool streams
 (:mod:`fntk.pipeline.job`); run.json's ``stopping_signal.sample`` says which."""
 
+UNCALIBRATED_UNITS = "prior units (uncalibrated: pass --calibrate VALID... for eV/A)"
+
+
+@dataclass(frozen=True)
+class CalibrationSet:
+    """The labelled structures that calibrate ``fntk select``'s stopping signal, read (and
+    checked) with the other inputs before any features.
+
+    Attributes
+    ----------
+    labelled : LabelledSet
+        Calibration structures, training-set copies removed.
+    files : list of str
+        The ``--calibrate`` files, expanded.
+    dropped_overlap : list of int
+        Positions (over all files) of the structures dropped because the training set holds
+        them.
+    """
+
+    labelled: LabelledSet
+    files: list[str]
+    dropped_overlap: list[int]
+
+
+def read_calibration(paths: Sequence[str], train_keys: Collection[str]) -> CalibrationSet:
+    """The labelled calibration set of ``paths`` without its training-set copies.
+
+    Parameters
+    ----------
+    paths : sequence of str
+        ``--calibrate`` files (globs allowed).
+    train_keys : collection of str
+        :func:`~fntk.io.duplicate_key` of every training structure.
+
+    Raises
+    ------
+    InputError
+        A file that cannot be read, a structure without reference energy or forces, or a set
+        that lies entirely in the training set.
+    """
+    from fntk.io import expand_paths
+
+    files = expand_paths(list(paths))
+    labelled, dropped = drop_overlap(train_keys, check_labelled(files, "--calibrate"))
+    return CalibrationSet(labelled=labelled, files=files, dropped_overlap=dropped)
+
 
 def pool_error_signal(
+    backend: ModelBackend,
     options: FeatureMapOptions,
     train: Sequence[FeatureChunk],
     picked: FeatureChunk | None,
     sample: FeatureChunk | None,
+    calibration: CalibrationSet | None = None,
 ) -> dict[str, object] | None:
-    """Stopping signal: mean predicted force RMSE of a pool sample (its feature blocks) before
-    and after labelling the picks (the posterior with their rows added), uncalibrated (prior
-    units).
+    """Stopping signal: mean predicted force RMSE of a pool sample (its feature blocks, from the
+    pool pass) before and after labelling the picks (the posterior with their rows added).
+
+    With ``calibration``, the error model of the training set is calibrated on the errors of
+    ``backend`` on those labelled structures as ``fntk uncertainty --calibrate`` does (scale,
+    noise and the precision's relative noise by likelihood; :meth:`ErrorModel.calibrate`), and
+    the numbers are eV/Angstrom; without it they are in prior units (uncalibrated). The
+    calibration describes the errors of ``backend`` itself: it fits when the model was
+    fine-tuned on the training set (or when there is none).
 
     Returns ``None`` for maps without force rows or an empty sample.
     """
     if sample is None or not sample.n_structures or options.name not in ("joint", "force-ntk"):
         return None
-    features = sample
     scale = float(getattr(options, "force_weight", 1.0))
     model = ErrorModel(force_row_scale=scale)
     chunks = [c for c in train if c.n_structures]
-    model.fit(FeatureChunk.concatenate(chunks) if chunks else features.subset([]))
-    before = model.estimate(features).force_sigma
-    after = before if picked is None else model.add(picked).estimate(features).force_sigma
-    return {
+    model.fit(FeatureChunk.concatenate(chunks) if chunks else sample.subset([]))
+    record = (
+        None
+        if calibration is None
+        else calibrate_error_model(model, backend, options, calibration.labelled)
+    )
+    before = model.estimate(sample).force_sigma
+    after = before if picked is None else model.add(picked).estimate(sample).force_sigma
+    signal: dict[str, object] = {
         "pool_force_rmse_before": float(np.mean(before)),
         "pool_force_rmse_after": float(np.mean(after)),
         "relative_change": float(np.mean(after) / np.mean(before) - 1.0),
         "n_sample": sample.n_structures,
-        "calibrated": False,
-        "units": "prior units (uncalibrated: run fntk uncertainty --calibrate for eV/A)",
+        "calibrated": record is not None,
+        "units": UNCALIBRATED_UNITS if record is None else "eV/A",
         "before_per_structure": [float(x) for x in before],
         "after_per_structure": [float(x) for x in after],
     }
+    if calibration is not None and record is not None:
+        signal["calibration"] = {
+            "files": calibration.files,
+            "n_structures": record.n_structures,
+            "dropped_overlap": calibration.dropped_overlap,
+            "force_scores": record.force_scores,
+            "energy_scores": record.energy_scores,
+            "error_model": model.summary(),
+        }
+    return signal

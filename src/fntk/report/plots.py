@@ -168,9 +168,10 @@ def plot_composition(
 
 
 def plot_predicted_errors(
-    before: Sequence[float], after: Sequence[float], path: str | Path
+    before: Sequence[float], after: Sequence[float], path: str | Path, unit: str = "uncalibrated"
 ) -> Path:
-    """Histogram of the predicted force RMSE of a pool sample before and after the batch."""
+    """Histogram of the predicted force RMSE of a pool sample before and after the batch
+    (``unit`` labels the axis: ``eV/Å, calibrated`` or ``uncalibrated``)."""
     figure = Figure(figsize=(6, 3.6))
     ax = figure.add_subplot()
     values = np.concatenate([np.asarray(before, float), np.asarray(after, float)])
@@ -184,7 +185,7 @@ def plot_predicted_errors(
         linewidth=2,
         label=f"after the batch (mean {np.mean(after):.3g})",
     )
-    ax.set_xlabel("predicted force RMSE (uncalibrated)")
+    ax.set_xlabel(f"predicted force RMSE ({unit})")
     ax.set_ylabel("pool structures (sample)")
     ax.legend(frameon=False)
     return _save(figure, Path(path))

@@ -82,6 +82,21 @@ THUMBNAILS = 24
 """Most picks drawn as thumbnails in the report."""
 
 
+def calibration_line(calibration: dict[str, Any]) -> str:
+    """One line on the stopping signal's calibration: set size, fitted scale and noise, and
+    the coverage of the calibrated intervals on the calibration structures themselves."""
+    fitted = calibration["error_model"]["force_calibration"]
+    scores = calibration["force_scores"]
+    dropped = len(calibration["dropped_overlap"])
+    return (
+        f"{calibration['n_structures']} labelled structures"
+        + (f" ({dropped} dropped: in the training set)" if dropped else "")
+        + f"; scale {fitted['scale']:.3g}, noise floor {np.sqrt(fitted['noise']):.3g} eV/Å, "
+        f"relative noise {calibration['error_model']['relative_noise']:g}; coverage of the "
+        f"68%/95% intervals on them {scores['coverage_68']:.2f}/{scores['coverage_95']:.2f}"
+    )
+
+
 def write_selection_report(record: SelectionRecord, out_dir: str | Path) -> dict[str, Path]:
     """Write pv_histogram.png, projection.png, composition.png and report.html to ``out_dir``."""
     out = Path(out_dir)
@@ -111,15 +126,21 @@ def write_selection_report(record: SelectionRecord, out_dir: str | Path) -> dict
     summary = dict(record.summary)
     if record.stopping is not None:
         stop = record.stopping
-        summary["predicted pool force RMSE before the batch (uncalibrated)"] = (
+        unit = "eV/Å, calibrated" if stop.get("calibrated") else "uncalibrated"
+        summary[f"predicted pool force RMSE before the batch ({unit})"] = (
             f"{stop['pool_force_rmse_before']:.4g}"
         )
-        summary["predicted pool force RMSE after the batch (uncalibrated)"] = (
+        summary[f"predicted pool force RMSE after the batch ({unit})"] = (
             f"{stop['pool_force_rmse_after']:.4g} ({100 * stop['relative_change']:+.1f}%, "
             f"sample of {stop['n_sample']})"
         )
+        if "calibration" in stop:
+            summary["stopping-signal calibration"] = calibration_line(stop["calibration"])
         paths["predicted_errors"] = plot_predicted_errors(
-            stop["before_per_structure"], stop["after_per_structure"], out / "predicted_errors.png"
+            stop["before_per_structure"],
+            stop["after_per_structure"],
+            out / "predicted_errors.png",
+            unit=unit,
         )
         figures.append(
             (
