@@ -31,8 +31,11 @@ REVERSE_PASS_COST = 0.65
 CPU, float32; 0.66 for small molecules and 0.64 for 35-atom clusters in
 ``benchmarks/results/feature-cost-2026-12-06.txt``)."""
 FORWARD_PASS_COST = 0.45
-"""One position tangent of the vectorised forward-mode pass, in energy+force evaluations
-(``benchmarks/results/feature-cost-2026-12-06b.txt``: the exact map's cost / 3 N_max)."""
+"""One position tangent of the vectorised forward-mode pass, in energy+force evaluations: an
+estimate (the 0.57-1.26 of one dual-number pass per tangent in
+``benchmarks/results/feature-cost-2026-12-06.txt``, divided by the 1.2-2.6x of
+``benchmarks/results/feature-cost-2026-12-06/forward_vmap_check.txt``), to be replaced by
+``benchmarks/feature_cost.py``'s exact-map row / 3 N_max once it has run."""
 
 
 def use_forward_mode(max_atoms: int, n_columns: int) -> bool:
@@ -101,11 +104,13 @@ def pooled_jvps(
         return pool_by_structure(graph, backend(graph, moved).node_features * weights)
 
     def along(tangent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        primal, derivative = torch.func.jvp(pooled, (positions,), (tangent,))
-        return primal, derivative
+        output = torch.func.jvp(pooled, (positions,), (tangent,))  # (primal, derivative)
+        return output[0], output[1]
 
+    # out_dims None: the primal does not depend on the tangent (torch's stub lacks None here).
+    batched = torch.func.vmap(along, out_dims=(None, 0))  # type: ignore[arg-type]
     with torch.no_grad():
-        primal, derivatives = torch.func.vmap(along, out_dims=(None, 0))(tangents)
+        primal, derivatives = batched(tangents)
     return primal, derivatives
 
 
