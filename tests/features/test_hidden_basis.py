@@ -242,3 +242,13 @@ def test_store_refuses_features_of_another_basis(tmp_path):
     FeatureStore.create(tmp_path, options, "sevennet-0", chunk_size=8, n_features=8)
     with pytest.raises(InputError, match="option basis: stored 'pca', asked for 'sketch'"):
         FeatureStore.open(tmp_path, options=default_options("joint", basis="sketch"))
+
+
+def test_store_refuses_features_of_another_reference_set(tmp_path):
+    from fntk.errors import InputError
+    from fntk.features import FeatureStore
+
+    options = default_options("joint", basis="pca", reference="builtin-v2")
+    FeatureStore.create(tmp_path, options, "sevennet-0", chunk_size=8, n_features=8)
+    with pytest.raises(InputError, match="option reference"):
+        FeatureStore.open(tmp_path, options=default_options("joint", basis="pca"))

@@ -6,6 +6,7 @@ import pytest
 import torch
 from ase.build import bulk, molecule
 
+from fntk.features import jacobian as jacobian_module
 from fntk.features.basis import readout_root
 from fntk.features.jacobian import (
     hidden_jacobian_forward,
@@ -46,6 +47,20 @@ def test_forward_mode_jacobian_equals_reverse_mode_rows(sevennet64, readout64):
     torch.testing.assert_close(-(jacobian @ basis), forces, rtol=1e-9, atol=1e-10)
 
 
+def test_forward_mode_jacobian_does_not_depend_on_the_tangent_group(
+    sevennet64, readout64, monkeypatch
+):
+    graph = sevennet64.build_graph(_mixed_batch())
+    with reproducible_execution():
+        pooled, jacobian = hidden_jacobian_forward(sevennet64, graph, readout64)
+        # 18 atoms: groups of 1 and of 7 tangents instead of all 18 at once.
+        for tangent_atoms in (1, 7 * 18):
+            monkeypatch.setattr(jacobian_module, "TANGENT_ATOMS", tangent_atoms)
+            grouped_pooled, grouped = hidden_jacobian_forward(sevennet64, graph, readout64)
+            torch.testing.assert_close(grouped_pooled, pooled, rtol=1e-12, atol=1e-14)
+            torch.testing.assert_close(grouped, jacobian, rtol=1e-10, atol=1e-12)
+
+
 def test_forward_mode_jacobian_equals_finite_differences(sevennet64, readout64):
     structures = _mixed_batch()
     graph = sevennet64.build_graph(structures)
@@ -73,7 +88,7 @@ def test_forward_mode_jacobian_equals_finite_differences(sevennet64, readout64):
 
 
 def test_mode_choice_follows_the_cost_model():
-    assert use_forward_mode(7, 128)  # exact map of small molecules: 21 forward passes
-    assert use_forward_mode(35, 128)  # 35-atom clusters: 105 forward passes
-    assert not use_forward_mode(50, 128)
-    assert not use_forward_mode(3, 8)  # a narrow basis: 8 backward passes are cheaper
+    assert use_forward_mode(7, 128)  # exact map of small molecules: 21 tangents
+    assert use_forward_mode(35, 128)  # 35-atom clusters: 105 tangents
+    assert not use_forward_mode(70, 128)
+    assert not use_forward_mode(7, 8)  # a narrow basis: 8 backward passes are cheaper

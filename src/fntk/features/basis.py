@@ -27,7 +27,7 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
-from fntk.features.jacobian import pooled_jvp
+from fntk.features.jacobian import TANGENT_ATOMS, pooled_jvps
 from fntk.features.options import EnergyNTKOptions, ForceNTKOptions, JointNTKOptions
 from fntk.features.readout import LinearReadout
 from fntk.features.reference import builtin_reference
@@ -98,24 +98,26 @@ def reference_gram(
     n = readout.n_hidden
     gram = torch.zeros(n, n, dtype=torch.float64)
     # One fixed batch (not the options' batching), so the basis does not depend on it.
-    graph = backend.build_graph(builtin_reference(options.seed))
+    graph = backend.build_graph(builtin_reference(options.seed, options.reference))
     generator = torch.Generator().manual_seed(
         int(np.random.SeedSequence(options.seed, spawn_key=(0xBA515,)).generate_state(1)[0])
     )
     passes = REFERENCE_TANGENTS if force_rows else 1
     tangents = torch.randn(passes, *graph.positions.shape, generator=generator, dtype=torch.float64)
+    group = max(1, TANGENT_ATOMS // graph.positions.shape[0])
     with reproducible_execution():
-        for k in range(passes):
-            tangent = tangents[k].to(graph.positions)
-            pooled, derivative = pooled_jvp(backend, graph, readout, tangent)
-            if k == 0 and energy_rows:
+        for first in range(0, passes, group):
+            pooled, derivatives = pooled_jvps(
+                backend, graph, readout, tangents[first : first + group].to(graph.positions)
+            )
+            if first == 0 and energy_rows:
                 pooled = pooled.double().cpu()
                 if getattr(options, "per_atom", False):
                     pooled = pooled / graph.n_atoms.cpu().double()[:, None]
                 gram += pooled.T @ pooled
             if force_rows:
-                derivative = derivative.double().cpu()
-                gram += (force_weight**2 / passes) * (derivative.T @ derivative)
+                for derivative in derivatives.double().cpu():
+                    gram += (force_weight**2 / passes) * (derivative.T @ derivative)
     return gram
 
 

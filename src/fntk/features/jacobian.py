@@ -7,11 +7,13 @@ batch are disconnected, so one pass serves every structure of the batch at once:
 - *reverse mode* (:func:`projected_rows_reverse`): one backward pass of ``sum_x s(x) . b_k`` per
   column b_k of B, all on one retained forward graph: d passes, each ~0.65 energy+force
   evaluations on a CPU.
-- *forward mode* (:func:`hidden_jacobian_forward`): one forward-mode (dual-number) pass per
-  tangent "coordinate k of atom a of every structure": 3 x (largest atom count) passes give the
-  whole F-wide Jacobian, each 0.6-1.3 energy+force evaluations on a CPU. It wins when
-  3 N_max x :data:`FORWARD_PASS_COST` < d x :data:`REVERSE_PASS_COST` (exact maps of small
-  molecules and clusters up to ~40 atoms).
+- *forward mode* (:func:`hidden_jacobian_forward`): one tangent per "coordinate k of atom a
+  of every structure": 3 x (largest atom count) tangents give the whole F-wide Jacobian. The
+  tangents are carried together through one vectorised forward-mode pass (``torch.func``
+  ``vmap`` of ``jvp``: the primal once, every op on a wider tensor), ~0.45 energy+force
+  evaluations per tangent on a CPU against 0.6-1.3 for one dual-number pass per tangent. It
+  wins when 3 N_max x :data:`FORWARD_PASS_COST` < d x :data:`REVERSE_PASS_COST` (exact maps
+  up to ~60 atoms per structure; the d = 32 sketch for structures of up to ~15 atoms).
 
 Both give the same rows to float rounding (tests/features/test_jacobian.py).
 """
@@ -19,7 +21,6 @@ Both give the same rows to float rounding (tests/features/test_jacobian.py).
 from __future__ import annotations
 
 import torch
-import torch.autograd.forward_ad as forward_ad
 
 from fntk.features.readout import LinearReadout
 from fntk.models.base import ModelBackend
@@ -29,11 +30,12 @@ REVERSE_PASS_COST = 0.65
 """One backward pass of ``u . s`` in energy+force evaluations of the same batch (SevenNet-0,
 CPU, float32; 0.66 for small molecules and 0.64 for 35-atom clusters in
 ``benchmarks/results/feature-cost-2026-12-06.txt``)."""
-FORWARD_PASS_COST = 0.65
-"""One forward-mode pass along one position tangent, in energy+force evaluations (same run:
-1.26 for small molecules, where fixed per-pass work dominates, and 0.57 for 35-atom clusters).
-Set equal to the reverse cost: forward mode then wins where it needs fewer passes, which is
-the right choice for both (exact map: 34x vs 85x E+F for molecules, 60x vs 82x for clusters)."""
+FORWARD_PASS_COST = 0.45
+"""One position tangent of the vectorised forward-mode pass, in energy+force evaluations: an
+estimate (the 0.57-1.26 of one dual-number pass per tangent in
+``benchmarks/results/feature-cost-2026-12-06.txt``, divided by the 1.2-2.6x of
+``benchmarks/results/feature-cost-2026-12-06/forward_vmap_check.txt``), to be replaced by
+``benchmarks/feature_cost.py``'s exact-map row / 3 N_max once it has run."""
 
 
 def use_forward_mode(max_atoms: int, n_columns: int) -> bool:
@@ -79,16 +81,37 @@ def projected_rows_reverse(
     return energy.detach(), forces
 
 
-def pooled_jvp(
-    backend: ModelBackend, graph: GraphBatch, readout: LinearReadout, tangent: torch.Tensor
+TANGENT_ATOMS = 2048
+"""Most (tangents x atoms) per vectorised forward-mode pass: the tangents of a batch are split
+into groups of ``TANGENT_ATOMS // n_atoms`` (memory grows with the group; the values do not
+depend on it)."""
+
+
+def pooled_jvps(
+    backend: ModelBackend, graph: GraphBatch, readout: LinearReadout, tangents: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """s (n_graphs, F) and its derivative along the position tangent (n_atoms, 3), one pass."""
+    """s (n_graphs, F) and its derivatives (c, n_graphs, F) along tangents (c, n_atoms, 3).
+
+    One vectorised forward-mode pass (``torch.func.vmap`` of ``torch.func.jvp``): the primal
+    graph is evaluated once and the c tangents are carried through it together, so each op
+    runs once on a c-times wider tensor instead of c times (2-3x faster than one dual-number
+    pass per tangent on a CPU, ``benchmarks/feature_cost.py``).
+    """
     weights = readout.atom_weights(graph)[:, None]
-    with torch.no_grad(), forward_ad.dual_level():
-        dual = forward_ad.make_dual(graph.positions.detach(), tangent)
-        hidden = backend(graph, dual).node_features * weights
-        primal, derivative = forward_ad.unpack_dual(pool_by_structure(graph, hidden))
-    return primal, derivative
+    positions = graph.positions.detach()
+
+    def pooled(moved: torch.Tensor) -> torch.Tensor:
+        return pool_by_structure(graph, backend(graph, moved).node_features * weights)
+
+    def along(tangent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        output = torch.func.jvp(pooled, (positions,), (tangent,))  # (primal, derivative)
+        return output[0], output[1]
+
+    # out_dims None: the primal does not depend on the tangent (torch's stub lacks None here).
+    batched = torch.func.vmap(along, out_dims=(None, 0))  # type: ignore[arg-type]
+    with torch.no_grad():
+        primal, derivatives = batched(tangents)
+    return primal, derivatives
 
 
 def hidden_jacobian_forward(
@@ -97,26 +120,27 @@ def hidden_jacobian_forward(
     """Pooled features s (n_graphs, F) and Jacobian rows ``ds/dr`` (3 n_atoms, F), forward mode.
 
     Row ``3 a + k`` is the derivative of its own structure's s with respect to coordinate k of
-    atom a. Pass (a, k) moves coordinate k of the a-th atom of every structure that has one, so
-    3 x (largest atom count) passes cover the batch.
+    atom a. Tangent ``t = 3 a' + k`` moves coordinate k of the a'-th atom of every structure
+    that has one, so 3 x (largest atom count) tangents cover the batch; they are carried in
+    groups of ``TANGENT_ATOMS // n_atoms`` (:func:`pooled_jvps`).
     """
     positions = graph.positions
-    start = graph.ptr[:-1]
-    jacobian = torch.empty(
-        3 * positions.shape[0], readout.n_hidden, dtype=positions.dtype, device=positions.device
-    )
+    n_atoms = positions.shape[0]
+    local = torch.arange(n_atoms, device=positions.device) - graph.ptr[:-1][graph.batch]
+    # The tangent index of every (atom, coordinate): 3 x its index within its structure + k.
+    tangent_of = 3 * local[:, None] + torch.arange(3, device=positions.device)
+    n_tangents = 3 * int(graph.n_atoms.max())
+    group = max(1, TANGENT_ATOMS // n_atoms)
     pooled = torch.empty(0)
-    for a in range(int(graph.n_atoms.max())):
-        has_atom = graph.n_atoms > a
-        atoms = start[has_atom] + a
-        for k in range(3):
-            tangent = torch.zeros_like(positions)
-            tangent[atoms, k] = 1.0
-            primal, derivative = pooled_jvp(backend, graph, readout, tangent)
-            jacobian[3 * atoms + k] = derivative[has_atom]
-            if a == 0 and k == 0:
-                pooled = primal
-    return pooled, jacobian
+    derivatives = []
+    for first in range(0, n_tangents, group):
+        index = torch.arange(first, min(first + group, n_tangents), device=positions.device)
+        tangents = (tangent_of == index[:, None, None]).to(positions.dtype)
+        pooled, derivative = pooled_jvps(backend, graph, readout, tangents)
+        derivatives.append(derivative)
+    every = torch.cat(derivatives)  # (n_tangents, n_graphs, F)
+    jacobian = every[tangent_of, graph.batch[:, None]]  # (n_atoms, 3, F)
+    return pooled, jacobian.reshape(3 * n_atoms, -1)
 
 
 def projected_rows(

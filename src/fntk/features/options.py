@@ -17,12 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from fntk.options import ComputeDtype, ParameterGroup
 
 HiddenBasis = Literal["sketch", "pca"]
-ReferenceSet = Literal["builtin-v1"]
-DEFAULT_JOINT_DIM = 32
-"""Width d of the default joint map (``fntk select``, ``fntk bench`` and
-``benchmarks/feature_cost.py`` read it)."""
-DEFAULT_JOINT_BASIS: HiddenBasis = "sketch"
-"""Hidden basis of the default joint map (see :class:`JointNTKOptions`)."""
+ReferenceSet = Literal["builtin-v1", "builtin-v2"]
+DEFAULT_JOINT_MAP: tuple[HiddenBasis, int, ReferenceSet] = ("sketch", 32, "builtin-v1")
+"""(basis, width d, reference set) of the default joint map: ``fntk select``, ``fntk bench``
+and ``benchmarks/feature_cost.py`` read it. The one line to change to switch the default;
+the reference set only matters for ``basis="pca"`` (issue 21's candidate: ``("pca", 16,
+"builtin-v2")``, README "Feature maps")."""
+DEFAULT_JOINT_BASIS, DEFAULT_JOINT_DIM, DEFAULT_REFERENCE = DEFAULT_JOINT_MAP
 
 DEFAULT_ENERGY_WEIGHT = 1.0
 """Default fine-tuning loss weight ``w_E`` on per-atom energies, 1/(eV/atom)^2 (the value of
@@ -162,10 +163,11 @@ class _NTKOptions(_CommonOptions):
         "Ignored by the parameter path and when d >= F (exact).",
     )
     reference: ReferenceSet = Field(
-        "builtin-v1",
-        description="Reference set of the 'pca' basis: 'builtin-v1', molecules (H, C, N, O), "
-        "metal clusters and cells (Al, Cu, Ag, Au, Ni, Pd, Pt) generated from the seed "
-        "(fntk.features.reference).",
+        DEFAULT_REFERENCE,
+        description="Reference set of the 'pca' basis, generated from the seed "
+        "(fntk.features.reference): 'builtin-v1', small molecules (H, C, N, O), metal clusters "
+        "and cells (Al, Cu, Ag, Au, Ni, Pd, Pt) of at most 14 atoms; 'builtin-v2', the same "
+        "plus metal clusters of 11-48 atoms and adsorbate-on-slab cells, stratified by size.",
     )
 
 
