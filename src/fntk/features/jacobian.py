@@ -30,12 +30,16 @@ REVERSE_PASS_COST = 0.65
 """One backward pass of ``u . s`` in energy+force evaluations of the same batch (SevenNet-0,
 CPU, float32; 0.66 for small molecules and 0.64 for 35-atom clusters in
 ``benchmarks/results/feature-cost-2026-12-06.txt``)."""
-FORWARD_PASS_COST = 0.45
-"""One position tangent of the vectorised forward-mode pass, in energy+force evaluations: an
-estimate (the 0.57-1.26 of one dual-number pass per tangent in
-``benchmarks/results/feature-cost-2026-12-06.txt``, divided by the 1.2-2.6x of
-``benchmarks/results/feature-cost-2026-12-06/forward_vmap_check.txt``), to be replaced by
-``benchmarks/feature_cost.py``'s exact-map row / 3 N_max once it has run."""
+FORWARD_PASS_COST = 0.65
+"""One forward-mode position tangent, in energy+force evaluations. Measured per tangent (one
+dual-number pass each): 1.26 for small molecules and 0.57 for 35-atom clusters
+(``benchmarks/results/feature-cost-2026-12-06.txt``); set equal to the reverse cost, so forward
+mode wins where it needs fewer passes. The vectorised pass (all tangents of a group in one
+``vmap``) was 1.2-2.6x faster than one pass per tangent in
+``benchmarks/results/feature-cost-2026-12-06/forward_vmap_check.txt``, which would lower this
+constant; it stays at the measured per-tangent value until ``benchmarks/feature_cost.py``'s
+exact-map row measures it (a lower value would move the default d = 32 sketch of structures up
+to about 15 atoms to forward mode on an estimate)."""
 
 
 def use_forward_mode(max_atoms: int, n_columns: int) -> bool:
