@@ -34,6 +34,7 @@ from fntk.features import (
 )
 from fntk.features.options import FeatureMapOptions
 from fntk.io import atomic_write_npz, structure_fingerprint
+from fntk.registry import Registry
 from fntk.select import Selector
 
 _FEATURE_CHUNK = 64
@@ -387,14 +388,17 @@ def load_feature_cache(
 
 FEATURE_METHOD_NAMES = ("embedding", "energy-ntk", "force-ntk", "joint")
 
-_FACTORIES: dict[str, Callable[[BenchOptions], AcquisitionMethod]] = {
-    "random": lambda options: RandomMethod(),
-    "committee": lambda options: CommitteeMethod(
-        options.committee_size, options.committee_aggregation
-    ),
-    **{name: functools.partial(FeatureMethod, name) for name in FEATURE_METHOD_NAMES},
-}
-if tuple(_FACTORIES) != METHOD_NAMES:
+METHODS: Registry[Callable[[BenchOptions], AcquisitionMethod]] = Registry("benchmark method")
+"""The registry: method name -> factory of the method from :class:`BenchOptions`."""
+METHODS.register("random", help="uniform picks from the candidates")(lambda options: RandomMethod())
+METHODS.register("committee", help="force disagreement of fine-tuned committee members")(
+    lambda options: CommitteeMethod(options.committee_size, options.committee_aggregation)
+)
+for _name in FEATURE_METHOD_NAMES:
+    METHODS.register(_name, help=f"batch selection on {_name} features")(
+        functools.partial(FeatureMethod, _name)
+    )
+if METHODS.names() != METHOD_NAMES:
     raise RuntimeError("method registry and MethodName disagree")
 
 
@@ -403,9 +407,7 @@ def build_method(name: str, options: BenchOptions) -> AcquisitionMethod:
 
     Raises
     ------
-    ValueError
-        Unknown name (the message lists the valid ones).
+    InputError
+        Unknown name (the one-line message lists the valid ones).
     """
-    if name not in _FACTORIES:
-        raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHOD_NAMES)}")
-    return _FACTORIES[name](options)
+    return METHODS.get(name)(options)

@@ -98,8 +98,8 @@ def default_options(name: str, **overrides: object) -> FeatureMapOptions:
 
     Raises
     ------
-    ValueError
-        Unknown map name (the message lists the valid ones).
+    InputError
+        Unknown map name (the one-line message lists the valid ones).
     pydantic.ValidationError
         Unknown option or invalid value.
     """
