@@ -47,9 +47,8 @@ from fntk.al.ridge import (
     readout_designs,
     readout_weights,
 )
-from fntk.chunk import ENERGY_ROW, FORCE_ROW
-from fntk.features import FeatureChunk, options_to_json
-from fntk.features.assembly import assemble_chunk
+from fntk.features import FeatureChunk, has_energy_rows, has_force_rows, options_to_json
+from fntk.features.assembly import assemble_chunk, stack_block, weigh_rows
 from fntk.features.ntk import hidden_basis
 from fntk.features.options import FeatureMapOptions
 from fntk.features.readout import linear_readout
@@ -355,24 +354,24 @@ class RidgeLearner:
     def feature_chunk(
         self, options: FeatureMapOptions, structures: Sequence[Atoms], index: np.ndarray
     ) -> tuple[FeatureChunk, float] | None:
-        """``joint`` or ``force-ntk`` features from the designs, when ``options`` ask for rows
+        """Features of a map with force rows from the designs, when ``options`` ask for rows
         that the designs already hold (readout group, same width, seed and dtype), with the
         seconds the designs took; ``None`` otherwise."""
         mine = self.design_options
-        if options.name not in ("joint", "force-ntk") or any(
+        if not has_force_rows(options.name) or any(
             getattr(options, f) != getattr(mine, f) for f in ("group", "dim", "seed", "dtype")
         ):
             return None
         blocks, kinds = [], []
         for design in self.designs(structures):
-            if options.name == "joint":
-                energy = design.energy_row / (len(design.numbers) if options.per_atom else 1.0)
-                block = np.vstack([energy, options.force_weight * design.force_rows])
-                kinds.append(np.r_[ENERGY_ROW, np.full(len(design.force_rows), FORCE_ROW)])
-            else:
-                block = design.force_rows
-                kinds.append(np.full(len(design.force_rows), FORCE_ROW))
+            energy, forces = weigh_rows(
+                design.energy_row, design.force_rows, len(design.numbers), options
+            )
+            block, block_kinds = stack_block(
+                energy if has_energy_rows(options.name) else None, forces
+            )
             blocks.append(block.astype(options.dtype))
+            kinds.append(block_kinds)
         chunk = assemble_chunk(blocks, kinds, structures, index)
         return chunk, self.design_seconds(structures)
 

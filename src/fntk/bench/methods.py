@@ -26,11 +26,14 @@ from fntk.al import LabelledSet
 from fntk.bench.learner import FittedModel, Learner
 from fntk.bench.options import METHOD_NAMES, Aggregation, BenchOptions
 from fntk.features import (
+    FEATURE_MAP_NAMES,
     FeatureChunk,
     compute_features,
     default_options,
     force_row_weight,
+    has_force_rows,
     options_to_json,
+    weighs_force_rows,
 )
 from fntk.features.options import FeatureMapOptions
 from fntk.io import atomic_write_npz, structure_fingerprint
@@ -324,9 +327,9 @@ class FeatureMethod:
 
     def _feature_options(self, init: Sequence[Atoms]) -> FeatureMapOptions:
         overrides: dict[str, object] = {"device": self.options.device}
-        if self.name in ("force-ntk", "joint"):
+        if has_force_rows(self.name):
             overrides["dim"] = self.options.feature_dim
-        if self.name == "joint":
+        if weighs_force_rows(self.name):
             overrides["force_weight"] = self.options.joint_force_weight or joint_force_weight(
                 self.options, init
             )
@@ -386,7 +389,7 @@ def load_feature_cache(
         return init, FeatureChunk.from_arrays(arrays, "pool_"), float(arrays["seconds"])
 
 
-FEATURE_METHOD_NAMES = ("embedding", "energy-ntk", "force-ntk", "joint")
+FEATURE_METHOD_NAMES = FEATURE_MAP_NAMES
 
 METHODS: Registry[Callable[[BenchOptions], AcquisitionMethod]] = Registry("benchmark method")
 """The registry: method name -> factory of the method from :class:`BenchOptions`."""

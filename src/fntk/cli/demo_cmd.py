@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from fntk.cli.types import Device, FeatureMapName, ModelSpec, OutDir, Overwrite, Seed
+from fntk.cli.types import DEFAULT_MAP, Device, FeatureMapName, ModelSpec, OutDir, Overwrite, Seed
 
 DEMO_TRAIN, DEMO_POOL, DEMO_PICKS = 16, 120, 12
 DEMO_OUTPUT = Path("demo-output")
@@ -17,7 +17,7 @@ DEMO_INPUTS = "inputs"
 def demo(
     output: OutDir = DEMO_OUTPUT,
     model: ModelSpec = "sevennet-0",
-    features: FeatureMapName = "joint",
+    features: FeatureMapName = DEFAULT_MAP,
     device: Device = "auto",
     overwrite: Overwrite = False,
     seed: Seed = 0,

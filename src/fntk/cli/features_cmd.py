@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from fntk.cli.types import (
+    DEFAULT_MAP,
     BatchSize,
     Device,
     MapChoice,
@@ -23,7 +24,7 @@ from fntk.options import ComputeDtype
 def features(
     files: StructureFiles,
     output: Annotated[Path, typer.Option("--output", "-o", help="Feature store directory.")],
-    map_name: MapChoice = "joint",
+    map_name: MapChoice = DEFAULT_MAP,
     model: ModelSpec = "sevennet-0",
     group: ParameterGroupName = "readout",
     dim: Annotated[
@@ -79,28 +80,26 @@ def features(
 
     from fntk.cli.progress import progress_bar
     from fntk.errors import invalid_options
-    from fntk.features import default_options, load_backend_for
+    from fntk.features import default_options, load_backend_for, option_names, weighs_force_rows
     from fntk.features.store import check_store_folder
     from fntk.io import check_output_dir, iter_frames
     from fntk.models import check_model_spec
     from fntk.pipeline.featurize import ChunkFeaturizer, open_store
 
     settings: dict[str, object] = {"dtype": dtype, "batch_size": batch_size, "device": device}
-    if map_name != "embedding":
-        settings.update(group=group, seed=seed)
-        if dim is not None:
-            settings["dim"] = dim
+    # NTK-only flags apply where the map has them (an embedding has no group, seed or sketch)
+    given = {"group": group, "seed": seed, "dim": dim}
+    fields = option_names(map_name)
+    settings.update({k: v for k, v in given.items() if k in fields and v is not None})
     try:
-        if map_name == "joint":
-            if force_weight is None:
-                from fntk.features import force_row_weight
-                from fntk.pipeline import reference_atom_count
+        if weighs_force_rows(map_name) and force_weight is None:
+            from fntk.features import force_row_weight
+            from fntk.pipeline import reference_atom_count
 
-                n_atoms = reference_atom_count(files)
-                force_weight = force_row_weight(energy_weight, forces_weight, n_atoms)
-            settings["force_weight"] = force_weight
-        elif force_weight is not None:
-            settings["force_weight"] = force_weight  # refused below: not an option of this map
+            n_atoms = reference_atom_count(files)
+            force_weight = force_row_weight(energy_weight, forces_weight, n_atoms)
+        if force_weight is not None:
+            settings["force_weight"] = force_weight  # refused below where not an option
         options = default_options(map_name, **settings)
     except ValidationError as exc:
         raise invalid_options(exc, "feature option") from None

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from fntk.cli.types import (
+    DEFAULT_MAP,
     DEFAULT_SELECTOR,
     BatchSize,
     Config,
@@ -39,7 +40,7 @@ def select(
         typer.Option("--train", "-t", help="Labelled structures (repeat for several files)."),
     ] = None,
     n: Annotated[int, typer.Option("-n", min=0, help="How many structures to pick.")] = 100,
-    features: FeatureMapName = "joint",
+    features: FeatureMapName = DEFAULT_MAP,
     selector: SelectorChoice = DEFAULT_SELECTOR,
     model: ModelSpec = "sevennet-0",
     group: ParameterGroupName = "readout",

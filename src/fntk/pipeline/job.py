@@ -35,10 +35,10 @@ from fntk.chunk import FeatureChunk
 from fntk.engine import Engine, InProcess, ModelSource
 from fntk.features.options import force_row_weight
 from fntk.features.registry import (
-    FEATURE_MAPS,
     build_feature_map,
     compute_features,
     load_backend_for,
+    weighs_force_rows,
 )
 from fntk.io import iter_frames, read_frame_at
 from fntk.models import ModelBackend
@@ -514,5 +514,4 @@ def joint_weight_at(options: RunOptions, n_atoms: float) -> RunOptions:
 
 def _weighs_force_rows(options: RunOptions) -> bool:
     """Whether the feature map has energy and force rows (and so a force-row weight lambda)."""
-    capabilities = FEATURE_MAPS.entry(options.features.name).capabilities
-    return {"energy-rows", "force-rows"} <= capabilities
+    return weighs_force_rows(options.features.name)

@@ -20,10 +20,9 @@ from fntk.errors import InputError, invalid_options
 from fntk.features.options import (
     DEFAULT_ENERGY_WEIGHT,
     DEFAULT_FORCES_WEIGHT,
-    EmbeddingOptions,
     FeatureMapOptions,
 )
-from fntk.features.registry import default_options
+from fntk.features.registry import DEFAULT_FEATURE_MAP, default_options, option_names
 from fntk.select.options import DEFAULT_COST_EXPONENT, SelectOptions
 
 
@@ -34,7 +33,9 @@ class RunOptions(BaseModel):
 
     n: int = Field(100, ge=0, description="Number of structures to pick.")
     model: str = Field("sevennet-0", description="Model spec (see fntk.models.load_backend).")
-    features: FeatureMapOptions = Field(default_factory=lambda: default_options("joint"))
+    features: FeatureMapOptions = Field(
+        default_factory=lambda: default_options(DEFAULT_FEATURE_MAP)
+    )
     select: SelectOptions = Field(default_factory=SelectOptions)
     chunk_size: int = Field(256, ge=1, description="Structures read and featurised at a time.")
     seed: int = Field(0, ge=0, description="Seed of the random choices in selection.")
@@ -112,8 +113,8 @@ def apply_flags(base: RunOptions, **flags: Any) -> RunOptions:
     if "features" in flags and flags["features"] != features["name"]:
         kept = {k: features[k] for k in ("batch_size", "device", "dtype")}
         features = default_options(flags["features"], **kept).model_dump(mode="json")
-    is_ntk = features["name"] != EmbeddingOptions.model_fields["name"].default
-    inapplicable = [f"--{k}" for k in _NTK_ONLY if k in flags and not is_ntk]
+    fields = option_names(features["name"])
+    inapplicable = [f"--{k}" for k in _NTK_ONLY if k in flags and k not in fields]
     if inapplicable:
         raise InputError(
             f"{', '.join(inapplicable)} do(es) not apply to the {features['name']!r} feature map "
@@ -130,7 +131,7 @@ def apply_flags(base: RunOptions, **flags: Any) -> RunOptions:
         select["cost_exponent"] = DEFAULT_COST_EXPONENT if flags["cost_aware"] else None
     if "seed" in flags:
         data["seed"] = flags["seed"]
-        if is_ntk:
+        if "seed" in fields:
             features["seed"] = flags["seed"]
     top = ("n", "model", "chunk_size", "energy_weight", "forces_weight", "skip_unsupported")
     data.update({k: flags[k] for k in top if k in flags})

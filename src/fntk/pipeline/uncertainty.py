@@ -20,7 +20,13 @@ from ase import Atoms
 from fntk.al import LabelledSet
 from fntk.al.evaluate import free_atoms
 from fntk.errors import InputError
-from fntk.features import FeatureChunk, compute_features, default_options, force_row_weight
+from fntk.features import (
+    FeatureChunk,
+    compute_features,
+    default_options,
+    force_row_weight,
+    has_force_rows,
+)
 from fntk.features.options import (
     DEFAULT_ENERGY_WEIGHT,
     DEFAULT_FORCES_WEIGHT,
@@ -288,7 +294,7 @@ def pool_error_signal(
 
     Returns ``None`` for maps without force rows or an empty sample.
     """
-    if not sample or options.name not in ("joint", "force-ntk"):
+    if not sample or not has_force_rows(options.name):
         return None
     features = compute_features(backend, list(sample), options)
     scale = float(getattr(options, "force_weight", 1.0))
