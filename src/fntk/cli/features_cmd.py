@@ -80,26 +80,27 @@ def features(
 
     from fntk.cli.progress import progress_bar
     from fntk.errors import invalid_options
-    from fntk.features import default_options, load_backend_for, option_names, weighs_force_rows
+    from fntk.features import (
+        default_options,
+        force_row_weight,
+        load_backend_for,
+        option_names,
+        weighs_force_rows,
+    )
     from fntk.features.store import check_store_folder
-    from fntk.io import check_output_dir, iter_frames
+    from fntk.io import check_output_dir
     from fntk.models import check_model_spec
     from fntk.pipeline.featurize import ChunkFeaturizer, open_store
+    from fntk.pipeline.preflight import count_frames
 
     settings: dict[str, object] = {"dtype": dtype, "batch_size": batch_size, "device": device}
     # NTK-only flags apply where the map has them (an embedding has no group, seed or sketch)
     given = {"group": group, "seed": seed, "dim": dim}
     fields = option_names(map_name)
     settings.update({k: v for k, v in given.items() if k in fields and v is not None})
+    if force_weight is not None:
+        settings["force_weight"] = force_weight  # refused below where not an option
     try:
-        if weighs_force_rows(map_name) and force_weight is None:
-            from fntk.features import force_row_weight
-            from fntk.pipeline import reference_atom_count
-
-            n_atoms = reference_atom_count(files)
-            force_weight = force_row_weight(energy_weight, forces_weight, n_atoms)
-        if force_weight is not None:
-            settings["force_weight"] = force_weight  # refused below where not an option
         options = default_options(map_name, **settings)
     except ValidationError as exc:
         raise invalid_options(exc, "feature option") from None
@@ -108,7 +109,10 @@ def features(
     check_model_spec(model)
     check_store_folder(output, flag="-o")  # a store may join any folder, not a file
     check_output_dir(output, overwrite=True)
-    total = sum(1 for _ in iter_frames(files))
+    total, n_atoms = count_frames(files)
+    if weighs_force_rows(map_name) and force_weight is None:
+        weight = force_row_weight(energy_weight, forces_weight, n_atoms)
+        options = options.model_copy(update={"force_weight": weight})
     backend = load_backend_for(model, options)
     store = open_store(output, backend, options, chunk_size)
     featurizer = ChunkFeaturizer(backend, options, chunk_size, store)
