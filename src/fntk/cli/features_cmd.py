@@ -11,6 +11,7 @@ from fntk.cli.types import (
     DEFAULT_MAP,
     BatchSize,
     Device,
+    Dim,
     MapChoice,
     ModelSpec,
     ParameterGroupName,
@@ -27,15 +28,7 @@ def features(
     map_name: MapChoice = DEFAULT_MAP,
     model: ModelSpec = "sevennet-0",
     group: ParameterGroupName = "readout",
-    dim: Annotated[
-        int | None,
-        typer.Option(
-            "--dim",
-            min=1,
-            help="Sketch width d of the NTK maps.",
-            show_default="joint 32, energy-ntk and force-ntk 512",
-        ),
-    ] = None,
+    dim: Dim = None,
     seed: Seed = 0,
     force_weight: Annotated[
         float | None,

@@ -104,6 +104,25 @@ MapChoice = Annotated[
     _MapNames,
     typer.Option("--map", help="Feature map (README, 'Feature maps')."),
 ]
+Dim = Annotated[
+    int | None,
+    typer.Option(
+        "--dim",
+        min=1,
+        help="Sketch width d of the NTK maps.",
+        show_default="joint 32, energy-ntk and force-ntk 512",
+    ),
+]
+Shortlist = Annotated[
+    int | None,
+    typer.Option(
+        "--shortlist",
+        min=1,
+        help="Posterior-variance shortlist size M.",
+        show_default="max(1000, 10 n)",
+    ),
+]
+
 DEFAULT_MAP: str = DEFAULT_FEATURE_MAP
 """Default feature map of every command (:data:`fntk.features.registry.DEFAULT_FEATURE_MAP`)."""
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fntk.errors import InputError, invalid_options
 from fntk.features.options import (
@@ -24,6 +24,33 @@ from fntk.features.options import (
 )
 from fntk.features.registry import DEFAULT_FEATURE_MAP, default_options, option_names
 from fntk.select.options import DEFAULT_COST_EXPONENT, SelectOptions
+
+
+class ExecutionOptions(BaseModel):
+    """How a selection run executes: where features are kept and what computes them.
+
+    The picks are the same whatever these are (any store, worker count or scheduler), so they
+    are recorded in run.json but are no part of what ``--resume`` compares.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    store: Path | None = Field(
+        None,
+        description="Feature store directory: reuse its intact chunks, compute the missing ones "
+        "into it (with resume and no store: OUTDIR/feature-store).",
+    )
+    resume: bool = Field(False, description="Continue a killed run in the output folder.")
+    workers: int = Field(
+        0, ge=0, description="Worker processes of a local Dask cluster (0: this process)."
+    )
+    scheduler: str | None = Field(None, description="Address of a running Dask scheduler.")
+
+    @model_validator(mode="after")
+    def _one_engine(self) -> ExecutionOptions:
+        if self.workers and self.scheduler:
+            raise ValueError("--workers and --scheduler exclude each other: give one of them")
+        return self
 
 
 class RunOptions(BaseModel):
@@ -58,6 +85,12 @@ class RunOptions(BaseModel):
         "energy_weight it sets the joint map's lambda (fntk.features.force_row_weight at the "
         "mean atom count of the pool), overriding features.force_weight.",
     )
+    execution: ExecutionOptions = Field(default_factory=ExecutionOptions)
+
+    def executed_with(self, **fields: Any) -> RunOptions:
+        """These options with the :class:`ExecutionOptions` ``fields`` replaced (validated)."""
+        execution = ExecutionOptions.model_validate({**self.execution.model_dump(), **fields})
+        return self.model_copy(update={"execution": execution})
 
 
 FLAGS = (
@@ -77,8 +110,15 @@ FLAGS = (
     "forces_weight",
     "dtype",
     "skip_unsupported",
+    "store",
+    "resume",
+    "workers",
+    "scheduler",
 )
 """Flat names of the command-line flags of ``fntk select`` that :func:`apply_flags` takes."""
+
+EXECUTION_FLAGS = tuple(ExecutionOptions.model_fields)
+"""The flags that set :class:`ExecutionOptions` fields (``store``, ``resume``, ...)."""
 
 _NTK_ONLY = ("group", "dim")
 
@@ -97,7 +137,8 @@ def apply_flags(base: RunOptions, **flags: Any) -> RunOptions:
         of NTK maps); ``features`` (a map name: a new map keeps ``batch_size``, ``device`` and
         ``dtype``), ``group``, ``dim``, ``batch_size``, ``device``, ``dtype`` (feature options);
         ``selector``, ``shortlist`` and ``cost_aware`` (labelling-cost exponent
-        :data:`~fntk.select.options.DEFAULT_COST_EXPONENT` on or off) (selection options).
+        :data:`~fntk.select.options.DEFAULT_COST_EXPONENT` on or off) (selection options);
+        ``store``, ``resume``, ``workers``, ``scheduler`` (:class:`ExecutionOptions`).
 
     Raises
     ------
@@ -135,6 +176,7 @@ def apply_flags(base: RunOptions, **flags: Any) -> RunOptions:
             features["seed"] = flags["seed"]
     top = ("n", "model", "chunk_size", "energy_weight", "forces_weight", "skip_unsupported")
     data.update({k: flags[k] for k in top if k in flags})
+    data["execution"].update({k: flags[k] for k in EXECUTION_FLAGS if k in flags})
     data["features"], data["select"] = features, select
     try:
         options = RunOptions.model_validate(data)
@@ -156,6 +198,9 @@ _FLAG_NAMES = {
     "forces_weight": "--forces-weight",
     "seed": "--seed",
     "n": "-n",
+    "execution.workers": "--workers",
+    "execution.scheduler": "--scheduler",
+    "execution.store": "--store",
 }
 """Option paths of :class:`RunOptions` and the flags that set them (for one-line errors)."""
 
