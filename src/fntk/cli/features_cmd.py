@@ -18,11 +18,26 @@ from fntk.cli.types import (
     Seed,
     StructureFiles,
     finite_number,
+    given_flags,
 )
 from fntk.options import ComputeDtype
 
+_SELECT_FLAGS = (
+    "group",
+    "dim",
+    "seed",
+    "energy_weight",
+    "forces_weight",
+    "dtype",
+    "batch_size",
+    "chunk_size",
+    "device",
+)
+"""The flags this command shares with ``fntk select`` (:func:`fntk.pipeline.apply_flags`)."""
+
 
 def features(
+    ctx: typer.Context,
     files: StructureFiles,
     output: Annotated[Path, typer.Option("--output", "-o", help="Feature store directory.")],
     map_name: MapChoice = DEFAULT_MAP,
@@ -73,39 +88,34 @@ def features(
 
     from fntk.cli.progress import progress_bar
     from fntk.errors import invalid_options
-    from fntk.features import (
-        default_options,
-        force_row_weight,
-        load_backend_for,
-        option_names,
-        weighs_force_rows,
-    )
+    from fntk.features import default_options, load_backend_for
     from fntk.features.store import check_store_folder
     from fntk.io import check_output_dir
     from fntk.models import check_model_spec
+    from fntk.pipeline import build_run_options
     from fntk.pipeline.featurize import ChunkFeaturizer, open_store
+    from fntk.pipeline.job import joint_weight_at
     from fntk.pipeline.preflight import count_frames
 
-    settings: dict[str, object] = {"dtype": dtype, "batch_size": batch_size, "device": device}
-    # NTK-only flags apply where the map has them (an embedding has no group, seed or sketch)
-    given = {"group": group, "seed": seed, "dim": dim}
-    fields = option_names(map_name)
-    settings.update({k: v for k, v in given.items() if k in fields and v is not None})
+    # the flags of `fntk select` map onto the options as there; --force-weight is this
+    # command's own (a lambda shared by several stores)
+    given = given_flags(ctx, _SELECT_FLAGS, locals())
+    run_options = build_run_options(features=map_name, model=model, **given)
+    options = run_options.features
     if force_weight is not None:
-        settings["force_weight"] = force_weight  # refused below where not an option
-    try:
-        options = default_options(map_name, **settings)
-    except ValidationError as exc:
-        raise invalid_options(exc, "feature option") from None
+        try:
+            fields = options.model_dump(exclude={"name"})
+            options = default_options(map_name, **fields, force_weight=force_weight)
+        except ValidationError as exc:
+            raise invalid_options(exc, "feature option") from None
 
     # every frame read and validated before the model loads and the store folder is created
     check_model_spec(model)
     check_store_folder(output, flag="-o")  # a store may join any folder, not a file
     check_output_dir(output, overwrite=True)
     total, n_atoms = count_frames(files)
-    if weighs_force_rows(map_name) and force_weight is None:
-        weight = force_row_weight(energy_weight, forces_weight, n_atoms)
-        options = options.model_copy(update={"force_weight": weight})
+    if force_weight is None:
+        options = joint_weight_at(run_options, n_atoms).features
     backend = load_backend_for(model, options)
     store = open_store(output, backend, options, chunk_size)
     featurizer = ChunkFeaturizer(backend, options, chunk_size, store)
