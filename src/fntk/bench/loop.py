@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 
-from fntk.al import LabelledSet
 from fntk.bench.checks import reference_energy_notes
 from fntk.bench.learner import FinetuneLearner, FittedModel, Learner, RidgeLearner
 from fntk.bench.methods import (
@@ -51,6 +50,7 @@ from fntk.bench.results import (
 from fntk.bench.shift import apply_pool_shifts
 from fntk.errors import InputError
 from fntk.io import atomic_write_text
+from fntk.learn import LabelledSet
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,6 @@ from typing import Protocol
 import numpy as np
 from ase import Atoms
 
-from fntk.al import LabelledSet
 from fntk.bench.learner import FittedModel, Learner
 from fntk.bench.options import METHOD_NAMES, Aggregation, BenchOptions
 from fntk.features import (
@@ -37,6 +36,7 @@ from fntk.features import (
 )
 from fntk.features.options import FeatureMapOptions
 from fntk.io import atomic_write_npz, structure_fingerprint
+from fntk.learn import LabelledSet
 from fntk.registry import Registry
 from fntk.select import Selector
 

@@ -6,7 +6,7 @@ it was made and how its forces are distributed. ``e0_reference.xyz`` holds one s
 structure per element of the data set (bulk metal, gas-phase molecule), labelled by the same
 method: they pin the per-element energy shifts, including those of elements that a labelled set
 lacks (e.g. the unseen metals of an out-of-distribution split; see ``e0_reference`` in
-:func:`fntk.al.finetune`).
+:func:`fntk.learn.finetune`).
 A generator receives one child seed per split (``np.random.SeedSequence(seed).spawn``), so a
 split depends only on the seed and its own size.
 """
@@ -220,7 +220,7 @@ def _readme(
         f"`e0_reference.xyz`: one reference structure per element, same method: {listed}.",
         "Joined to the least-squares fit of per-element energy shifts, they pin each",
         "element's shift and give one to elements that a labelled set lacks",
-        "(`fntk.al.finetune(..., e0_reference=...)`).",
+        "(`fntk.learn.finetune(..., e0_reference=...)`).",
         "",
     ]
     return "\n".join(lines)

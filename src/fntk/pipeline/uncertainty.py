@@ -17,8 +17,6 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
-from fntk.al import LabelledSet
-from fntk.al.evaluate import free_atoms
 from fntk.errors import InputError
 from fntk.features import (
     FeatureChunk,
@@ -34,6 +32,8 @@ from fntk.features.options import (
     JointNTKOptions,
 )
 from fntk.io import structure_fingerprint
+from fntk.learn import LabelledSet
+from fntk.learn.evaluate import free_atoms
 from fntk.models import ModelBackend
 from fntk.select.calibration import calibration_scores
 from fntk.select.errorbars import ErrorEstimates, ErrorModel
