@@ -23,8 +23,8 @@ from ase.build import molecule
 from ase.calculators.emt import EMT
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from fntk.al import FinetuneOptions, LabelledSet, finetune
 from fntk.data import make_adsorbate_structures
+from fntk.learn import FinetuneOptions, LabelledSet, finetune
 from fntk.models import load_backend
 
 SCOPES = ("readout", "last-interaction", "all")

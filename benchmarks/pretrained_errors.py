@@ -15,7 +15,7 @@ import argparse
 
 import torch
 
-from fntk.al import LabelledSet, evaluate_splits
+from fntk.learn import LabelledSet, evaluate_splits
 from fntk.models import load_backend
 
 

@@ -2,9 +2,9 @@
 
 Both learners fine-tune the ``readout`` group of SevenNet-0 on the same labelled structures
 (same seed, same held-out slice, same loss weights and E0 refit) and are evaluated on the same
-test structures. ``FinetuneLearner`` takes Adam steps (``fntk.al.finetune``); ``RidgeLearner``
+test structures. ``FinetuneLearner`` takes Adam steps (``fntk.learn.finetune``); ``RidgeLearner``
 solves the same loss plus a cross-validated ridge in the readout move of width ``d``
-(``fntk.al.ridge``; ``d = 128`` is the whole readout). Reported: wall time of the fit (for the
+(``fntk.learn.ridge``; ``d = 128`` is the whole readout). Reported: wall time of the fit (for the
 ridge: design rows of the training structures + the solve; the test designs are extra, since
 evaluating a ridge model needs them), the test errors, and the ratio against Adam measured in
 the same run. Data: splits written by ``fntk data make``.
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import torch
 
-from fntk.al import FinetuneOptions, LabelledSet
 from fntk.bench.learner import FinetuneLearner, RidgeLearner
+from fntk.learn import FinetuneOptions, LabelledSet
 from fntk.models import load_backend
 
 

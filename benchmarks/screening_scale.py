@@ -72,7 +72,9 @@ def whole_job(n_pool: int, n_train: int, root: Path) -> list[str]:
     for label in ("fresh store", "second round (store filled)"):
         tick = time.perf_counter()
         run = run_selection(
-            [str(root / "pool.xyz")], [str(root / "train.xyz")], options, store=root / "store"
+            [str(root / "pool.xyz")],
+            [str(root / "train.xyz")],
+            options.executed_with(store=root / "store"),
         )
         total = time.perf_counter() - tick
         picks.append(run.result.indices.tolist())
@@ -134,13 +136,8 @@ def one_scaled_run(n_pool: int, workers: int, root: Path) -> dict:
         ase.io.write(train, make_pool(20, 2))
     options = build_run_options(n=20, device="cpu", chunk_size=25)
     tick = time.perf_counter()
-    run = run_selection(
-        [str(pool)],
-        [str(train)],
-        options,
-        store=root / f"store-{n_pool}-{workers}",
-        workers=workers,
-    )
+    execution = {"store": root / f"store-{n_pool}-{workers}", "workers": workers}
+    run = run_selection([str(pool)], [str(train)], options.executed_with(**execution))
     total = time.perf_counter() - tick
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return {

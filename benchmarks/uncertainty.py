@@ -34,12 +34,12 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
-from fntk.al import LabelledSet
-from fntk.al.evaluate import free_atoms
 from fntk.bench.learner import FittedModel, RidgeLearner
 from fntk.bench.methods import member_seed
 from fntk.bench.options import BenchOptions
 from fntk.features import default_options, force_row_weight
+from fntk.learn import LabelledSet
+from fntk.learn.evaluate import free_atoms
 from fntk.models import load_backend
 from fntk.select.calibration import calibration_scores, fit_calibration, spearman
 from fntk.select.errorbars import ErrorModel

@@ -397,8 +397,8 @@ def _structure(symbols: str, energy: float) -> Atoms:
 
 
 def test_reference_energy_notes_name_what_the_labels_cannot_fix():
-    from fntk.al import LabelledSet
     from fntk.bench.checks import reference_energy_notes
+    from fntk.learn import LabelledSet
 
     one = LabelledSet.from_structures([_structure("CHNO", -10.0)])
     pool = LabelledSet.from_structures([_structure("CH", -4.0)])

@@ -53,6 +53,14 @@ class NumericalError(FntkError, ArithmeticError):
     """A numerical step failed for good (e.g. Cholesky still failing after jitter)."""
 
 
+def unknown_name(kind: str, name: object, valid: str, *, file: str | None = None) -> InputError:
+    """The one-line error for a ``kind`` named ``name`` that does not exist, listing ``valid``.
+
+    ``file`` names the input the name was read from, when it came from one.
+    """
+    return InputError(f"unknown {kind} {name!r}; choose one of {valid}", file=file)
+
+
 def invalid_options(
     exc: Exception, what: str = "option", *, names: dict[str, str] | None = None
 ) -> InputError:

@@ -1,7 +1,7 @@
 """Option types shared by several layers, written once (torch-free).
 
 Component options live next to their component (``fntk.features.options``,
-``fntk.select.options``, ``fntk.al.options``, ``fntk.bench.options``); the literals that more
+``fntk.select.options``, ``fntk.learn.options``, ``fntk.bench.options``); the literals that more
 than one of them use are defined here.
 """
 

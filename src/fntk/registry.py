@@ -1,4 +1,6 @@
-"""One registry class for every kind of component (backends, feature maps, selectors, methods).
+"""One registry class for every kind of component.
+
+Backends, feature maps, selectors, input formats, data sets and benchmark methods all use it.
 
 Each registered component carries its name, a one-line help text, the usage string shown to
 users (``mace:PATH``), its options class when it has one, and its capabilities. CLI choices,
@@ -11,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
+
+from fntk.errors import unknown_name
 
 T = TypeVar("T")
 
@@ -88,20 +92,24 @@ class Registry(Generic[T]):
 
         Raises
         ------
-        ValueError
-            Unknown name; the message lists the registered ones.
+        InputError
+            Unknown name; the one-line message lists the registered ones.
         """
         if name not in self._entries:
-            raise ValueError(f"unknown {self.kind} {name!r}; choose one of {self.choices()}")
+            raise unknown_name(self.kind, name, self.choices())
         return self._entries[name]
 
     def get(self, name: str) -> T:
         """The component registered as ``name`` (see :meth:`entry`)."""
         return self.entry(name).component
 
+    def components(self) -> tuple[T, ...]:
+        """The registered components, in registration order."""
+        return tuple(e.component for e in self._entries.values())
+
     def choices(self) -> str:
         """The usages joined for help texts and messages: ``"lcmd, maxdet, ..."``."""
-        return ", ".join(e.usage for e in self._entries.values())
+        return ", ".join(e.usage or e.name for e in self._entries.values())
 
     def __iter__(self) -> Iterator[Entry[T]]:
         return iter(self._entries.values())

@@ -2,8 +2,9 @@
 
 Layers, bottom to top (DESIGN.md section 1): the core modules (errors, chunk contract, registry,
 shared option types), io, data (structure generators), models, features, select and report
-(select sees arrays only), al, engine and parallel (how stages run over chunks; parallel is the
-only module that imports Dask), pipeline and bench (the jobs), cli. A module may import its own
+(select sees arrays only), learn (fine-tuning and readouts), engine and parallel (how stages
+run over chunks; parallel is the only module that imports Dask), pipeline and bench (the
+jobs), cli. A module may import its own
 layer and the layers below it, never above. The package root ``fntk/__init__.py`` is the facade
 and exempt (it imports :func:`fntk.next_batch` lazily).
 """
@@ -29,7 +30,7 @@ LAYERS = {
     "features": 4,
     "select": 5,
     "report": 5,
-    "al": 6,
+    "learn": 6,
     "engine": 6,
     "parallel": 6,
     "predict": 6,

@@ -7,7 +7,7 @@ import pytest
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from fntk.al import LabelledSet
+from fntk.learn import LabelledSet
 
 
 def labelled_atoms(i: int, metal: str = "Cu", temperature: float = 300.0) -> Atoms:

@@ -13,11 +13,11 @@ from ase.build import molecule
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from conftest import rattled
-from fntk.al import FinetuneOptions, LabelledSet
-from fntk.al.evaluate import free_atoms
 from fntk.bench import BenchOptions
 from fntk.bench.estimates import RoundErrorEstimator
 from fntk.bench.learner import RidgeLearner
+from fntk.learn import FinetuneOptions, LabelledSet
+from fntk.learn.evaluate import free_atoms
 from fntk.select.calibration import spearman
 from fntk.select.errorbars import ErrorModel
 

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fntk.al import ErrorMetrics, LabelledSet
 from fntk.bench import (
     Acquisition,
     BenchData,
@@ -26,6 +25,7 @@ from fntk.bench import (
     run_benchmark,
 )
 from fntk.errors import InputError
+from fntk.learn import ErrorMetrics, LabelledSet
 
 
 class CountingLearner:

@@ -9,9 +9,9 @@ from ase.build import molecule
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from conftest import rattled
-from fntk.al import FinetuneOptions, LabelledSet, evaluate_splits
 from fntk.bench.learner import RidgeLearner
 from fntk.features import compute_features, default_options
+from fntk.learn import FinetuneOptions, LabelledSet, evaluate_splits
 
 
 @pytest.fixture(scope="module")

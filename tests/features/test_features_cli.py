@@ -20,14 +20,25 @@ def app() -> typer.Typer:
     return app
 
 
-def test_writes_and_resumes(app, tmp_path, small_structures, mace_model_file):
+def test_writes_and_resumes(app, tmp_path, small_structures, mace_model_file, monkeypatch):
+    import fntk.io.read as read
+
     pool = tmp_path / "pool.xyz"
     ase.io.write(pool, small_structures)
     out = tmp_path / "feats"
     args = ["features", str(pool), "-o", str(out), "--model", f"mace:{mace_model_file}"]
     args += ["--map", "joint", "--dim", "3", "--chunk-size", "2", "--device", "cpu"]
+    passes: list[str] = []
+    real_iread = read._iread
+
+    def counting_iread(spec, *args, **kwargs):
+        passes.append(spec)
+        return real_iread(spec, *args, **kwargs)
+
+    monkeypatch.setattr(read, "_iread", counting_iread)
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
+    assert passes == [str(pool), str(pool)]  # count (and lambda's atom count), then features
     assert "2 chunks computed, 0 already" in result.output
     store = FeatureStore.open(out)
     assert store.options.dim == 3 and len(store.weights_hash) == 32

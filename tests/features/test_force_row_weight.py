@@ -11,14 +11,14 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from fntk.al import FinetuneOptions
-from fntk.al.ridge import ReadoutDesign, _NormalEquations
 from fntk.features import force_row_weight
 from fntk.features.options import (
     DEFAULT_ENERGY_WEIGHT,
     DEFAULT_FORCES_WEIGHT,
     MAX_FORCE_ROW_WEIGHT,
 )
+from fntk.learn import FinetuneOptions
+from fntk.learn.ridge import ReadoutDesign, _NormalEquations
 
 
 def test_formula_units_and_limits():
@@ -52,7 +52,7 @@ def test_weighted_rows_reproduce_the_fine_tuning_loss(w_e, w_f):
     """sum Phi^T Phi with [e / N ; lambda G] is proportional to the loss's Gauss-Newton matrix.
 
     The matrix is the ridge learner's (``w_E mean_s (dE_s/N_s)^2 + w_F mean_c dF_c^2``, the
-    fine-tuning loss of :class:`fntk.al.FinetuneOptions`), on structures of different sizes.
+    fine-tuning loss of :class:`fntk.learn.FinetuneOptions`), on structures of different sizes.
     """
     rng = np.random.default_rng(0)
     d, sizes = 5, [2, 3, 7, 12]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
@@ -64,3 +65,36 @@ def test_options_are_immutable():
     options = default_options("joint")
     with pytest.raises(ValidationError):
         options.dim = 3
+
+
+@pytest.mark.parametrize(
+    ("name", "energy", "force"),
+    [
+        ("embedding", True, False),
+        ("energy-ntk", True, False),
+        ("force-ntk", False, True),
+        ("joint", True, True),
+    ],
+)
+def test_maps_are_asked_for_their_row_kinds(name, energy, force):
+    from fntk.features import has_energy_rows, has_force_rows, option_names, weighs_force_rows
+
+    assert (has_energy_rows(name), has_force_rows(name)) == (energy, force)
+    assert weighs_force_rows(name) == ("force_weight" in option_names(name))
+    assert ("dim" in option_names(name)) == (name != "embedding")
+
+
+def test_rows_weighed_and_stacked_as_the_map_says():
+    from fntk.chunk import ENERGY_ROW, FORCE_ROW
+    from fntk.features.assembly import stack_block, weigh_rows
+
+    energy, forces = np.arange(3.0), np.ones((6, 3))
+    joint = default_options("joint", force_weight=0.5)
+    weighed_energy, weighed_forces = weigh_rows(energy, forces, 2, joint)
+    block, kinds = stack_block(weighed_energy, weighed_forces)
+    np.testing.assert_array_equal(block, np.vstack([energy / 2, 0.5 * forces]))
+    np.testing.assert_array_equal(kinds, [ENERGY_ROW] + [FORCE_ROW] * 6)
+    force_only, _ = weigh_rows(energy, forces, 2, default_options("force-ntk"))
+    assert force_only is energy  # no per_atom option: the energy row is left alone
+    block, kinds = stack_block(None, forces)
+    assert block.shape == (6, 3) and set(kinds) == {FORCE_ROW}

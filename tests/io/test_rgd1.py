@@ -115,7 +115,7 @@ def test_wrong_file_for_reader_says_which_file(rgd1_files):
 
 
 def test_energy_only_frames_enter_a_labelled_set_only_when_asked(rgd1_files):
-    from fntk.al import LabelledSet
+    from fntk.learn import LabelledSet
 
     chno, _, reactions, _ = rgd1_files
     with pytest.raises(InputError, match="no reference forces"):

@@ -87,3 +87,34 @@ def test_cli_reports_a_bad_config_before_any_work(tmp_path):
     assert result.exit_code == 1
     assert "features.joint.dim" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_execution_options_come_from_flags_and_config_and_do_not_block_resume(tmp_path):
+    from pathlib import Path
+
+    from fntk.io.outdir import check_resumable
+
+    options = build_run_options(store="feats", workers=2, resume=True)
+    assert options.execution.store == Path("feats") and options.execution.workers == 2
+    assert options.executed_with(workers=0).execution.workers == 0
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"n": 5, "execution": {"scheduler": "tcp://host:8786"}}))
+    from_config = load_run_options(config)
+    assert (from_config.n, from_config.execution.scheduler) == (5, "tcp://host:8786")
+    assert load_run_options(config, scheduler="tcp://b:1").execution.scheduler == "tcp://b:1"
+    config.write_text(json.dumps({"n": 5}))  # the old flat shape, without "execution"
+    assert load_run_options(config).execution == RunOptions().execution
+    with pytest.raises(InputError, match="--workers and --scheduler exclude each other"):
+        build_run_options(workers=2, scheduler="tcp://host:8786")
+
+    run = tmp_path / "run"
+    run.mkdir()
+    recorded = json.loads(RunOptions().model_dump_json())
+    inputs = {"pool": ["pool.xyz"], "train": []}
+    (run / "run.json").write_text(
+        json.dumps({"status": "running", "options": recorded, "inputs": inputs})
+    )
+    asked = json.loads(options.model_dump_json())
+    with pytest.raises(InputError, match=r"option execution\.workers: recorded 0, asked for 2"):
+        check_resumable(run, options=asked, inputs=inputs)
+    check_resumable(run, options=asked, inputs=inputs, ignore=("execution",))

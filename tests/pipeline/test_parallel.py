@@ -84,9 +84,9 @@ def backend():
 
 @pytest.fixture
 def select(files, backend):
-    def run(opts, **kwargs):
+    def run(opts, **execution):
         pool, train = [str(files / "pool.xyz")], [str(files / "train.xyz")]
-        return run_selection(pool, train, opts, backend=backend, **kwargs)
+        return run_selection(pool, train, opts.executed_with(**execution), backend=backend)
 
     return run
 

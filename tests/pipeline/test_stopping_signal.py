@@ -73,8 +73,8 @@ def test_calibrated_signal_is_fntk_uncertainty_calibration_on_the_sample(
     """With ``calibrate``, the signal is the mean of the per-structure estimates that
     ``fntk uncertainty``'s calibration gives on the pool sample (same features, same fit),
     in eV/A; a training structure in the calibration set is dropped with a warning."""
-    from fntk.al import LabelledSet
     from fntk.features import compute_features
+    from fntk.learn import LabelledSet
     from fntk.pipeline.uncertainty import fit_error_model
 
     pool, _ = files

@@ -49,9 +49,8 @@ def select(files, opts, backend, store=None, train=("train.xyz",)):
     return run_selection(
         [str(files / "pool.xyz")],
         [str(files / t) for t in train],
-        opts,
+        opts.executed_with(store=store),
         backend=backend,
-        store=store,
     )
 
 

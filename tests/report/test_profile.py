@@ -26,8 +26,8 @@ def test_outlier_picks_stand_out_against_the_pool():
         StructureProfile.of(pool), StructureProfile.of(picked)
     )
     assert pool_row["median atoms"] == "7" and picked_row["median atoms"] == "3"
-    assert pool_row["median max |F| (eV/Å)"] == "1.00"
-    assert picked_row["above pool's 95th pct max |F|"] == "100%"
+    assert pool_row["median max abs F (eV/Å)"] == "1.00"
+    assert picked_row["above pool's 95th pct max abs F"] == "100%"
     assert pool_row["kind=stretch"] == "5%" and picked_row["kind=stretch"] == "100%"
     assert picked_row["kind=md"] == "0%"
     assert not any(k.startswith("dataset=") or k.startswith("temperature") for k in pool_row)
@@ -38,4 +38,4 @@ def test_unlabelled_structures_show_no_force_columns():
     pool_row, picked_row = picks_vs_pool_rows(
         StructureProfile.of(pool), StructureProfile.of(pool[:1])
     )
-    assert pool_row["median max |F| (eV/Å)"] == "-" and picked_row["kind=a"] == "100%"
+    assert pool_row["median max abs F (eV/Å)"] == "-" and picked_row["kind=a"] == "100%"

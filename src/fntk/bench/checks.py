@@ -16,9 +16,9 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 from ase.data import chemical_symbols
 
-from fntk.al.e0 import composition_matrix
-from fntk.al.labelled import LabelledSet
 from fntk.io import expand_paths, iter_frames, read_labels
+from fntk.learn.e0 import composition_matrix
+from fntk.learn.labelled import LabelledSet
 
 
 def check_labelled_files(

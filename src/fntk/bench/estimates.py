@@ -30,14 +30,14 @@ from dataclasses import dataclass
 import numpy as np
 from ase import Atoms
 
-from fntk.al import LabelledSet
-from fntk.al.evaluate import free_atoms
 from fntk.bench.learner import FittedModel, Learner
 from fntk.bench.methods import joint_force_weight
 from fntk.bench.options import BenchOptions
 from fntk.features import FeatureChunk, compute_features, default_options
 from fntk.features.options import JointNTKOptions
 from fntk.io import structure_fingerprint
+from fntk.learn import LabelledSet
+from fntk.learn.evaluate import free_atoms
 from fntk.select.calibration import spearman
 from fntk.select.errorbars import ErrorModel
 

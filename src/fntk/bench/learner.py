@@ -3,11 +3,11 @@
 The loop and the committee only talk to a :class:`Learner`. Two real ones:
 
 - :class:`FinetuneLearner`: every :meth:`~FinetuneLearner.fit` starts from the pretrained weights
-  and takes gradient steps (:func:`fntk.al.finetune`, any scope, any model); the returned
+  and takes gradient steps (:func:`fntk.learn.finetune`, any scope, any model); the returned
   :class:`FittedModel` carries its own copy of the trained parameters, so several fitted models
   (a committee, the round-0 model shared by every method) live side by side on one backend.
 - :class:`RidgeLearner`: readout fine-tuning of a linear readout (SevenNet) solved exactly as
-  ridge regression (:mod:`fntk.al.ridge`). Each structure's design rows are computed once,
+  ridge regression (:mod:`fntk.learn.ridge`). Each structure's design rows are computed once,
   cached in memory and on disk, and every fit, evaluation and committee prediction after that
   is linear algebra; this is what makes a benchmark of hundreds of fits run on a laptop CPU.
 
@@ -31,7 +31,13 @@ import numpy as np
 import torch
 from ase import Atoms
 
-from fntk.al import (
+from fntk.features import FeatureChunk, has_energy_rows, has_force_rows, options_to_json
+from fntk.features.assembly import assemble_chunk, stack_block, weigh_rows
+from fntk.features.ntk import hidden_basis
+from fntk.features.options import FeatureMapOptions
+from fntk.features.readout import linear_readout
+from fntk.io import atomic_write_npz, structure_fingerprint
+from fntk.learn import (
     EnergyShift,
     ErrorMetrics,
     FinetuneOptions,
@@ -39,21 +45,14 @@ from fntk.al import (
     evaluate_splits,
     finetune,
 )
-from fntk.al.evaluate import error_metrics, free_force_errors
-from fntk.al.ridge import (
+from fntk.learn.evaluate import error_metrics, free_force_errors
+from fntk.learn.ridge import (
     ReadoutDesign,
     design_options,
     fit_readout_ridge,
     readout_designs,
     readout_weights,
 )
-from fntk.chunk import ENERGY_ROW, FORCE_ROW
-from fntk.features import FeatureChunk, options_to_json
-from fntk.features.assembly import assemble_chunk
-from fntk.features.ntk import hidden_basis
-from fntk.features.options import FeatureMapOptions
-from fntk.features.readout import linear_readout
-from fntk.io import atomic_write_npz, structure_fingerprint
 from fntk.models import ModelBackend
 
 logger = logging.getLogger(__name__)
@@ -132,7 +131,7 @@ class Learner(Protocol):
 
 
 class FinetuneLearner:
-    """:class:`Learner` over one backend and :func:`fntk.al.finetune`.
+    """:class:`Learner` over one backend and :func:`fntk.learn.finetune`.
 
     Parameters
     ----------
@@ -225,7 +224,7 @@ MEMBER_FRACTION = 0.8
 
 
 class RidgeLearner:
-    """:class:`Learner` of readout fine-tuning solved as ridge regression (:mod:`fntk.al.ridge`).
+    """:class:`Learner` of readout fine-tuning solved as ridge regression (:mod:`fntk.learn.ridge`).
 
     Parameters
     ----------
@@ -353,32 +352,33 @@ class RidgeLearner:
         return self.backend
 
     def weights(self, model: FittedModel) -> dict[str, torch.Tensor]:
-        """Readout parameters of ``model`` for the backend (:func:`fntk.al.ridge.readout_weights`);
-        loaded together with ``model.energy_shift`` they give the same predictions."""
+        """Readout parameters of ``model`` for the backend
+        (:func:`fntk.learn.ridge.readout_weights`); loaded together with ``model.energy_shift``
+        they give the same predictions."""
         assert model.coefficients is not None
         return readout_weights(self.backend, model.coefficients, self.design_options)
 
     def feature_chunk(
         self, options: FeatureMapOptions, structures: Sequence[Atoms], index: np.ndarray
     ) -> tuple[FeatureChunk, float] | None:
-        """``joint`` or ``force-ntk`` features from the designs, when ``options`` ask for rows
+        """Features of a map with force rows from the designs, when ``options`` ask for rows
         that the designs already hold (readout group, same width, seed and dtype), with the
         seconds the designs took; ``None`` otherwise."""
         mine = self.design_options
-        if options.name not in ("joint", "force-ntk") or any(
+        if not has_force_rows(options.name) or any(
             getattr(options, f) != getattr(mine, f) for f in ("group", "dim", "seed", "dtype")
         ):
             return None
         blocks, kinds = [], []
         for design in self.designs(structures):
-            if options.name == "joint":
-                energy = design.energy_row / (len(design.numbers) if options.per_atom else 1.0)
-                block = np.vstack([energy, options.force_weight * design.force_rows])
-                kinds.append(np.r_[ENERGY_ROW, np.full(len(design.force_rows), FORCE_ROW)])
-            else:
-                block = design.force_rows
-                kinds.append(np.full(len(design.force_rows), FORCE_ROW))
+            energy, forces = weigh_rows(
+                design.energy_row, design.force_rows, len(design.numbers), options
+            )
+            block, block_kinds = stack_block(
+                energy if has_energy_rows(options.name) else None, forces
+            )
             blocks.append(block.astype(options.dtype))
+            kinds.append(block_kinds)
         chunk = assemble_chunk(blocks, kinds, structures, index)
         return chunk, self.design_seconds(structures)
 

@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
-from fntk.al import LabelledSet
 from fntk.bench.checks import reference_energy_notes
 from fntk.bench.estimates import RoundErrorEstimator, RoundEstimates
 from fntk.bench.learner import FinetuneLearner, FittedModel, Learner, RidgeLearner
@@ -53,6 +52,7 @@ from fntk.bench.results import (
 from fntk.bench.shift import apply_pool_shifts
 from fntk.errors import InputError
 from fntk.io import atomic_write_text, iter_frames
+from fntk.learn import LabelledSet
 
 logger = logging.getLogger(__name__)
 

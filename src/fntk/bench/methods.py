@@ -22,18 +22,22 @@ from typing import Protocol
 import numpy as np
 from ase import Atoms
 
-from fntk.al import LabelledSet
 from fntk.bench.learner import FittedModel, Learner
 from fntk.bench.options import METHOD_NAMES, Aggregation, BenchOptions
 from fntk.features import (
+    FEATURE_MAP_NAMES,
     FeatureChunk,
     compute_features,
     default_options,
     force_row_weight,
+    has_force_rows,
     options_to_json,
+    weighs_force_rows,
 )
 from fntk.features.options import FeatureMapOptions
 from fntk.io import atomic_write_npz, structure_fingerprint
+from fntk.learn import LabelledSet
+from fntk.registry import Registry
 from fntk.select import Selector
 
 _FEATURE_CHUNK = 64
@@ -361,9 +365,9 @@ class FeatureMethod:
 
     def _feature_options(self, init: Sequence[Atoms]) -> FeatureMapOptions:
         overrides: dict[str, object] = {"device": self.options.device}
-        if self.feature_map in ("force-ntk", "joint"):
+        if has_force_rows(self.feature_map):
             overrides["dim"] = self.options.feature_dim
-        if self.feature_map == "joint":
+        if weighs_force_rows(self.feature_map):
             overrides["force_weight"] = self.options.joint_force_weight or joint_force_weight(
                 self.options, init
             )
@@ -457,17 +461,22 @@ def load_feature_cache(
         return init, FeatureChunk.from_arrays(arrays, "pool_"), float(arrays["seconds"])
 
 
-FEATURE_METHOD_NAMES = ("embedding", "energy-ntk", "force-ntk", "joint")
+FEATURE_METHOD_NAMES = FEATURE_MAP_NAMES
 
-_FACTORIES: dict[str, Callable[[BenchOptions], AcquisitionMethod]] = {
-    "random": lambda options: RandomMethod(),
-    "committee": lambda options: CommitteeMethod(
-        options.committee_size, options.committee_aggregation
-    ),
-    **{name: functools.partial(FeatureMethod, name) for name in FEATURE_METHOD_NAMES},
-    "fps": FarthestPointMethod,
-}
-if tuple(_FACTORIES) != METHOD_NAMES:
+METHODS: Registry[Callable[[BenchOptions], AcquisitionMethod]] = Registry("benchmark method")
+"""The registry: method name -> factory of the method from :class:`BenchOptions`."""
+METHODS.register("random", help="uniform picks from the candidates")(lambda options: RandomMethod())
+METHODS.register("committee", help="force disagreement of fine-tuned committee members")(
+    lambda options: CommitteeMethod(options.committee_size, options.committee_aggregation)
+)
+for _name in FEATURE_METHOD_NAMES:
+    METHODS.register(_name, help=f"batch selection on {_name} features")(
+        functools.partial(FeatureMethod, _name)
+    )
+METHODS.register("fps", help="farthest-point sampling on the pretrained embedding")(
+    FarthestPointMethod
+)
+if METHODS.names() != METHOD_NAMES:
     raise RuntimeError("method registry and MethodName disagree")
 
 
@@ -476,9 +485,7 @@ def build_method(name: str, options: BenchOptions) -> AcquisitionMethod:
 
     Raises
     ------
-    ValueError
-        Unknown name (the message lists the valid ones).
+    InputError
+        Unknown name (the one-line message lists the valid ones).
     """
-    if name not in _FACTORIES:
-        raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHOD_NAMES)}")
-    return _FACTORIES[name](options)
+    return METHODS.get(name)(options)

@@ -13,8 +13,8 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from fntk.al import FinetuneOptions
 from fntk.features.options import JointNTKOptions
+from fntk.learn import FinetuneOptions
 from fntk.select import SelectOptions, SelectorName
 
 _SELECT_DEFAULTS = SelectOptions()
@@ -69,7 +69,7 @@ class BenchOptions(BaseModel):
         (:class:`fntk.bench.learner.RidgeLearner`; SevenNet models); each structure costs one
         design computation and every fit is then a small linear solve, so a 3-seed benchmark
         runs in under an hour on a laptop CPU. ``finetune``: Adam steps on ``finetune.scope``
-        through the network (:func:`fntk.al.finetune`), any model; about 4 s per step on a
+        through the network (:func:`fntk.learn.finetune`), any model; about 4 s per step on a
         CPU, the choice on a GPU.
     finetune : FinetuneOptions
         One fine-tuning round (scope, steps, loss weights, early stopping); the ridge learner
@@ -232,7 +232,7 @@ def build_bench_options(
     quick : bool
         Start from :data:`QUICK_PRESET`: a run of a few CPU minutes.
     finetune : mapping or None
-        Fields of :class:`~fntk.al.FinetuneOptions` changed on top of the preset's.
+        Fields of :class:`~fntk.learn.FinetuneOptions` changed on top of the preset's.
     **overrides
         Other :class:`BenchOptions` fields.
 

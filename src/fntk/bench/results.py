@@ -20,6 +20,13 @@ import numpy as np
 
 from fntk.bench.saving import SeedCurves, bootstrap_saving
 from fntk.io import atomic_write_text
+from fntk.report.profile import (
+    SUMMARY_COLUMNS,
+    common_values,
+    force_threshold,
+    set_summary,
+    share,
+)
 
 METRICS = (
     "energy_mae_mev_per_atom",
@@ -724,10 +731,6 @@ def _costs_per_run(rows: Sequence[ResultRow]) -> dict[str, tuple[float, float]]:
     }
 
 
-TOP_FORCE_QUANTILE = 0.95
-"""Picks whose largest atomic force is above this quantile of the pool's count as high-force."""
-
-
 @dataclass(frozen=True)
 class PoolProfile:
     """What the picks-vs-pool table compares, for every pool structure.
@@ -752,44 +755,34 @@ class PoolProfile:
 def picks_markdown(profile: PoolProfile, picks: dict[str, list[int]]) -> list[str]:
     """Markdown table of picks (all seeds and rounds of each method) against the pool.
 
-    Shows the median atom count, the median largest atomic force, the share of picks among the
-    pool's top 5% by largest force and, per named tag, each value's share of picks and of the
-    pool: outlier chasing (high-force, tiny or rare structures) is seen at a glance.
+    The cells of :func:`fntk.report.profile.set_summary` (median atom count, median largest
+    atomic force, share above the pool's 95th percentile of it) and, per named tag, each
+    value's share of picks and of the pool: outlier chasing (high-force, tiny or rare
+    structures) is seen at a glance.
     """
     pool = np.asarray(profile.candidates, dtype=np.int64)
     if not picks or not len(pool):
         return []
-    header = (
-        "| method | picks | median atoms | median max abs F (eV/Å) | in pool's top 5% max abs F |"
-    )
-    rule = "|---|---|---|---|---|"
-    for tag in profile.tags:
-        header += f" `{tag}`: picks % / pool % |"
-        rule += "---|"
-    threshold = (
-        None
-        if profile.max_force is None
-        else float(np.quantile(profile.max_force[pool], TOP_FORCE_QUANTILE))
-    )
+    n_pool = len(profile.n_atoms)
+    forces = np.full(n_pool, np.nan) if profile.max_force is None else profile.max_force
+    threshold = force_threshold(forces[pool])
+    tags = {key: np.asarray(values, dtype=object) for key, values in profile.tags.items()}
+    common = {key: common_values(list(tagged[pool])) for key, tagged in tags.items()}
+    header = "| method | picks | " + " | ".join(SUMMARY_COLUMNS) + " |"
+    header += "".join(f" `{tag}`: picks % / pool % |" for tag in tags)
+    rule = "|---|---|" + "---|" * (len(SUMMARY_COLUMNS) + len(tags))
 
     def row(name: str, indices: np.ndarray) -> str:
-        max_force = profile.max_force
-        force = "-" if max_force is None else f"{np.median(max_force[indices]):.2f}"
-        top = (
-            "-"
-            if threshold is None or max_force is None
-            else f"{100 * np.mean(max_force[indices] > threshold):.0f}%"
-        )
-        cells = [name, str(len(indices)), f"{np.median(profile.n_atoms[indices]):g}", force, top]
-        for values in profile.tags.values():
-            tagged = np.asarray(values, dtype=object)
-            kinds = sorted(set(tagged[pool]), key=lambda v: -np.sum(tagged[pool] == v))
-            shares = [
-                f"{v}: {100 * np.mean(tagged[indices] == v):.0f} / "
-                f"{100 * np.mean(tagged[pool] == v):.0f}"
-                for v in kinds[:8]
-            ]
-            cells.append(", ".join(shares))
+        cells = [name, str(len(indices))]
+        cells += set_summary(profile.n_atoms[indices], forces[indices], threshold)
+        for key, tagged in tags.items():
+            cells.append(
+                ", ".join(
+                    f"{v}: {100 * share(tagged[indices], v):.0f} / "
+                    f"{100 * share(tagged[pool], v):.0f}"
+                    for v in common[key]
+                )
+            )
         return "| " + " | ".join(cells) + " |"
 
     lines = ["## Picks vs pool", "", header, rule, row("pool", pool)]
@@ -798,8 +791,9 @@ def picks_markdown(profile: PoolProfile, picks: dict[str, list[int]]) -> list[st
             lines.append(row(name, np.asarray(indices, dtype=np.int64)))
     lines += [
         "",
-        "Every pick of every seed and round. `pool`: the structures taking part. Top 5%: "
-        "picks whose largest atomic force exceeds the pool's 95th percentile (5% of the pool).",
+        "Every pick of every seed and round. `pool`: the structures taking part. The last "
+        "force column: picks whose largest atomic force exceeds the pool's 95th percentile "
+        "(5% of the pool).",
         "",
     ]
     return lines

@@ -22,6 +22,7 @@ from fntk.cli.types import (
     Overwrite,
     ProxyLearnerChoice,
     ScopeChoice,
+    Shortlist,
     given_flags,
 )
 
@@ -112,12 +113,7 @@ def bench(
         typer.Option(min=0, help="Fine-tuning steps per round.", show_default="100"),
     ] = None,
     selector: OptionalSelectorChoice = None,
-    shortlist: Annotated[
-        int | None,
-        typer.Option(
-            min=1, help="Posterior-variance shortlist size M.", show_default="max(1000, 10n)"
-        ),
-    ] = None,
+    shortlist: Shortlist = None,
     relative_noise: Annotated[
         float | None,
         typer.Option(

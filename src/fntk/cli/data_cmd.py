@@ -43,15 +43,9 @@ def make(
     OUTDIR must be new or empty unless --overwrite (which replaces files of the same names).
     """
     from fntk.data import make_dataset
-    from fntk.errors import InputError
 
     sizes = {s.partition("=")[0].strip(): int(s.partition("=")[2]) for s in size or []}
-    try:
-        files = make_dataset(name, output, sizes=sizes, seed=seed, overwrite=overwrite)
-    except InputError:
-        raise
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
+    files = make_dataset(name, output, sizes=sizes, seed=seed, overwrite=overwrite)
     for split, path in files.splits.items():
         typer.echo(f"{split:>14}: {path}")
     typer.echo(f"{'e0_reference':>14}: {files.e0_reference}")

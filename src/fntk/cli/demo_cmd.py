@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from fntk.cli.types import Device, FeatureMapName, ModelSpec, OutDir, Overwrite, Seed
+from fntk.cli.types import DEFAULT_MAP, Device, FeatureMapName, ModelSpec, OutDir, Overwrite, Seed
 
 DEMO_TRAIN, DEMO_POOL, DEMO_PICKS = 16, 40, 8
 """Sized for a laptop: the demo's own run (not the install) stays near a minute on 2 cores."""
@@ -19,7 +19,7 @@ DEMO_INPUTS = "inputs"
 def demo(
     output: OutDir = DEMO_OUTPUT,
     model: ModelSpec = "sevennet-0",
-    features: FeatureMapName = "joint",
+    features: FeatureMapName = DEFAULT_MAP,
     device: Device = "auto",
     overwrite: Overwrite = False,
     seed: Seed = 0,

@@ -8,33 +8,42 @@ from typing import Annotated
 import typer
 
 from fntk.cli.types import (
+    DEFAULT_MAP,
     BatchSize,
     Device,
+    Dim,
     MapChoice,
     ModelSpec,
     ParameterGroupName,
     Seed,
     StructureFiles,
     finite_number,
+    given_flags,
 )
 from fntk.options import ComputeDtype
 
+_SELECT_FLAGS = (
+    "group",
+    "dim",
+    "seed",
+    "energy_weight",
+    "forces_weight",
+    "dtype",
+    "batch_size",
+    "chunk_size",
+    "device",
+)
+"""The flags this command shares with ``fntk select`` (:func:`fntk.pipeline.apply_flags`)."""
+
 
 def features(
+    ctx: typer.Context,
     files: StructureFiles,
     output: Annotated[Path, typer.Option("--output", "-o", help="Feature store directory.")],
-    map_name: MapChoice = "joint",
+    map_name: MapChoice = DEFAULT_MAP,
     model: ModelSpec = "sevennet-0",
     group: ParameterGroupName = "readout",
-    dim: Annotated[
-        int | None,
-        typer.Option(
-            "--dim",
-            min=1,
-            help="Sketch width d of the NTK maps.",
-            show_default="joint 32, energy-ntk and force-ntk 512",
-        ),
-    ] = None,
+    dim: Dim = None,
     seed: Seed = 0,
     force_weight: Annotated[
         float | None,
@@ -81,35 +90,32 @@ def features(
     from fntk.errors import invalid_options
     from fntk.features import default_options, load_backend_for
     from fntk.features.store import check_store_folder
-    from fntk.io import check_output_dir, iter_frames
+    from fntk.io import check_output_dir
     from fntk.models import check_model_spec
+    from fntk.pipeline import build_run_options
     from fntk.pipeline.featurize import ChunkFeaturizer, open_store
+    from fntk.pipeline.job import joint_weight_at
+    from fntk.pipeline.preflight import count_frames
 
-    settings: dict[str, object] = {"dtype": dtype, "batch_size": batch_size, "device": device}
-    if map_name != "embedding":
-        settings.update(group=group, seed=seed)
-        if dim is not None:
-            settings["dim"] = dim
-    try:
-        if map_name == "joint":
-            if force_weight is None:
-                from fntk.features import force_row_weight
-                from fntk.pipeline import reference_atom_count
-
-                n_atoms = reference_atom_count(files)
-                force_weight = force_row_weight(energy_weight, forces_weight, n_atoms)
-            settings["force_weight"] = force_weight
-        elif force_weight is not None:
-            settings["force_weight"] = force_weight  # refused below: not an option of this map
-        options = default_options(map_name, **settings)
-    except ValidationError as exc:
-        raise invalid_options(exc, "feature option") from None
+    # the flags of `fntk select` map onto the options as there; --force-weight is this
+    # command's own (a lambda shared by several stores)
+    given = given_flags(ctx, _SELECT_FLAGS, locals())
+    run_options = build_run_options(features=map_name, model=model, **given)
+    options = run_options.features
+    if force_weight is not None:
+        try:
+            fields = options.model_dump(exclude={"name"})
+            options = default_options(map_name, **fields, force_weight=force_weight)
+        except ValidationError as exc:
+            raise invalid_options(exc, "feature option") from None
 
     # every frame read and validated before the model loads and the store folder is created
     check_model_spec(model)
     check_store_folder(output, flag="-o")  # a store may join any folder, not a file
     check_output_dir(output, overwrite=True)
-    total = sum(1 for _ in iter_frames(files))
+    total, n_atoms = count_frames(files)
+    if force_weight is None:
+        options = joint_weight_at(run_options, n_atoms).features
     backend = load_backend_for(model, options)
     store = open_store(output, backend, options, chunk_size)
     featurizer = ChunkFeaturizer(backend, options, chunk_size, store)

@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from fntk.cli.types import (
+    DEFAULT_MAP,
     DEFAULT_SELECTOR,
     BatchSize,
     Config,
     Device,
+    Dim,
     Dtype,
     FeatureMapName,
     ModelSpec,
@@ -20,6 +22,7 @@ from fntk.cli.types import (
     ParameterGroupName,
     Seed,
     SelectorChoice,
+    Shortlist,
     SkipUnsupported,
     StructureFiles,
     finite_number,
@@ -58,22 +61,12 @@ def select(
             show_default="none: the signal is uncalibrated",
         ),
     ] = None,
-    features: FeatureMapName = "joint",
+    features: FeatureMapName = DEFAULT_MAP,
     selector: SelectorChoice = DEFAULT_SELECTOR,
     model: ModelSpec = "sevennet-0",
     group: ParameterGroupName = "readout",
-    dim: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            help="Sketch width d of NTK maps.",
-            show_default="joint 32, energy-ntk and force-ntk 512",
-        ),
-    ] = None,
-    shortlist: Annotated[
-        int | None,
-        typer.Option(min=1, help="Shortlist size M.", show_default="max(1000, 10 n)"),
-    ] = None,
+    dim: Dim = None,
+    shortlist: Shortlist = None,
     chunk_size: Annotated[int, typer.Option(min=1, help="Structures read at a time.")] = 256,
     batch_size: BatchSize = 8,
     cost_aware: Annotated[
@@ -157,9 +150,9 @@ def select(
             param_hint="'--workers' / '--scheduler'",
         )
     options = load_run_options(config, **given_flags(ctx, FLAGS, locals()))
-    check_select_paths(
-        output, options, pool, train or [], store=store, resume=resume and not overwrite
-    )
+    execution = options.execution
+    resume = execution.resume and not overwrite
+    check_select_paths(output, options, pool, train or [], resume=resume)
     # The folder is checked first (cheap), then every input is read once, before anything is
     # created; run_folder checks the folder again as it creates it.
     check_output_dir(output, overwrite=overwrite, own=(*OUTPUT_NAMES, RESUME_STORE))
@@ -174,20 +167,9 @@ def select(
         check_inputs=False,  # the scan did
     )
     with folder as out:
-        if resume and store is None:
-            store = out / RESUME_STORE
-        run_job(
-            pool,
-            train or [],
-            out,
-            options,
-            quiet=quiet,
-            json_output=json_output,
-            store=store,
-            workers=workers,
-            scheduler=scheduler,
-            scan=scan,
-        )
+        if execution.resume and execution.store is None:
+            options = options.executed_with(store=out / RESUME_STORE)
+        run_job(pool, train or [], out, options, quiet=quiet, json_output=json_output, scan=scan)
 
 
 RESUME_STORE = "feature-store"
@@ -195,22 +177,18 @@ RESUME_STORE = "feature-store"
 
 
 def check_select_paths(
-    output: Path,
-    options: RunOptions,
-    pool: list[str],
-    train: list[str],
-    *,
-    store: Path | None,
-    resume: bool,
+    output: Path, options: RunOptions, pool: list[str], train: list[str], *, resume: bool
 ) -> None:
     """Refuse, before any work, a ``--store`` that cannot be a feature store and a ``--resume``
-    that would not continue an incomplete run of the same options and inputs."""
+    that would not continue an incomplete run of the same options and inputs (the execution
+    options, which do not change the picks, may differ)."""
     import json
 
     from fntk.errors import InputError
     from fntk.features.store import check_store_folder
     from fntk.io.outdir import check_resumable
 
+    store = options.execution.store
     if store is not None:
         check_store_folder(store, flag="--store")
         if store.resolve() == output.resolve():
@@ -224,6 +202,7 @@ def check_select_paths(
             output,
             options=json.loads(options.model_dump_json()),
             inputs={"pool": list(pool), "train": list(train)},
+            ignore=("execution",),
         )
 
 
@@ -235,26 +214,13 @@ def run_job(
     *,
     quiet: bool = False,
     json_output: bool = False,
-    store: Path | None = None,
-    workers: int = 0,
-    scheduler: str | None = None,
     scan: InputScan | None = None,
 ) -> None:
     """Run the selection into the prepared directory ``out`` and print its summary."""
     from fntk.pipeline import run_and_write
 
     progress = None if quiet or json_output else _RichProgress()
-    run, paths = run_and_write(
-        pool,
-        train,
-        out,
-        options,
-        progress=progress,
-        store=store,
-        workers=workers,
-        scheduler=scheduler,
-        scan=scan,
-    )
+    run, paths = run_and_write(pool, train, out, options, progress=progress, scan=scan)
     if json_output:  # run.json as written: options, counts, the picks and the output files
         typer.echo(paths["run"].read_text(encoding="utf-8"), nl=False)
     elif not quiet:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 import typer
 
-from fntk.features.registry import FEATURE_MAPS
+from fntk.features.registry import DEFAULT_FEATURE_MAP, FEATURE_MAPS
 from fntk.options import PARAMETER_GROUPS, ComputeDtype
 from fntk.select.options import SelectOptions
 from fntk.select.registry import selectors
@@ -104,6 +104,28 @@ MapChoice = Annotated[
     _MapNames,
     typer.Option("--map", help="Feature map (README, 'Feature maps')."),
 ]
+Dim = Annotated[
+    int | None,
+    typer.Option(
+        "--dim",
+        min=1,
+        help="Sketch width d of the NTK maps.",
+        show_default="joint 32, energy-ntk and force-ntk 512",
+    ),
+]
+Shortlist = Annotated[
+    int | None,
+    typer.Option(
+        "--shortlist",
+        min=1,
+        help="Posterior-variance shortlist size M.",
+        show_default="max(1000, 10 n)",
+    ),
+]
+
+DEFAULT_MAP: str = DEFAULT_FEATURE_MAP
+"""Default feature map of every command (:data:`fntk.features.registry.DEFAULT_FEATURE_MAP`)."""
+
 DEFAULT_SELECTOR: str = SelectOptions().method
 """Default batch selector of every command (:class:`~fntk.select.SelectOptions`'s)."""
 

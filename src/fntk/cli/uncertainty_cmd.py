@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from fntk.cli.types import Device, Dtype, ModelSpec, StructureFiles
+from fntk.cli.types import Device, Dim, Dtype, ModelSpec, StructureFiles
 
 
 def uncertainty(
@@ -31,9 +31,7 @@ def uncertainty(
     model: ModelSpec = "sevennet-0",
     device: Device = "auto",
     dtype: Dtype = "float32",
-    dim: Annotated[
-        int | None, typer.Option(min=1, help="Joint feature width d.", show_default="32")
-    ] = None,
+    dim: Dim = None,
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
 ) -> None:
     """Predict each structure's force RMSE (eV/A), energy error (eV/atom) and per-atom force

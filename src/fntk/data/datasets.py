@@ -6,7 +6,7 @@ it was made and how its forces are distributed. ``e0_reference.xyz`` holds one s
 structure per element of the data set (bulk metal, gas-phase molecule), labelled by the same
 method: they pin the per-element energy shifts, including those of elements that a labelled set
 lacks (e.g. the unseen metals of an out-of-distribution split; see ``e0_reference`` in
-:func:`fntk.al.finetune`).
+:func:`fntk.learn.finetune`).
 A generator receives one child seed per split (``np.random.SeedSequence(seed).spawn``), so a
 split depends only on the seed and its own size.
 """
@@ -24,7 +24,9 @@ from ase.build import molecule
 from ase.calculators.calculator import Calculator
 from ase.calculators.singlepoint import SinglePointCalculator
 
+from fntk.errors import InputError
 from fntk.io import atomic_write_text, prepare_output_dir, write_extxyz
+from fntk.registry import Registry
 
 SplitMaker = Callable[[str, int, np.random.Generator], list[Atoms]]
 
@@ -84,33 +86,27 @@ class DatasetFiles:
     readme: Path
 
 
-_DATASETS: dict[str, Callable[[], DatasetSpec]] = {}
+DATASETS: Registry[Callable[[], DatasetSpec]] = Registry("data set")
+"""The registry: data set name -> function returning its :class:`DatasetSpec`."""
 
 
-def register_dataset(name: str) -> Callable[[Callable[[], DatasetSpec]], Callable[[], DatasetSpec]]:
+def register_dataset(
+    name: str, help: str = ""
+) -> Callable[[Callable[[], DatasetSpec]], Callable[[], DatasetSpec]]:
     """Register a function returning the :class:`DatasetSpec` of ``name`` (imported lazily)."""
-
-    def decorate(factory: Callable[[], DatasetSpec]) -> Callable[[], DatasetSpec]:
-        if name in _DATASETS:
-            raise ValueError(f"data set {name!r} registered twice")
-        _DATASETS[name] = factory
-        return factory
-
-    return decorate
+    return DATASETS.register(name, help=help)
 
 
 def available_datasets() -> list[str]:
     """Names :func:`make_dataset` accepts."""
     _import_builtin()
-    return sorted(_DATASETS)
+    return sorted(DATASETS.names())
 
 
 def dataset_spec(name: str) -> DatasetSpec:
-    """The spec of ``name``; raise ``ValueError`` listing the valid names for an unknown one."""
+    """The spec of ``name``; an unknown name raises an ``InputError`` listing the valid ones."""
     _import_builtin()
-    if name not in _DATASETS:
-        raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(sorted(_DATASETS))}")
-    return _DATASETS[name]()
+    return DATASETS.get(name)()
 
 
 def make_dataset(
@@ -139,20 +135,19 @@ def make_dataset(
 
     Raises
     ------
-    ValueError
+    InputError
         Unknown data set or split name, or a negative size (checked before ``out_dir`` is
-        created); :class:`~fntk.errors.InputError` for an output path that is a file or a
-        non-empty folder without ``overwrite``.
+        created); an output path that is a file or a non-empty folder without ``overwrite``.
     """
     spec = dataset_spec(name)
     chosen = dict(spec.default_sizes)
     for split, size in (sizes or {}).items():
         if split not in chosen:
-            raise ValueError(
+            raise InputError(
                 f"data set {name!r} has no split {split!r}; splits: {', '.join(chosen)}"
             )
         if size < 0:
-            raise ValueError(f"size of split {split!r} must be >= 0, got {size}")
+            raise InputError(f"size of split {split!r} must be >= 0, got {size}")
         chosen[split] = int(size)
     children = np.random.SeedSequence(seed).spawn(len(chosen))
     out = prepare_output_dir(out_dir, overwrite=overwrite)
@@ -225,7 +220,7 @@ def _readme(
         f"`e0_reference.xyz`: one reference structure per element, same method: {listed}.",
         "Joined to the least-squares fit of per-element energy shifts, they pin each",
         "element's shift and give one to elements that a labelled set lacks",
-        "(`fntk.al.finetune(..., e0_reference=...)`).",
+        "(`fntk.learn.finetune(..., e0_reference=...)`).",
         "",
     ]
     return "\n".join(lines)

@@ -25,12 +25,17 @@ _EXPORTS = {
     "options_to_json": "fntk.features.options",
     "force_row_weight": "fntk.features.options",
     "parse_feature_options": "fntk.features.options",
+    "DEFAULT_FEATURE_MAP": "fntk.features.registry",
     "FEATURE_MAPS": "fntk.features.registry",
     "FEATURE_MAP_NAMES": "fntk.features.registry",
     "FeatureMap": "fntk.features.registry",
     "build_feature_map": "fntk.features.registry",
     "compute_features": "fntk.features.registry",
     "default_options": "fntk.features.registry",
+    "has_energy_rows": "fntk.features.registry",
+    "has_force_rows": "fntk.features.registry",
+    "option_names": "fntk.features.registry",
+    "weighs_force_rows": "fntk.features.registry",
     "load_backend_for": "fntk.features.registry",
     "sketch_column": "fntk.features.sketch",
     "sketch_matrix": "fntk.features.sketch",
@@ -38,6 +43,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "DEFAULT_FEATURE_MAP",
     "ENERGY_ROW",
     "FEATURE_MAPS",
     "FEATURE_MAP_NAMES",
@@ -56,11 +62,15 @@ __all__ = [
     "compute_features",
     "default_options",
     "force_row_weight",
+    "has_energy_rows",
+    "has_force_rows",
     "load_backend_for",
+    "option_names",
     "options_to_json",
     "parse_feature_options",
     "sketch_column",
     "sketch_matrix",
+    "weighs_force_rows",
 ]
 
 if TYPE_CHECKING:
@@ -78,13 +88,18 @@ if TYPE_CHECKING:
         parse_feature_options,
     )
     from fntk.features.registry import (
+        DEFAULT_FEATURE_MAP,
         FEATURE_MAP_NAMES,
         FEATURE_MAPS,
         FeatureMap,
         build_feature_map,
         compute_features,
         default_options,
+        has_energy_rows,
+        has_force_rows,
         load_backend_for,
+        option_names,
+        weighs_force_rows,
     )
     from fntk.features.sketch import sketch_column, sketch_matrix
     from fntk.features.store import FeatureStore

@@ -8,13 +8,17 @@ into the ragged
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 from ase import Atoms
 
-from fntk.chunk import FeatureChunk
+from fntk.chunk import ENERGY_ROW, FORCE_ROW, FeatureChunk
 from fntk.errors import CapabilityError
+from fntk.features.options import FeatureMapOptions, JointNTKOptions
 from fntk.models.base import ModelBackend
+
+Rows = TypeVar("Rows", bound=Any)
 
 
 def check_backend_dtype(backend: ModelBackend, dtype: str) -> None:
@@ -43,6 +47,48 @@ def iter_batches(
         n_atoms += len(atoms)
     if start < len(structures):
         yield structures[start:]
+
+
+def weigh_rows(
+    energy: Rows, forces: Rows | None, n_atoms: Any, options: FeatureMapOptions
+) -> tuple[Rows, Rows | None]:
+    """Rows weighed as the map of ``options`` weighs them (DESIGN.md section 2).
+
+    The energy rows are divided by the atom count ``n_atoms`` with ``per_atom``; the force rows
+    are multiplied by lambda (``force_weight``) in the joint map. Works on NumPy arrays and torch
+    tensors alike (one structure, or a batch with ``n_atoms`` of shape (B, 1)).
+    """
+    if getattr(options, "per_atom", False):
+        energy = energy / n_atoms
+    if forces is not None and isinstance(options, JointNTKOptions):
+        forces = forces * options.force_weight
+    return energy, forces
+
+
+def stack_block(
+    energy: np.ndarray | None, forces: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """One structure's block: its energy row (if any) on top of its 3N force rows (if any).
+
+    Parameters
+    ----------
+    energy : ndarray, shape (d,) or (1, d), or None
+    forces : ndarray, shape (3N, d), or None
+
+    Returns
+    -------
+    block : ndarray, shape (m, d)
+    kinds : ndarray of int8, shape (m,)
+        ``ENERGY_ROW`` then ``FORCE_ROW`` per row.
+    """
+    parts, kinds = [], []
+    if energy is not None:
+        parts.append(np.reshape(energy, (1, -1)))
+        kinds.append(np.full(1, ENERGY_ROW))
+    if forces is not None:
+        parts.append(forces)
+        kinds.append(np.full(len(forces), FORCE_ROW))
+    return np.concatenate(parts), np.concatenate(kinds)
 
 
 def assemble_chunk(

@@ -31,6 +31,7 @@ from fntk.features.jacobian import TANGENT_ATOMS, pooled_jvps
 from fntk.features.options import EnergyNTKOptions, ForceNTKOptions, JointNTKOptions
 from fntk.features.readout import LinearReadout
 from fntk.features.reference import builtin_reference
+from fntk.features.registry import has_energy_rows, has_force_rows
 from fntk.features.sketch import sketch_matrix
 from fntk.models.base import ModelBackend, reproducible_execution
 
@@ -92,8 +93,8 @@ def reference_gram(
     forward-mode passes along seeded Gaussian position tangents delta, ``E[(J delta)(J
     delta)^T] = J J^T``: a few passes for the whole set instead of 3 N_max exact ones.
     """
-    energy_rows = options.name in ("energy-ntk", "joint")
-    force_rows = options.name in ("force-ntk", "joint")
+    energy_rows = has_energy_rows(options.name)
+    force_rows = has_force_rows(options.name)
     force_weight = options.force_weight if isinstance(options, JointNTKOptions) else 1.0
     n = readout.n_hidden
     gram = torch.zeros(n, n, dtype=torch.float64)

@@ -34,16 +34,19 @@ import numpy as np
 import torch
 from ase import Atoms
 
-from fntk.chunk import ENERGY_ROW, FORCE_ROW, FeatureChunk
+from fntk.chunk import FeatureChunk
 from fntk.features.assembly import (
     assemble_chunk,
     check_backend_dtype,
     iter_batches,
+    stack_block,
+    weigh_rows,
 )
 from fntk.features.basis import pca_basis, readout_root, sketch_basis
 from fntk.features.jacobian import projected_rows
 from fntk.features.options import EnergyNTKOptions, ForceNTKOptions, JointNTKOptions
 from fntk.features.readout import LinearReadout, linear_readout
+from fntk.features.registry import has_energy_rows, has_force_rows
 from fntk.features.sketch import sketch_column, sketch_matrix
 from fntk.models.base import ModelBackend, reproducible_execution
 from fntk.models.graph import GraphBatch
@@ -78,11 +81,11 @@ class NTKFeatureMap:
 
     @property
     def energy_rows(self) -> bool:
-        return self.options.name in ("energy-ntk", "joint")
+        return has_energy_rows(self.options.name)
 
     @property
     def force_rows(self) -> bool:
-        return self.options.name in ("force-ntk", "joint")
+        return has_force_rows(self.options.name)
 
     def n_features(self, backend: ModelBackend) -> int:
         """Number of feature columns d_eff for ``backend`` (d, or less when exact)."""
@@ -183,24 +186,20 @@ class NTKFeatureMap:
         kinds: list[np.ndarray],
     ) -> None:
         n_atoms = graph.n_atoms.tolist()
-        if self.energy_rows and getattr(self.options, "per_atom", False):
-            energy = energy / graph.n_atoms.to(energy.dtype)[:, None]
-        if forces is not None and isinstance(self.options, JointNTKOptions):
-            forces = forces * self.options.force_weight
-        energy_np = energy.detach().cpu().numpy()
+        energy, forces = weigh_rows(
+            energy, forces, graph.n_atoms.to(energy.dtype)[:, None], self.options
+        )
+        energy_np = energy.detach().cpu().numpy() if self.energy_rows else None
         force_np = None if forces is None else forces.detach().cpu().numpy()
         row = 0
         for g, n in enumerate(n_atoms):
-            parts, part_kinds = [], []
-            if self.energy_rows:
-                parts.append(energy_np[g : g + 1])
-                part_kinds.append(np.full(1, ENERGY_ROW))
-            if force_np is not None:
-                parts.append(force_np[row : row + 3 * n])
-                part_kinds.append(np.full(3 * n, FORCE_ROW))
+            block, block_kinds = stack_block(
+                None if energy_np is None else energy_np[g : g + 1],
+                None if force_np is None else force_np[row : row + 3 * n],
+            )
             row += 3 * n
-            blocks.append(np.concatenate(parts))
-            kinds.append(np.concatenate(part_kinds))
+            blocks.append(block)
+            kinds.append(block_kinds)
 
     def _plan(self, backend: ModelBackend) -> _HiddenPlan | _ParameterPlan:
         options = self.options

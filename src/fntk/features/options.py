@@ -27,10 +27,10 @@ DEFAULT_JOINT_BASIS, DEFAULT_JOINT_DIM, DEFAULT_REFERENCE = DEFAULT_JOINT_MAP
 
 DEFAULT_ENERGY_WEIGHT = 1.0
 """Default fine-tuning loss weight ``w_E`` on per-atom energies, 1/(eV/atom)^2 (the value of
-``fntk.al.FinetuneOptions.energy_weight``; a test keeps the two equal)."""
+``fntk.learn.FinetuneOptions.energy_weight``; a test keeps the two equal)."""
 DEFAULT_FORCES_WEIGHT = 100.0
 """Default fine-tuning loss weight ``w_F`` on force components, 1/(eV/Angstrom)^2 (the value of
-``fntk.al.FinetuneOptions.force_weight``)."""
+``fntk.learn.FinetuneOptions.force_weight``)."""
 MAX_FORCE_ROW_WEIGHT = 1e3
 """Largest lambda, used when ``w_E = 0`` (the energy row carries no weight: force rows
 dominate) or ``w_F / w_E`` is so large that lambda would exceed it."""
@@ -43,7 +43,7 @@ def force_row_weight(
 ) -> float:
     """lambda of the joint map: the force-row weight that the fine-tuning loss implies.
 
-    The fine-tuning loss of ``S`` structures (``fntk.al.FinetuneOptions``, mse) is
+    The fine-tuning loss of ``S`` structures (``fntk.learn.FinetuneOptions``, mse) is
 
     ``w_E / S * sum_s (dE_s / N_s)^2 + w_F / C * sum_{s,a,k} dF_sak^2``,  ``C = 3 sum_s N_s``,
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+from pydantic import BaseModel
 
 from fntk.features.options import (
     EmbeddingOptions,
@@ -92,14 +93,40 @@ for _options, _path, _help, _rows in (
 FEATURE_MAP_NAMES: tuple[str, ...] = FEATURE_MAPS.names()
 """Registered map names: ``embedding``, ``energy-ntk``, ``force-ntk``, ``joint``."""
 
+DEFAULT_FEATURE_MAP = JointNTKOptions.model_fields["name"].default
+"""The map of ``fntk select``, ``fntk features`` and ``fntk demo`` by default (``joint``)."""
+
+
+def has_energy_rows(name: str) -> bool:
+    """Whether the map ``name`` gives an energy row per structure (its ``energy-rows``)."""
+    return "energy-rows" in FEATURE_MAPS.entry(name).capabilities
+
+
+def has_force_rows(name: str) -> bool:
+    """Whether the map ``name`` gives 3N force rows per structure (its ``force-rows``)."""
+    return "force-rows" in FEATURE_MAPS.entry(name).capabilities
+
+
+def weighs_force_rows(name: str) -> bool:
+    """Whether the map ``name`` mixes energy and force rows, and so weighs the force rows by
+    lambda (``force_weight``, DESIGN.md section 2)."""
+    return has_energy_rows(name) and has_force_rows(name)
+
+
+def option_names(name: str) -> frozenset[str]:
+    """The option fields of the map ``name`` (``group``, ``dim``, ``seed``, ...)."""
+    options_class = FEATURE_MAPS.entry(name).options
+    assert options_class is not None and issubclass(options_class, BaseModel)
+    return frozenset(options_class.model_fields)
+
 
 def default_options(name: str, **overrides: object) -> FeatureMapOptions:
     """Options of the map ``name`` with its defaults, updated by ``overrides`` (validated).
 
     Raises
     ------
-    ValueError
-        Unknown map name (the message lists the valid ones).
+    InputError
+        Unknown map name (the one-line message lists the valid ones).
     pydantic.ValidationError
         Unknown option or invalid value.
     """

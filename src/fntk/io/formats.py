@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from ase import Atoms
 
 from fntk.errors import InputError
+from fntk.registry import Entry, Registry
 
 Reader = Callable[..., Iterator[Atoms]]
 
@@ -64,7 +65,7 @@ class InputFormat:
     options: dict[str, type] = field(default_factory=dict)
 
 
-FORMATS: dict[str, InputFormat] = {}
+FORMATS: Registry[InputFormat] = Registry("input format")
 """The registry: format name -> :class:`InputFormat`."""
 
 
@@ -88,7 +89,7 @@ def register_format(
     if name in FORMATS:
         raise ValueError(f"input format {name!r} is registered twice")
     for ext in extensions:
-        for other in FORMATS.values():
+        for other in FORMATS.components():
             if ext in other.extensions and (sniff is None or other.sniff is None):
                 raise ValueError(
                     f"extension {ext!r} of {name!r} is already claimed by {other.name!r} "
@@ -100,7 +101,7 @@ def register_format(
             default = parameter.default
             options[parameter.name] = str if default is None else type(default)
     fmt = InputFormat(name, tuple(extensions), read, help, count, sniff, directory_glob, options)
-    FORMATS[name] = fmt
+    FORMATS.add(Entry(name, fmt, help))
     return fmt
 
 
@@ -164,18 +165,21 @@ def format_of(source: Source) -> InputFormat | None:
     files inside it.
     """
     if source.format is not None:
-        return FORMATS.get(source.format)
+        return FORMATS.get(source.format) if source.format in FORMATS else None
     path = source.path
     if os.path.isdir(path):
         import glob
 
-        for fmt in FORMATS.values():
+        for fmt in FORMATS.components():
             if fmt.directory_glob and glob.glob(os.path.join(path, fmt.directory_glob)):
                 return fmt
         return None
     name = os.path.basename(path).lower()
     candidates = [
-        (len(ext), fmt) for fmt in FORMATS.values() for ext in fmt.extensions if name.endswith(ext)
+        (len(ext), fmt)
+        for fmt in FORMATS.components()
+        for ext in fmt.extensions
+        if name.endswith(ext)
     ]
     for _, fmt in sorted(candidates, key=lambda item: -item[0]):
         if fmt.sniff is None or fmt.sniff(path):
@@ -221,7 +225,7 @@ def _convert(text: str, kind: type, key: str, source: Source) -> object:
 def describe_formats() -> str:
     """One line per registered format: name, endings, options, help."""
     lines = []
-    for fmt in FORMATS.values():
+    for fmt in FORMATS.components():
         ends = " ".join(fmt.extensions) or "-"
         opts = f" [{', '.join(fmt.options)}]" if fmt.options else ""
         lines.append(f"{fmt.name:<14} {ends:<24} {fmt.help}{opts}")

@@ -118,14 +118,19 @@ def prepare_output_dir(
 
 
 def check_resumable(
-    path: str | os.PathLike, *, options: Mapping[str, object], inputs: Mapping[str, object]
+    path: str | os.PathLike,
+    *,
+    options: Mapping[str, object],
+    inputs: Mapping[str, object],
+    ignore: Collection[str] = (),
 ) -> None:
     """Raise :class:`InputError` unless ``--resume`` may continue the run in ``path``.
 
     A new or empty folder starts the run. Otherwise ``path`` must hold an incomplete run
     (:data:`INCOMPLETE`) recorded with the same ``options`` and ``inputs``; a complete run, a
     folder with no run and a run of other options or inputs are refused, the message naming
-    the differences (``option n: recorded 5, asked for 3``).
+    the differences (``option n: recorded 5, asked for 3``). Top-level option keys in
+    ``ignore`` (how the run executes, not what it picks) may differ.
     """
     path = Path(path)
     if not path.is_dir() or not _has_entries(path):
@@ -145,7 +150,11 @@ def check_resumable(
             file=str(path),
             hint="pass --overwrite to replace it, or choose another -o",
         )
-    differences = _differences("option", record.get("options"), options)
+    recorded = record.get("options")
+    if isinstance(recorded, Mapping):
+        recorded = {k: v for k, v in recorded.items() if k not in ignore}
+    asked = {k: v for k, v in options.items() if k not in ignore}
+    differences = _differences("option", recorded, asked)
     differences += _differences("input", record.get("inputs"), inputs)
     if differences:
         shown = "; ".join(differences[:4]) + ("; ..." if len(differences) > 4 else "")

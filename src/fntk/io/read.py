@@ -89,7 +89,7 @@ def _not_found(spec: str, source: Source) -> InputError:
         if os.path.exists(tail) or (glob.has_magic(tail) and glob.glob(tail)):
             return InputError(
                 f"unknown format {name!r} in {spec!r}",
-                hint=f"formats: {', '.join(sorted(FORMATS))} or any ASE format name",
+                hint=f"formats: {', '.join(sorted(FORMATS.names()))} or any ASE format name",
             )
     return InputError("file not found", file=source.path, hint="check the path")
 
@@ -99,7 +99,9 @@ def _expand_one(source: Source, spec: str) -> list[str]:
         return [source.spec()]
     fmt = format_of(source)
     if fmt is None or fmt.directory_glob is None:
-        readers = [f"{f.name} ({f.directory_glob})" for f in FORMATS.values() if f.directory_glob]
+        readers = [
+            f"{f.name} ({f.directory_glob})" for f in FORMATS.components() if f.directory_glob
+        ]
         raise InputError(
             "is a directory, not a structure file",
             file=source.path,

@@ -17,6 +17,7 @@ from fntk.pipeline.job import (
 )
 from fntk.pipeline.options import (
     FLAGS,
+    ExecutionOptions,
     RunOptions,
     apply_flags,
     build_run_options,
@@ -29,6 +30,7 @@ from fntk.pipeline.preflight import InputScan, check_selection_inputs, scan_inpu
 __all__ = [
     "FLAGS",
     "OUTPUT_NAMES",
+    "ExecutionOptions",
     "InputScan",
     "Progress",
     "RunOptions",

@@ -23,26 +23,14 @@ def run_and_write(
     *,
     progress: Progress | None = None,
     report: bool = True,
-    store: str | Path | None = None,
-    workers: int = 0,
-    scheduler: str | None = None,
     scan: InputScan | None = None,
 ) -> tuple[SelectRun, dict[str, Path]]:
     """Run the selection and write every output to ``out_dir`` (``fntk select``'s body).
 
-    ``store``: feature store directory to reuse and fill; ``workers``, ``scheduler``: Dask;
-    ``scan``: the inputs' first read, when made already (see :func:`run_selection`).
+    The feature store and the engine come from ``options.execution``; ``scan``: the inputs'
+    first read, when made already (see :func:`run_selection`).
     """
-    run = run_selection(
-        pool,
-        train,
-        options,
-        progress=progress,
-        store=store,
-        workers=workers,
-        scheduler=scheduler,
-        scan=scan,
-    )
+    run = run_selection(pool, train, options, progress=progress, scan=scan)
     return run, write_outputs(run, out_dir, report=report)
 
 

@@ -20,10 +20,10 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator as AseCalculator
 from ase.calculators.calculator import all_changes
 
-from fntk.al import LabelledSet
 from fntk.features import compute_features
 from fntk.features.ntk import hidden_basis
 from fntk.features.readout import linear_readout
+from fntk.learn import LabelledSet
 from fntk.models import ModelBackend, load_backend
 from fntk.pipeline.uncertainty import fit_error_model, joint_options
 from fntk.select.errorbars import RowVariances, estimates

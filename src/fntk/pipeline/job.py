@@ -2,9 +2,10 @@
 
 Structures are streamed from files (:mod:`fntk.io`), turned into feature blocks by one
 pretrained model (:mod:`fntk.features`), scored and selected (:mod:`fntk.select`). Each stage is
-a function over chunks (DESIGN.md section 1). With ``store``, features go through a feature
-store (:mod:`fntk.pipeline.featurize`): finished chunks are reused, so a killed run resumes and
-the next round computes only new files. With ``workers`` or ``scheduler`` the features and the
+a function over chunks (DESIGN.md section 1). With a store (``options.execution``, like the
+engine), features go through a feature store (:mod:`fntk.pipeline.featurize`): finished
+chunks are reused, so a killed run resumes and the next round computes only new files. With
+``workers`` or a ``scheduler`` the features and the
 scoring run on a Dask cluster (:mod:`fntk.parallel`, stages in :mod:`fntk.pipeline.stages`),
 with the same picks: both run the same stages (:mod:`fntk.pipeline.stages`) through the
 engine protocol (:mod:`fntk.engine`). The input files are read twice: the scan of
@@ -39,7 +40,11 @@ from fntk.chunk import FeatureChunk
 from fntk.engine import Engine, InProcess, ModelSource
 from fntk.errors import InputError
 from fntk.features.options import force_row_weight
-from fntk.features.registry import FEATURE_MAPS, build_feature_map, load_backend_for
+from fntk.features.registry import (
+    build_feature_map,
+    load_backend_for,
+    weighs_force_rows,
+)
 from fntk.io import iter_frames, read_frame_at
 from fntk.models import ModelBackend
 from fntk.pipeline.featurize import ChunkFeaturizer, open_store, subset_structures
@@ -133,9 +138,6 @@ def run_selection(
     *,
     progress: Progress | None = None,
     backend: ModelBackend | None = None,
-    store: str | Path | None = None,
-    workers: int = 0,
-    scheduler: str | None = None,
     engine: Engine | None = None,
     scan: InputScan | None = None,
     target: Sequence[str] = (),
@@ -147,21 +149,18 @@ def run_selection(
     pool, train : sequence of str
         Structure files (any ASE format, globs allowed). ``train`` may be empty (P mode).
     options : RunOptions
-        Model, feature map, selector, chunking and seed.
+        Model, feature map, selector, chunking, seed and execution: ``options.execution.store``
+        (feature store directory, created if absent: pool and training features are read from
+        it where present and intact, computed into it otherwise); ``workers`` (run the
+        features and the scoring on a local Dask cluster of this many worker processes, one
+        torch thread each; :mod:`fntk.parallel`; 0: in this process); ``scheduler`` (address
+        of a running Dask scheduler, ``tcp://host:8786``, to use instead: its workers need
+        fntk and load ``options.model`` themselves, and the store, if any, must be on a file
+        system they share). Picks are the same as in one process, for any worker count.
     progress : callable, optional
         ``progress(stage, advance, total)`` callback for progress bars.
     backend : ModelBackend, optional
         An already loaded model (must match ``options.model``); loaded from the spec otherwise.
-    store : path, optional
-        Feature store directory (created if absent): pool and training features are read from
-        it where present and intact, computed into it otherwise.
-    workers : int
-        Run the features and the scoring on a local Dask cluster of this many worker
-        processes (one torch thread each; :mod:`fntk.parallel`). 0: in this process.
-    scheduler : str, optional
-        Address of a running Dask scheduler (``tcp://host:8786``) to use instead; its workers
-        need fntk and load ``options.model`` themselves, and ``store`` (if any) must be on a
-        file system they share. Picks are the same as in one process, for any worker count.
     engine : Engine, optional
         Runs the stages of the pool pass (:mod:`fntk.engine`) instead of this process or Dask;
         the job does not close it.
@@ -189,12 +188,13 @@ def run_selection(
     options = joint_weight_at(options, scan.reference_n_atoms)
     with _timed(timings, "load_model"):
         backend = backend or load_backend_for(options.model, options.features)
-        featurizer = _featurizer(backend, options, store)
+        featurizer = _featurizer(backend, options, options.execution.store)
     if not options.skip_unsupported:
         scan.check_species(backend.species)  # before any featurisation
-    with _timed(timings, "start_cluster", enabled=bool(workers or scheduler)):
+    execution = options.execution
+    with _timed(timings, "start_cluster", enabled=bool(execution.workers or execution.scheduler)):
         own_engine = engine is None
-        engine = engine or open_engine(backend, options, workers, scheduler)
+        engine = engine or open_engine(backend, options)
     try:
         with _timed(timings, "train_features_and_precision"):
             train_chunks = _features(engine, featurizer, scan.train_files, scan.n_train, report)
@@ -264,11 +264,11 @@ def _featurizer(
     )
 
 
-def open_engine(
-    backend: ModelBackend, options: RunOptions, workers: int, scheduler: str | None
-) -> Engine:
-    """The engine of the pool pass: this process, or a Dask cluster (``workers`` local worker
-    processes, or the running ``scheduler``) whose workers load ``backend``'s weights."""
+def open_engine(backend: ModelBackend, options: RunOptions) -> Engine:
+    """The engine of the pool pass: this process, or a Dask cluster (``options.execution``:
+    ``workers`` local worker processes, or the running ``scheduler``) whose workers load
+    ``backend``'s weights."""
+    workers, scheduler = options.execution.workers, options.execution.scheduler
     if not (workers or scheduler):
         return InProcess(backend)
     from fntk.parallel import DaskEngine
@@ -656,5 +656,4 @@ def joint_weight_at(options: RunOptions, n_atoms: float) -> RunOptions:
 
 def _weighs_force_rows(options: RunOptions) -> bool:
     """Whether the feature map has energy and force rows (and so a force-row weight lambda)."""
-    capabilities = FEATURE_MAPS.entry(options.features.name).capabilities
-    return {"energy-rows", "force-rows"} <= capabilities
+    return weighs_force_rows(options.features.name)

@@ -14,17 +14,43 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fntk.errors import InputError, invalid_options
 from fntk.features.options import (
     DEFAULT_ENERGY_WEIGHT,
     DEFAULT_FORCES_WEIGHT,
-    EmbeddingOptions,
     FeatureMapOptions,
 )
-from fntk.features.registry import default_options
+from fntk.features.registry import DEFAULT_FEATURE_MAP, default_options, option_names
 from fntk.select.options import DEFAULT_COST_EXPONENT, SelectOptions
+
+
+class ExecutionOptions(BaseModel):
+    """How a selection run executes: where features are kept and what computes them.
+
+    The picks are the same whatever these are (any store, worker count or scheduler), so they
+    are recorded in run.json but are no part of what ``--resume`` compares.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    store: Path | None = Field(
+        None,
+        description="Feature store directory: reuse its intact chunks, compute the missing ones "
+        "into it (with resume and no store: OUTDIR/feature-store).",
+    )
+    resume: bool = Field(False, description="Continue a killed run in the output folder.")
+    workers: int = Field(
+        0, ge=0, description="Worker processes of a local Dask cluster (0: this process)."
+    )
+    scheduler: str | None = Field(None, description="Address of a running Dask scheduler.")
+
+    @model_validator(mode="after")
+    def _one_engine(self) -> ExecutionOptions:
+        if self.workers and self.scheduler:
+            raise ValueError("--workers and --scheduler exclude each other: give one of them")
+        return self
 
 
 class RunOptions(BaseModel):
@@ -34,7 +60,9 @@ class RunOptions(BaseModel):
 
     n: int = Field(100, ge=0, description="Number of structures to pick.")
     model: str = Field("sevennet-0", description="Model spec (see fntk.models.load_backend).")
-    features: FeatureMapOptions = Field(default_factory=lambda: default_options("joint"))
+    features: FeatureMapOptions = Field(
+        default_factory=lambda: default_options(DEFAULT_FEATURE_MAP)
+    )
     select: SelectOptions = Field(default_factory=SelectOptions)
     chunk_size: int = Field(256, ge=1, description="Structures read and featurised at a time.")
     seed: int = Field(0, ge=0, description="Seed of the random choices in selection.")
@@ -63,6 +91,12 @@ class RunOptions(BaseModel):
         "under the model calibrate the stopping signal into eV/Angstrom "
         "(fntk.pipeline.uncertainty.pool_error_signal); empty: the signal stays uncalibrated.",
     )
+    execution: ExecutionOptions = Field(default_factory=ExecutionOptions)
+
+    def executed_with(self, **fields: Any) -> RunOptions:
+        """These options with the :class:`ExecutionOptions` ``fields`` replaced (validated)."""
+        execution = ExecutionOptions.model_validate({**self.execution.model_dump(), **fields})
+        return self.model_copy(update={"execution": execution})
 
 
 FLAGS = (
@@ -83,8 +117,15 @@ FLAGS = (
     "dtype",
     "skip_unsupported",
     "calibrate",
+    "store",
+    "resume",
+    "workers",
+    "scheduler",
 )
 """Flat names of the command-line flags of ``fntk select`` that :func:`apply_flags` takes."""
+
+EXECUTION_FLAGS = tuple(ExecutionOptions.model_fields)
+"""The flags that set :class:`ExecutionOptions` fields (``store``, ``resume``, ...)."""
 
 _NTK_ONLY = ("group", "dim")
 
@@ -104,7 +145,8 @@ def apply_flags(base: RunOptions, **flags: Any) -> RunOptions:
         ``dtype``), ``group``, ``dim``, ``batch_size``, ``device``, ``dtype`` (feature options);
         ``calibrate`` (labelled files calibrating the stopping signal);
         ``selector``, ``shortlist`` and ``cost_aware`` (labelling-cost exponent
-        :data:`~fntk.select.options.DEFAULT_COST_EXPONENT` on or off) (selection options).
+        :data:`~fntk.select.options.DEFAULT_COST_EXPONENT` on or off) (selection options);
+        ``store``, ``resume``, ``workers``, ``scheduler`` (:class:`ExecutionOptions`).
 
     Raises
     ------
@@ -120,8 +162,8 @@ def apply_flags(base: RunOptions, **flags: Any) -> RunOptions:
     if "features" in flags and flags["features"] != features["name"]:
         kept = {k: features[k] for k in ("batch_size", "device", "dtype")}
         features = default_options(flags["features"], **kept).model_dump(mode="json")
-    is_ntk = features["name"] != EmbeddingOptions.model_fields["name"].default
-    inapplicable = [f"--{k}" for k in _NTK_ONLY if k in flags and not is_ntk]
+    fields = option_names(features["name"])
+    inapplicable = [f"--{k}" for k in _NTK_ONLY if k in flags and k not in fields]
     if inapplicable:
         raise InputError(
             f"{', '.join(inapplicable)} do(es) not apply to the {features['name']!r} feature map "
@@ -138,7 +180,7 @@ def apply_flags(base: RunOptions, **flags: Any) -> RunOptions:
         select["cost_exponent"] = DEFAULT_COST_EXPONENT if flags["cost_aware"] else None
     if "seed" in flags:
         data["seed"] = flags["seed"]
-        if is_ntk:
+        if "seed" in fields:
             features["seed"] = flags["seed"]
     top = (
         "n",
@@ -150,6 +192,7 @@ def apply_flags(base: RunOptions, **flags: Any) -> RunOptions:
         "calibrate",
     )
     data.update({k: flags[k] for k in top if k in flags})
+    data["execution"].update({k: flags[k] for k in EXECUTION_FLAGS if k in flags})
     data["features"], data["select"] = features, select
     try:
         options = RunOptions.model_validate(data)
@@ -171,6 +214,9 @@ _FLAG_NAMES = {
     "forces_weight": "--forces-weight",
     "seed": "--seed",
     "n": "-n",
+    "execution.workers": "--workers",
+    "execution.scheduler": "--scheduler",
+    "execution.store": "--store",
 }
 """Option paths of :class:`RunOptions` and the flags that set them (for one-line errors)."""
 

@@ -240,6 +240,17 @@ def check_n(n: int, scan: InputScan) -> None:
     )
 
 
+def count_frames(files: Sequence[str]) -> tuple[int, float]:
+    """Frames of ``files`` (each read and validated) and the mean atom count of the first
+    :data:`REFERENCE_SAMPLE`: the one read before ``fntk features``' feature pass."""
+    n_frames, n_atoms_sum = 0, 0
+    for _, _, atoms in iter_frames(files):
+        if n_frames < REFERENCE_SAMPLE:
+            n_atoms_sum += len(atoms)
+        n_frames += 1
+    return n_frames, n_atoms_sum / min(n_frames, REFERENCE_SAMPLE) if n_frames else 1.0
+
+
 def check_selection_inputs(pool: Sequence[str], train: Sequence[str], options: RunOptions) -> int:
     """Validate every structure of ``pool`` and ``train``; return the number of new pool
     structures (:func:`scan_inputs`)."""

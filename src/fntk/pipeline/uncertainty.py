@@ -17,10 +17,14 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
-from fntk.al import LabelledSet
-from fntk.al.evaluate import free_atoms
 from fntk.errors import InputError
-from fntk.features import FeatureChunk, compute_features, default_options, force_row_weight
+from fntk.features import (
+    FeatureChunk,
+    compute_features,
+    default_options,
+    force_row_weight,
+    has_force_rows,
+)
 from fntk.features.options import (
     DEFAULT_ENERGY_WEIGHT,
     DEFAULT_FORCES_WEIGHT,
@@ -28,6 +32,8 @@ from fntk.features.options import (
     JointNTKOptions,
 )
 from fntk.io import duplicate_key
+from fntk.learn import LabelledSet
+from fntk.learn.evaluate import free_atoms
 from fntk.models import ModelBackend
 from fntk.select.calibration import calibration_scores
 from fntk.select.errorbars import ErrorEstimates, ErrorModel
@@ -207,36 +213,19 @@ def run_uncertainty(
         Unreadable inputs, a calibration set without labels or inside the training set, an
         existing output without ``overwrite``, an output that is an input.
     """
-    import csv
-    import io
     import json
 
     import torch
 
-    from fntk.io import (
-        atomic_write_text,
-        check_not_input,
-        check_writable_file,
-        expand_paths,
-        iter_chunks,
-        read_structures,
-        write_extxyz,
-    )
+    from fntk.io import atomic_write_text, expand_paths, read_structures, write_extxyz
     from fntk.models import load_backend
-    from fntk.predict import predict_chunk
 
     inputs = expand_paths(list(files))
     protected = (
         inputs + expand_paths(list(train)) + (expand_paths(list(calibrate)) if calibrate else [])
     )
     paths = default_paths(output)
-    for path in paths.values():
-        check_not_input(path, protected)
-        check_writable_file(path)
-        if path.exists() and not overwrite:
-            raise InputError(
-                "output exists", file=str(path), hint="pass --overwrite or choose another -o"
-            )
+    _check_outputs(paths, protected, overwrite)
     train_structures = read_structures(list(train)).structures
     if not train_structures:
         raise InputError("the --train files hold no structure", hint="pass the training set")
@@ -248,13 +237,81 @@ def run_uncertainty(
     error_model, record = fit_error_model(backend, options, train_structures, calibration)
     if calibration is None:
         logger.warning(UNCALIBRATED_WARNING)
+    written = _estimate_files(backend, options, error_model, inputs, chunk_size)
+    write_extxyz(paths["xyz"], written, protected=protected)
+    atomic_write_text(paths["csv"], _sigma_table(written))
+    run = {
+        "status": "complete",
+        "model": backend.spec,
+        "features": json.loads(options.model_dump_json()),
+        "inputs": inputs,
+        "train": list(train),
+        "calibrate": list(calibrate),
+        **_error_record(error_model, record, calibration is not None, written),
+        "outputs": {k: str(v) for k, v in paths.items()},
+    }
+    atomic_write_text(paths["run"], json.dumps(run, indent=2) + "\n")
+    return run
+
+
+def _error_record(
+    error_model: ErrorModel, record: CalibrationRecord, calibrated: bool, written: Sequence[Atoms]
+) -> dict[str, object]:
+    """The run record's fields on the error model, its calibration and the estimates."""
+    sigmas = np.array([a.info[FORCE_SIGMA_KEY] for a in written])
+    return {
+        "calibrated": calibrated,
+        "warning": None if calibrated else UNCALIBRATED_WARNING,
+        "error_model": error_model.summary(),
+        "calibration": {
+            "n_structures": record.n_structures,
+            "dropped_overlap": record.dropped_overlap,
+            "force_scores": record.force_scores,
+            "energy_scores": record.energy_scores,
+        },
+        "n_structures": len(written),
+        "mean_force_sigma": float(np.nanmean(sigmas)) if len(sigmas) else None,
+    }
+
+
+def _check_outputs(paths: dict[str, Path], protected: Sequence[str], overwrite: bool) -> None:
+    """Refuse an output that is an input, cannot be written, or exists without ``overwrite``."""
+    from fntk.io import check_not_input, check_writable_file
+
+    for path in paths.values():
+        check_not_input(path, protected)
+        check_writable_file(path)
+        if path.exists() and not overwrite:
+            raise InputError(
+                "output exists", file=str(path), hint="pass --overwrite or choose another -o"
+            )
+
+
+def _estimate_files(
+    backend: ModelBackend,
+    options: JointNTKOptions,
+    error_model: ErrorModel,
+    inputs: Sequence[str],
+    chunk_size: int,
+) -> list[Atoms]:
+    """Every structure of ``inputs`` with the model's predictions and predicted errors."""
+    from fntk.io import iter_chunks
+    from fntk.predict import predict_chunk
+
     written: list[Atoms] = []
     for chunk in iter_chunks(inputs, chunk_size, species=backend.species):
         predicted = predict_chunk(backend, chunk)
         features = compute_features(backend, chunk.structures, options, chunk.global_indices)
         annotate(predicted, error_model.estimate(features))
         written.extend(predicted)
-    write_extxyz(paths["xyz"], written, protected=protected)
+    return written
+
+
+def _sigma_table(written: Sequence[Atoms]) -> str:
+    """The CSV text: one row of predicted errors per structure."""
+    import csv
+    import io
+
     table = io.StringIO()
     writer = csv.writer(table, lineterminator="\n")
     writer.writerow(
@@ -271,30 +328,7 @@ def run_uncertainty(
                 f"{atoms.info[ENERGY_SIGMA_KEY]:.6g}",
             ]
         )
-    atomic_write_text(paths["csv"], table.getvalue())
-    sigmas = np.array([a.info[FORCE_SIGMA_KEY] for a in written])
-    run = {
-        "status": "complete",
-        "model": backend.spec,
-        "features": json.loads(options.model_dump_json()),
-        "inputs": inputs,
-        "train": list(train),
-        "calibrate": list(calibrate),
-        "calibrated": calibration is not None,
-        "warning": None if calibration is not None else UNCALIBRATED_WARNING,
-        "error_model": error_model.summary(),
-        "calibration": {
-            "n_structures": record.n_structures,
-            "dropped_overlap": record.dropped_overlap,
-            "force_scores": record.force_scores,
-            "energy_scores": record.energy_scores,
-        },
-        "n_structures": len(written),
-        "mean_force_sigma": float(np.nanmean(sigmas)) if len(sigmas) else None,
-        "outputs": {k: str(v) for k, v in paths.items()},
-    }
-    atomic_write_text(paths["run"], json.dumps(run, indent=2) + "\n")
-    return run
+    return table.getvalue()
 
 
 ERROR_SAMPLE = 32
@@ -371,7 +405,7 @@ def pool_error_signal(
 
     Returns ``None`` for maps without force rows or an empty sample.
     """
-    if sample is None or not sample.n_structures or options.name not in ("joint", "force-ntk"):
+    if sample is None or not sample.n_structures or not has_force_rows(options.name):
         return None
     scale = float(getattr(options, "force_weight", 1.0))
     model = ErrorModel(force_row_scale=scale)

@@ -67,38 +67,62 @@ class StructureProfile:
         return profile
 
 
-def picks_vs_pool_rows(pool: StructureProfile, picked: StructureProfile) -> list[dict[str, object]]:
-    """Two table rows (``pool``, ``picked``): median atoms, median largest force, share above
-    the pool's 95th percentile of the largest force, and each tag value's share (%) for the
-    pool's string ``info`` keys with 2 to :data:`MAX_TAG_VALUES` values."""
-    pool_force = np.asarray(pool.max_force, dtype=np.float64)
-    picked_force = np.asarray(picked.max_force, dtype=np.float64)
-    labelled = np.isfinite(pool_force)
-    threshold = (
-        float(np.quantile(pool_force[labelled], TOP_FORCE_QUANTILE)) if labelled.any() else None
+SUMMARY_COLUMNS = (
+    "median atoms",
+    "median max abs F (eV/Å)",
+    f"above pool's {100 * TOP_FORCE_QUANTILE:.0f}th pct max abs F",
+)
+"""Headers of :func:`set_summary`'s cells (no ``|``: the cells also go into Markdown tables)."""
+
+
+def force_threshold(pool_max_force: np.ndarray) -> float | None:
+    """The pool's :data:`TOP_FORCE_QUANTILE` of the largest force over its labelled structures
+    (NaN: unlabelled); ``None`` when none is labelled."""
+    labelled = pool_max_force[np.isfinite(pool_max_force)]
+    return float(np.quantile(labelled, TOP_FORCE_QUANTILE)) if len(labelled) else None
+
+
+def set_summary(
+    n_atoms: np.ndarray | Sequence[int], max_force: np.ndarray, threshold: float | None
+) -> tuple[str, str, str]:
+    """The :data:`SUMMARY_COLUMNS` cells of one set of structures: median atom count, median
+    largest force (eV/Angstrom) and the share whose largest force is above ``threshold``."""
+    known = max_force[np.isfinite(max_force)]
+    return (
+        f"{np.median(n_atoms):g}" if len(n_atoms) else "-",
+        f"{np.median(known):.2f}" if len(known) else "-",
+        f"{100 * np.mean(known > threshold):.0f}%" if threshold is not None and len(known) else "-",
     )
+
+
+def common_values(values: Sequence[str | None]) -> list[str]:
+    """The (at most :data:`MAX_TAG_VALUES`) most common values of a tag, most common first."""
+    counts = Counter(v for v in values if v is not None)
+    return [value for value, _ in counts.most_common(MAX_TAG_VALUES)]
+
+
+def share(values: Sequence[str | None] | np.ndarray, value: str) -> float:
+    """Fraction of ``values`` equal to ``value`` (0 for no values)."""
+    return float(np.mean([v == value for v in values])) if len(values) else 0.0
+
+
+def picks_vs_pool_rows(pool: StructureProfile, picked: StructureProfile) -> list[dict[str, object]]:
+    """Two table rows (``pool``, ``picked``): the :func:`set_summary` cells, and each tag value's
+    share (%) for the pool's string ``info`` keys with 2 to :data:`MAX_TAG_VALUES` values."""
+    pool_force = np.asarray(pool.max_force, dtype=np.float64)
+    threshold = force_threshold(pool_force)
     rows = []
-    for name, profile, forces in (("pool", pool, pool_force), ("picked", picked, picked_force)):
-        known = forces[np.isfinite(forces)]
-        row: dict[str, object] = {
-            "structures": len(profile.n_atoms),
-            "median atoms": f"{np.median(profile.n_atoms):g}" if profile.n_atoms else "-",
-            "median max |F| (eV/Å)": f"{np.median(known):.2f}" if len(known) else "-",
-            "above pool's 95th pct max |F|": f"{100 * np.mean(known > threshold):.0f}%"
-            if threshold is not None and len(known)
-            else "-",
-        }
+    for name, profile in (("pool", pool), ("picked", picked)):
+        forces = np.asarray(profile.max_force, dtype=np.float64)
+        cells = set_summary(profile.n_atoms, forces, threshold)
+        row = {"structures": len(profile.n_atoms), **dict(zip(SUMMARY_COLUMNS, cells))}
         rows.append({"set": name, **row})
     for key, values in pool.tags.items():
-        counts = Counter(v for v in values if v is not None)
-        if len(counts) < 2:
+        common = common_values(values)
+        if len(common) < 2:
             continue  # one value everywhere (a data set name): nothing to compare
         picked_values = picked.tags.get(key, [None] * len(picked.n_atoms))
-        for value, _ in counts.most_common(MAX_TAG_VALUES):
-            rows[0][f"{key}={value}"] = f"{100 * _share(values, value):.0f}%"
-            rows[1][f"{key}={value}"] = f"{100 * _share(picked_values, value):.0f}%"
+        for value in common:
+            rows[0][f"{key}={value}"] = f"{100 * share(values, value):.0f}%"
+            rows[1][f"{key}={value}"] = f"{100 * share(picked_values, value):.0f}%"
     return rows
-
-
-def _share(values: Sequence[str | None], value: str) -> float:
-    return float(np.mean([v == value for v in values])) if len(values) else 0.0

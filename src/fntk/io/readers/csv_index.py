@@ -27,7 +27,7 @@ from pathlib import Path
 from ase import Atoms, units
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from fntk.errors import InputError
+from fntk.errors import InputError, unknown_name
 
 ENERGY_UNITS = {"eV": 1.0, "hartree": units.Hartree, "kcal/mol": units.kcal / units.mol}
 """Energy units of the energy column, in eV."""
@@ -63,15 +63,15 @@ def iter_csv_index(
     Raises
     ------
     InputError
-        Missing CSV or column, missing or unreadable geometry file, or an energy that is not a
-        number; the message names the CSV and the row.
+        Unknown ``energy_unit``, missing CSV or column, missing or unreadable geometry file, or
+        an energy that is not a number; the message names the CSV (and the row).
     """
     import ase.io
 
     csv_path = Path(path)
     energy_column = energy_column or None  # type: ignore[assignment]
     if energy_unit not in ENERGY_UNITS:
-        raise ValueError(f"energy_unit must be one of {', '.join(ENERGY_UNITS)}")
+        raise unknown_name("energy_unit", energy_unit, ", ".join(ENERGY_UNITS), file=str(path))
     if not csv_path.is_file():
         raise InputError("file not found", file=str(csv_path), hint="check the path")
     with open(csv_path, newline="") as handle:

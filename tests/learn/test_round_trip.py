@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from fntk.al import FinetuneOptions, LabelledSet, evaluate_splits, finetune
 from fntk.data import make_dataset
+from fntk.learn import FinetuneOptions, LabelledSet, evaluate_splits, finetune
 
 
 @pytest.mark.slow

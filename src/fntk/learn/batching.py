@@ -1,6 +1,6 @@
 """Mini-batches of labelled structures as one graph plus label tensors on the backend's device.
 
-Fine-tuning and evaluation both turn a slice of a :class:`~fntk.al.labelled.LabelledSet` into a
+Fine-tuning and evaluation both turn a slice of a :class:`~fntk.learn.labelled.LabelledSet` into a
 :class:`LabelledBatch` (graph batching: several structures in one disconnected graph) and run
 the model plus the per-element energy shift on it. Those two steps live here, once.
 """
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from fntk.al.e0 import EnergyShift
-from fntk.al.labelled import LabelledSet
+from fntk.learn.e0 import EnergyShift
+from fntk.learn.labelled import LabelledSet
 from fntk.models import GraphBatch, ModelBackend
 
 

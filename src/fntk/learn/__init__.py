@@ -1,4 +1,6 @@
-"""Active learning: fine-tuning rounds on the labelled set and their evaluation.
+"""Learning from labels: fine-tuning rounds on the labelled set, readouts and evaluation.
+
+(Not acquisition: choosing what to label is :mod:`fntk.select` and :mod:`fntk.pipeline`.)
 
 - :class:`LabelledSet`: structures with reference energies and forces, checked once.
 - :func:`finetune` with :class:`FinetuneOptions`: one round from the pretrained weights, with a
@@ -6,11 +8,11 @@
 - :func:`evaluate`, :func:`evaluate_splits`: energy and force MAE/RMSE per split.
 """
 
-from fntk.al.e0 import EnergyShift, fit_energy_shift
-from fntk.al.evaluate import ErrorMetrics, evaluate, evaluate_splits
-from fntk.al.finetune import FinetuneResult, TrainingRecord, finetune
-from fntk.al.labelled import LabelledSet
-from fntk.al.options import FinetuneOptions
+from fntk.learn.e0 import EnergyShift, fit_energy_shift
+from fntk.learn.evaluate import ErrorMetrics, evaluate, evaluate_splits
+from fntk.learn.finetune import FinetuneResult, TrainingRecord, finetune
+from fntk.learn.labelled import LabelledSet
+from fntk.learn.options import FinetuneOptions
 
 __all__ = [
     "EnergyShift",

@@ -10,7 +10,7 @@ sketch of it, as in the joint feature map)
 
 where ``e`` and ``G`` (3N x d) are the joint feature map's energy row and force rows with
 ``lambda = 1`` and ``per_atom = False``. Minimising the fine-tuning loss of
-:class:`~fntk.al.FinetuneOptions` (``mse``) plus a Gaussian prior ``alpha |z|^2`` is then a
+:class:`~fntk.learn.FinetuneOptions` (``mse``) plus a Gaussian prior ``alpha |z|^2`` is then a
 ``d x d`` linear solve instead of hundreds of gradient steps through the network: the same
 function space as Adam on the ``readout`` scope (exactly, for ``d >= 128``), reached without
 optimisation error. ``alpha`` plays the part of early stopping: it is chosen by
@@ -35,14 +35,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from fntk.al.e0 import EnergyShift, fit_energy_shift
-from fntk.al.options import FinetuneOptions
 from fntk.chunk import FeatureChunk
 from fntk.errors import CapabilityError
 from fntk.features import compute_features, default_options
 from fntk.features.ntk import hidden_basis
 from fntk.features.options import JointNTKOptions
 from fntk.features.readout import linear_readout
+from fntk.learn.e0 import EnergyShift, fit_energy_shift
+from fntk.learn.options import FinetuneOptions
 from fntk.models import ModelBackend
 
 ALPHA_GRID = tuple(10.0**-k for k in range(11))

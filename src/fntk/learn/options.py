@@ -2,7 +2,7 @@
 
 :class:`FinetuneOptions` holds every knob of one fine-tuning round: which parameters learn, the
 loss and its weights, the optimiser, mini-batches and early stopping. Defaults and their units
-live here only; :func:`fntk.al.finetune` takes the built object.
+live here only; :func:`fntk.learn.finetune` takes the built object.
 """
 
 from __future__ import annotations

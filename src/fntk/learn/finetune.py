@@ -21,11 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from fntk.al.batching import LabelledBatch, iter_labelled_batches, make_batch, predict
-from fntk.al.e0 import EnergyShift, fit_energy_shift
-from fntk.al.labelled import LabelledSet
-from fntk.al.options import FinetuneOptions
 from fntk.errors import InputError
+from fntk.learn.batching import LabelledBatch, iter_labelled_batches, make_batch, predict
+from fntk.learn.e0 import EnergyShift, fit_energy_shift
+from fntk.learn.labelled import LabelledSet
+from fntk.learn.options import FinetuneOptions
 from fntk.models import ModelBackend
 
 _EVAL_BATCH_SIZE = 16

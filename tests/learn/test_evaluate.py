@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from fntk.al import EnergyShift, LabelledSet, evaluate, evaluate_splits
 from fntk.data import make_adsorbate_structures
+from fntk.learn import EnergyShift, LabelledSet, evaluate, evaluate_splits
 
 
 def test_metrics_in_mev_per_atom_and_mev_per_angstrom(mace):
@@ -62,7 +62,7 @@ def test_free_force_errors_masks_rows_in_structure_order():
     from ase import Atoms
     from ase.constraints import FixAtoms
 
-    from fntk.al.evaluate import free_force_errors
+    from fntk.learn.evaluate import free_force_errors
 
     a, b = Atoms("H3", positions=np.eye(3) * 2), Atoms("H2", positions=np.eye(3)[:2] * 2)
     a.set_constraint(FixAtoms(indices=[1]))

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fntk.al import LabelledSet
 from fntk.data import make_adsorbate_structures
 from fntk.errors import InputError
 from fntk.io import write_extxyz
+from fntk.learn import LabelledSet
 
 
 def test_from_files_reads_labels_and_provenance(tmp_path):

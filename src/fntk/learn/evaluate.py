@@ -16,9 +16,9 @@ import numpy as np
 from ase import Atoms
 from ase.constraints import FixAtoms
 
-from fntk.al.batching import iter_labelled_batches, predict
-from fntk.al.e0 import EnergyShift
-from fntk.al.labelled import LabelledSet
+from fntk.learn.batching import iter_labelled_batches, predict
+from fntk.learn.e0 import EnergyShift
+from fntk.learn.labelled import LabelledSet
 from fntk.models import ModelBackend
 
 _MEV_PER_EV = 1000.0
@@ -64,7 +64,7 @@ def evaluate(
         In its current state (pretrained or fine-tuned).
     labelled : LabelledSet
     energy_shift : EnergyShift or None
-        Per-element reference-energy shift from :func:`fntk.al.finetune`; ``None`` for none.
+        Per-element reference-energy shift from :func:`fntk.learn.finetune`; ``None`` for none.
     batch_size : int
         Structures per batched graph.
     free_atoms_only : bool

@@ -8,8 +8,9 @@ import torch
 from ase.build import molecule
 
 from conftest import rattled
-from fntk.al import FinetuneOptions
-from fntk.al.ridge import (
+from fntk.errors import CapabilityError
+from fntk.learn import FinetuneOptions
+from fntk.learn.ridge import (
     ALPHA_GRID,
     ReadoutDesign,
     design_options,
@@ -17,7 +18,6 @@ from fntk.al.ridge import (
     readout_designs,
     readout_weights,
 )
-from fntk.errors import CapabilityError
 
 
 def synthetic_designs(n: int, d: int, seed: int = 0) -> list[ReadoutDesign]:

@@ -9,9 +9,9 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from pydantic import ValidationError
 
-from fntk.al import FinetuneOptions, LabelledSet, evaluate, finetune
 from fntk.data import make_adsorbate_structures
 from fntk.errors import InputError
+from fntk.learn import FinetuneOptions, LabelledSet, evaluate, finetune
 
 FAST = {"validation_fraction": 0.0, "schedule": "constant", "batch_size": 4}
 

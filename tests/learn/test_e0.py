@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from fntk.al import EnergyShift, fit_energy_shift
+from fntk.learn import EnergyShift, fit_energy_shift
 
 
 def test_fit_recovers_per_element_constants():
