@@ -286,7 +286,12 @@ def test_ctrl_c_is_one_line_exit_130_and_leaves_a_resumable_folder(tmp_path, mon
     assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "interrupted"
     assert not (tmp_path / "run" / LOCK_NAME).exists()
     options = json.loads(build_run_options(n=1).model_dump_json())
-    check_resumable(tmp_path / "run", options=options, inputs={"pool": [str(pool)], "train": []})
+    check_resumable(
+        tmp_path / "run",
+        options=options,
+        inputs={"pool": [str(pool)], "train": []},
+        ignore=("execution",),
+    )
 
 
 # --- duplicates up to a rigid motion -------------------------------------------------------

@@ -116,7 +116,7 @@ def test_sample_only_picks_what_the_whole_pool_picks(
     assert sampled.pool_passes["pool_structures_featurised"] == 6
     note = "featurised only the uniform sample of 6 of 21 new pool structures"
     assert any(note in line for line in sampled.run_record()["notes"])
-    whole, n_whole = counted(files, opts, store=tmp_path / f"store-{method}")
+    whole, n_whole = counted(files, opts.executed_with(store=tmp_path / f"store-{method}"))
     assert whole.pool_passes["pool_structures_featurised"] == 23  # not SH2 (skipped)
     assert n_whole == 3 + 23
     assert not any(note in line for line in whole.run_record()["notes"])

@@ -129,18 +129,23 @@ DEFAULT_MAP: str = DEFAULT_FEATURE_MAP
 DEFAULT_SELECTOR: str = SelectOptions().method
 """Default batch selector of every command (:class:`~fntk.select.SelectOptions`'s)."""
 
+_SELECTOR_LIST = ", ".join(selectors().names())
+"""The selector names, listed in the help text (too many for a ``<a|b|...>`` metavar)."""
+
 SelectorChoice = Annotated[
     _SelectorNames,
     typer.Option(
         "--selector",
-        help="Batch selector (README, 'Selection').",
+        metavar="<name>",
+        help=f"Batch selector: {_SELECTOR_LIST} (README, 'Selection').",
     ),
 ]
 OptionalSelectorChoice = Annotated[
     _SelectorNames | None,
     typer.Option(
         "--selector",
-        help="Batch selector of the feature methods.",
+        metavar="<name>",
+        help=f"Batch selector of the feature methods: {_SELECTOR_LIST}.",
         show_default=DEFAULT_SELECTOR,
     ),
 ]
