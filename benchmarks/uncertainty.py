@@ -39,7 +39,7 @@ from fntk.bench.methods import member_seed
 from fntk.bench.options import BenchOptions
 from fntk.features import default_options, force_row_weight
 from fntk.learn import LabelledSet
-from fntk.learn.evaluate import free_atoms
+from fntk.learn.evaluate import masked_force_errors
 from fntk.models import load_backend
 from fntk.select.calibration import calibration_scores, fit_calibration, spearman
 from fntk.select.errorbars import ErrorModel
@@ -53,13 +53,7 @@ def component_errors(
     learner: RidgeLearner, model: FittedModel, split: LabelledSet
 ) -> list[np.ndarray]:
     """Predicted minus reference forces per structure, NaN on fixed atoms."""
-    predicted = learner.predict_forces(model, split.structures)
-    out = []
-    for atoms, f, ref in zip(split.structures, predicted, split.forces):
-        error = np.asarray(f, dtype=np.float64) - ref
-        error[~free_atoms(atoms)] = np.nan
-        out.append(error)
-    return out
+    return masked_force_errors(learner.predict_forces(model, split.structures), split)
 
 
 def structure_rmse(errors: list[np.ndarray]) -> np.ndarray:

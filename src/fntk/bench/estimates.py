@@ -37,7 +37,7 @@ from fntk.features import FeatureChunk, compute_features, default_options
 from fntk.features.options import JointNTKOptions
 from fntk.io import structure_fingerprint
 from fntk.learn import LabelledSet
-from fntk.learn.evaluate import free_atoms
+from fntk.learn.evaluate import masked_force_errors
 from fntk.select.calibration import spearman
 from fntk.select.errorbars import ErrorModel
 
@@ -190,13 +190,9 @@ class RoundErrorEstimator:
 
     def _force_errors(self, model: FittedModel, labelled: LabelledSet) -> list[np.ndarray]:
         """Predicted minus reference forces, eV/A; NaN on fixed atoms and missing labels."""
-        predicted = self.learner.predict_forces(model, labelled.structures)
-        errors = []
-        for atoms, forces, reference in zip(labelled.structures, predicted, labelled.forces):
-            error = np.asarray(forces, dtype=np.float64) - reference
-            error[~free_atoms(atoms)] = np.nan
-            errors.append(error)
-        return errors
+        return masked_force_errors(
+            self.learner.predict_forces(model, labelled.structures), labelled
+        )
 
     def _chunk(self, structures: Sequence[Atoms]) -> FeatureChunk:
         """Joint features of ``structures`` (design rows, or computed once per structure)."""

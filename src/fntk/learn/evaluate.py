@@ -93,6 +93,17 @@ def free_atoms(atoms: Atoms) -> np.ndarray:
     return free
 
 
+def masked_force_errors(predicted: Sequence[np.ndarray], labelled: LabelledSet) -> list[np.ndarray]:
+    """Predicted minus reference forces (eV/Angstrom), one (n_atoms, 3) array per structure of
+    ``labelled``, NaN on the atoms that :func:`free_atoms` holds fixed."""
+    errors = []
+    for atoms, forces, reference in zip(labelled.structures, predicted, labelled.forces):
+        error = np.asarray(forces, dtype=np.float64) - reference
+        error[~free_atoms(atoms)] = np.nan
+        errors.append(error)
+    return errors
+
+
 def free_force_errors(
     errors: np.ndarray, structures: Sequence[Atoms], *, free_atoms_only: bool = True
 ) -> np.ndarray:

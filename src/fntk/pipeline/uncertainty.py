@@ -33,7 +33,7 @@ from fntk.features.options import (
 )
 from fntk.io import duplicate_key
 from fntk.learn import LabelledSet
-from fntk.learn.evaluate import free_atoms
+from fntk.learn.evaluate import masked_force_errors
 from fntk.models import ModelBackend
 from fntk.select.calibration import calibration_scores
 from fntk.select.errorbars import ErrorEstimates, ErrorModel
@@ -66,11 +66,7 @@ def prediction_errors(
     """Model minus reference: forces (n_atoms, 3) per structure, NaN on fixed atoms, and
     energies per atom (eV/atom)."""
     predicted = backend.predict(labelled.structures, batch_size=batch_size)
-    forces = []
-    for atoms, (_, f), ref in zip(labelled.structures, predicted, labelled.forces):
-        error = f.numpy() - ref
-        error[~free_atoms(atoms)] = np.nan
-        forces.append(error)
+    forces = masked_force_errors([f.numpy() for _, f in predicted], labelled)
     energies = np.array([e for e, _ in predicted]) - labelled.energies
     return forces, energies / labelled.n_atoms
 
