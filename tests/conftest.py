@@ -79,6 +79,26 @@ def rattled(atoms: Atoms, seed: int, stdev: float = 0.05) -> Atoms:
     return atoms
 
 
+def made_up_molecules(names: list[str], seed: int):
+    """Rattled molecules ``names`` with made-up energies and forces (a :class:`LabelledSet`):
+    for tests where labels only need to exist and differ."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from fntk.learn import LabelledSet
+
+    rng = np.random.default_rng(seed)
+    structures = []
+    for k, name in enumerate(names):
+        atoms = rattled(molecule(name), seed * 100 + k, stdev=0.1)
+        atoms.calc = SinglePointCalculator(
+            atoms,
+            energy=-3.0 * len(atoms) + rng.normal(scale=0.1),
+            forces=rng.normal(scale=0.5, size=(len(atoms), 3)),
+        )
+        structures.append(atoms)
+    return LabelledSet.from_structures(structures)
+
+
 @pytest.fixture
 def small_structures() -> list[Atoms]:
     """Mixed pool: two molecules and a periodic Cu(111) slab with an O adsorbate."""

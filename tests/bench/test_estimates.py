@@ -9,14 +9,12 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from ase.build import molecule
-from ase.calculators.singlepoint import SinglePointCalculator
 
-from conftest import rattled
+from conftest import made_up_molecules as labelled
 from fntk.bench import BenchOptions
 from fntk.bench.estimates import RoundErrorEstimator
 from fntk.bench.learner import RidgeLearner
-from fntk.learn import FinetuneOptions, LabelledSet
+from fntk.learn import FinetuneOptions
 from fntk.learn.evaluate import free_atoms
 from fntk.select.calibration import spearman
 from fntk.select.errorbars import ErrorModel
@@ -29,21 +27,6 @@ def backend():
     from fntk.models import load_backend
 
     return load_backend("sevennet-0", device="cpu", dtype=torch.float32)
-
-
-def labelled(names: list[str], seed: int) -> LabelledSet:
-    """Molecules with made-up labels (errors only need to exist and differ)."""
-    rng = np.random.default_rng(seed)
-    structures = []
-    for k, name in enumerate(names):
-        atoms = rattled(molecule(name), seed * 100 + k, stdev=0.1)
-        atoms.calc = SinglePointCalculator(
-            atoms,
-            energy=-3.0 * len(atoms) + rng.normal(scale=0.1),
-            forces=rng.normal(scale=0.5, size=(len(atoms), 3)),
-        )
-        structures.append(atoms)
-    return LabelledSet.from_structures(structures)
 
 
 class CountingRidge(RidgeLearner):

@@ -5,13 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from ase.build import molecule
-from ase.calculators.singlepoint import SinglePointCalculator
 
-from conftest import rattled
+from conftest import made_up_molecules as labelled
 from fntk.bench.learner import RidgeLearner
 from fntk.features import compute_features, default_options
-from fntk.learn import FinetuneOptions, LabelledSet, evaluate_splits
+from fntk.learn import FinetuneOptions, evaluate_splits
 
 
 @pytest.fixture(scope="module")
@@ -19,21 +17,6 @@ def backend():
     from fntk.models import load_backend
 
     return load_backend("sevennet-0", device="cpu", dtype=torch.float32)
-
-
-def labelled(names: list[str], seed: int) -> LabelledSet:
-    """Molecules labelled with a made-up linear-ish potential (labels only need to exist)."""
-    rng = np.random.default_rng(seed)
-    structures = []
-    for k, name in enumerate(names):
-        atoms = rattled(molecule(name), seed * 100 + k, stdev=0.1)
-        atoms.calc = SinglePointCalculator(
-            atoms,
-            energy=-3.0 * len(atoms) + rng.normal(scale=0.1),
-            forces=rng.normal(scale=0.5, size=(len(atoms), 3)),
-        )
-        structures.append(atoms)
-    return LabelledSet.from_structures(structures)
 
 
 @pytest.mark.parametrize("name", ["joint", "force-ntk"])
