@@ -50,6 +50,14 @@ def build_small_mace(seed: int = 0, dtype: torch.dtype = torch.float64) -> torch
     return model.to(dtype)
 
 
+@pytest.fixture(autouse=True)
+def _private_cache_dir(tmp_path_factory, monkeypatch):
+    """Tests never write to the user's cache (the reference moments of a PCA basis)."""
+    from fntk.features.basis import CACHE_DIR_VARIABLE
+
+    monkeypatch.setenv(CACHE_DIR_VARIABLE, str(tmp_path_factory.getbasetemp() / "fntk-cache"))
+
+
 @pytest.fixture(scope="session")
 def sevennet64():
     """Real SevenNet-0 (from the sevenn wheel) in float64."""

@@ -234,6 +234,50 @@ def test_pca_map_at_width_8_is_close_to_the_exact_kernel(sevennet32):
     assert errors["pca"] < 0.10 and errors["pca"] < errors["sketch"] / 4
 
 
+def test_reference_moments_are_kept_on_disk_and_reused(sevennet32, tmp_path, monkeypatch):
+    """A new process (empty memory cache) reads the moments file instead of recomputing; the
+    Gram of two joint lambdas comes from one pair of moments; a corrupt file is recomputed."""
+    from fntk.features import basis as basis_module
+
+    monkeypatch.setenv(basis_module.CACHE_DIR_VARIABLE, str(tmp_path))
+    monkeypatch.setattr(basis_module, "_MOMENTS_CACHE", type(basis_module._MOMENTS_CACHE)())
+    readout = linear_readout(sevennet32, "readout")
+    options = default_options("joint", dim=12, basis="pca", force_weight=0.5)
+    energy, force = basis_module.reference_moments(sevennet32, readout, options)
+    (stored,) = (tmp_path / "reference-moments").iterdir()
+    assert stored.stat().st_mode & 0o777 == 0o644
+    computed = basis_module._compute_moments
+
+    def refuse(*args):  # the file must serve the second call
+        raise AssertionError("recomputed although the moments are on disk")
+
+    monkeypatch.setattr(basis_module, "_compute_moments", refuse)
+    basis_module._MOMENTS_CACHE.clear()
+    other = default_options("joint", dim=16, basis="pca", force_weight=2.0)
+    gram = basis_module.reference_gram(sevennet32, readout, other)
+    torch.testing.assert_close(gram, energy + 4.0 * force, rtol=1e-12, atol=0.0)
+    # Another reference set is another key: it must be computed, not read.
+    with pytest.raises(AssertionError, match="recomputed"):
+        basis_module.reference_moments(
+            sevennet32, readout, default_options("joint", basis="pca", reference="builtin-v2")
+        )
+    monkeypatch.setattr(basis_module, "_compute_moments", computed)
+    stored.write_bytes(b"not an npz file")
+    basis_module._MOMENTS_CACHE.clear()
+    again, _ = basis_module.reference_moments(sevennet32, readout, options)
+    assert torch.equal(again, energy)
+
+
+def test_an_empty_cache_variable_turns_the_disk_cache_off(monkeypatch, tmp_path):
+    from fntk.features.basis import CACHE_DIR_VARIABLE, reference_cache_dir
+
+    monkeypatch.setenv(CACHE_DIR_VARIABLE, "")
+    assert reference_cache_dir() is None
+    monkeypatch.delenv(CACHE_DIR_VARIABLE)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert reference_cache_dir() == tmp_path / "fntk"
+
+
 def test_store_refuses_features_of_another_basis(tmp_path):
     from fntk.errors import InputError
     from fntk.features import FeatureStore

@@ -14,15 +14,20 @@ R = (M^T M)^{1/2} (DESIGN.md section 2). In the coordinates of the exact rows, `
 
 The PCA basis is computed in float64 on the CPU from the model's reference rows; eigenvector
 signs are fixed (largest entry positive), so it is reproducible to float rounding for any
-thread count and device. The reference Gram is cached per weights and options, so the
-reference set is evaluated once per process and model state, however many chunks are
-featurised and whatever the width.
+thread count and device. The reference set's second moments (:func:`reference_moments`: one
+energy part, one force part that the joint map's lambda only scales) are cached per weights,
+in memory and on disk (:func:`reference_cache_dir`), so the reference set is evaluated once
+per model state and device, not once per process, chunk, width or lambda.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import zipfile
 from collections import OrderedDict
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -33,15 +38,22 @@ from fntk.features.readout import LinearReadout
 from fntk.features.reference import builtin_reference
 from fntk.features.registry import has_energy_rows, has_force_rows
 from fntk.features.sketch import sketch_matrix
+from fntk.io import atomic_write_npz
 from fntk.models.base import ModelBackend, reproducible_execution
 
 NTKOptions = EnergyNTKOptions | ForceNTKOptions | JointNTKOptions
 
-# Derived from (weights, options) only, so caching cannot change a value. Keyed by a hash of
-# the weights (fine-tuning changes them, and the Gram), not by backend object, so that every
-# copy of a model shares it; a few entries (128 KB each) are kept.
-_GRAM_CACHE: OrderedDict[tuple[str, str], torch.Tensor] = OrderedDict()
-_GRAM_CACHE_SIZE = 8
+Moments = tuple[torch.Tensor, torch.Tensor | None]
+# Derived from (weights, device, options) only, so caching cannot change a value. Keyed by a
+# hash of the weights (fine-tuning changes them, and the moments), not by backend object, so
+# that every copy of a model shares them; a few entries (256 KB each) are kept.
+_MOMENTS_CACHE: OrderedDict[str, Moments] = OrderedDict()
+_MOMENTS_CACHE_SIZE = 8
+CACHE_DIR_VARIABLE = "FNTK_CACHE_DIR"
+"""Environment variable of the on-disk cache folder (:func:`reference_cache_dir`)."""
+_MOMENTS_FORMAT = 1
+"""Version of the moments' construction; part of the cache key, so a change never reuses a
+file made the old way."""
 
 REFERENCE_TANGENTS = 16
 """Random position tangents of the reference Gram estimate (:func:`reference_gram`)."""
@@ -68,16 +80,8 @@ def sketch_basis(readout: LinearReadout, seed: int, dim: int) -> torch.Tensor:
 
 
 def pca_basis(backend: ModelBackend, readout: LinearReadout, options: NTKOptions) -> torch.Tensor:
-    """The PCA basis ``R [V_p, T_q]`` of width ``options.dim`` (< F), float64 CPU, (F, dim).
-
-    The reference Gram is cached per weights and the options it depends on.
-    """
-    key = (_weights_hash(backend), _identity(options))
-    if key not in _GRAM_CACHE:
-        _GRAM_CACHE[key] = reference_gram(backend, readout, options)
-        while len(_GRAM_CACHE) > _GRAM_CACHE_SIZE:
-            _GRAM_CACHE.popitem(last=False)
-    gram = _GRAM_CACHE[key]
+    """The PCA basis ``R [V_p, T_q]`` of width ``options.dim`` (< F), float64 CPU, (F, dim)."""
+    gram = reference_gram(backend, readout, options)
     root = readout_root(readout)
     return root @ _directions(root @ gram @ root, readout, root, options)
 
@@ -85,25 +89,72 @@ def pca_basis(backend: ModelBackend, readout: LinearReadout, options: NTKOptions
 def reference_gram(
     backend: ModelBackend, readout: LinearReadout, options: NTKOptions
 ) -> torch.Tensor:
-    """Estimate of ``sum X^T X`` over the reference set's hidden rows, float64 CPU, (F, F).
+    """``sum X^T X`` over the reference set's hidden rows as the map weighs them, float64 CPU,
+    (F, F): the energy moment when the map has energy rows, plus lambda^2 times the force
+    moment in the joint map (the force moment alone in the force map); see
+    :func:`reference_moments`."""
+    energy, force = reference_moments(backend, readout, options)
+    gram = energy.clone() if has_energy_rows(options.name) else torch.zeros_like(energy)
+    if force is not None:
+        weight = options.force_weight if isinstance(options, JointNTKOptions) else 1.0
+        gram += weight**2 * force
+    return gram
 
-    Rows are weighted as the map weighs them: energy rows divided by N with ``per_atom``,
-    force rows times lambda in the joint map. The energy part is exact. The force part
-    ``sum_x J_x J_x^T`` (J = ds/dr, F x 3N) is estimated from :data:`REFERENCE_TANGENTS`
-    forward-mode passes along seeded Gaussian position tangents delta, ``E[(J delta)(J
-    delta)^T] = J J^T``: a few passes for the whole set instead of 3 N_max exact ones.
+
+def reference_moments(
+    backend: ModelBackend, readout: LinearReadout, options: NTKOptions
+) -> Moments:
+    """Second moments of the reference set's hidden rows, float64 CPU, each (F, F).
+
+    Returns
+    -------
+    energy : Tensor
+        ``sum s s^T`` over the reference structures' pooled hidden features s (each divided
+        by its atom count with ``per_atom``). Exact.
+    force : Tensor or None
+        Estimate of ``sum_x J_x J_x^T`` (J = ds/dr, F x 3N) from :data:`REFERENCE_TANGENTS`
+        forward-mode passes along seeded Gaussian position tangents delta, ``E[(J delta)(J
+        delta)^T] = J J^T``: a few passes for the whole set instead of 3 N_max exact ones.
+        ``None`` for maps without force rows.
+
+    Cached per (weights, device, dtype, seed, reference, ``per_atom``), in memory and as a file
+    in :func:`reference_cache_dir`; a cached file is used only when its key matches exactly.
     """
-    energy_rows = has_energy_rows(options.name)
-    force_rows = has_force_rows(options.name)
-    force_weight = options.force_weight if isinstance(options, JointNTKOptions) else 1.0
+    key = _moments_key(backend, options)
+    if key not in _MOMENTS_CACHE:
+        path = _cache_file(key)
+        moments = _read_moments(path) if path is not None else None
+        if moments is None:
+            moments = _compute_moments(backend, readout, options)
+            if path is not None:
+                _write_moments(path, moments)
+        _MOMENTS_CACHE[key] = moments
+        while len(_MOMENTS_CACHE) > _MOMENTS_CACHE_SIZE:
+            _MOMENTS_CACHE.popitem(last=False)
+    return _MOMENTS_CACHE[key]
+
+
+def reference_cache_dir() -> Path | None:
+    """Folder of the cached reference moments: ``$FNTK_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/fntk``, else ``~/.cache/fntk``; ``None`` (no disk cache) when
+    ``FNTK_CACHE_DIR`` is set to an empty string."""
+    chosen = os.environ.get(CACHE_DIR_VARIABLE)
+    if chosen is not None:
+        return Path(chosen) if chosen else None
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "fntk"
+
+
+def _compute_moments(backend: ModelBackend, readout: LinearReadout, options: NTKOptions) -> Moments:
     n = readout.n_hidden
-    gram = torch.zeros(n, n, dtype=torch.float64)
+    energy = torch.zeros(n, n, dtype=torch.float64)
+    force = torch.zeros(n, n, dtype=torch.float64) if has_force_rows(options.name) else None
     # One fixed batch (not the options' batching), so the basis does not depend on it.
     graph = backend.build_graph(builtin_reference(options.seed, options.reference))
     generator = torch.Generator().manual_seed(
         int(np.random.SeedSequence(options.seed, spawn_key=(0xBA515,)).generate_state(1)[0])
     )
-    passes = REFERENCE_TANGENTS if force_rows else 1
+    passes = REFERENCE_TANGENTS if force is not None else 1
     tangents = torch.randn(passes, *graph.positions.shape, generator=generator, dtype=torch.float64)
     group = max(1, TANGENT_ATOMS // graph.positions.shape[0])
     with reproducible_execution():
@@ -111,15 +162,61 @@ def reference_gram(
             pooled, derivatives = pooled_jvps(
                 backend, graph, readout, tangents[first : first + group].to(graph.positions)
             )
-            if first == 0 and energy_rows:
+            if first == 0:
                 pooled = pooled.double().cpu()
                 if getattr(options, "per_atom", False):
                     pooled = pooled / graph.n_atoms.cpu().double()[:, None]
-                gram += pooled.T @ pooled
-            if force_rows:
+                energy += pooled.T @ pooled
+            if force is not None:
                 for derivative in derivatives.double().cpu():
-                    gram += (force_weight**2 / passes) * (derivative.T @ derivative)
-    return gram
+                    force += (derivative.T @ derivative) / passes
+    return energy, force
+
+
+def _moments_key(backend: ModelBackend, options: NTKOptions) -> str:
+    fields = {
+        "format": _MOMENTS_FORMAT,
+        "weights": _weights_hash(backend),
+        "device": torch.device(backend.device).type,
+        "dtype": options.dtype,
+        "seed": options.seed,
+        "reference": options.reference,
+        "per_atom": bool(getattr(options, "per_atom", False)),
+        "force": has_force_rows(options.name),
+        "tangents": REFERENCE_TANGENTS,
+    }
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
+def _cache_file(key: str) -> Path | None:
+    folder = reference_cache_dir()
+    return None if folder is None else folder / "reference-moments" / f"{key}.npz"
+
+
+def _read_moments(path: Path) -> Moments | None:
+    """The moments in ``path``, or ``None`` when it is missing or unreadable (recomputed)."""
+    try:
+        with np.load(path) as stored:
+            energy = torch.from_numpy(stored["energy"].astype(np.float64))
+            force = (
+                torch.from_numpy(stored["force"].astype(np.float64)) if "force" in stored else None
+            )
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+    return energy, force
+
+
+def _write_moments(path: Path, moments: Moments) -> None:
+    """Keep ``moments`` in ``path``; a folder that cannot be written only costs the cache."""
+    energy, force = moments
+    arrays = {"energy": energy.numpy()}
+    if force is not None:
+        arrays["force"] = force.numpy()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_npz(path, **arrays)
+    except OSError:
+        pass
 
 
 def _directions(
@@ -150,9 +247,3 @@ def _weights_hash(backend: ModelBackend) -> str:
         digest.update(name.encode())
         digest.update(parameter.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
-
-
-def _identity(options: NTKOptions) -> str:
-    # Everything the Gram depends on: not the width, basis or run-only settings.
-    unused = {"batch_size", "max_batch_atoms", "device", "dim", "basis", "sketch", "group"}
-    return options.model_dump_json(exclude=unused)
