@@ -242,7 +242,9 @@ def test_reference_moments_are_kept_on_disk_and_reused(sevennet32, tmp_path, mon
     monkeypatch.setenv(basis_module.CACHE_DIR_VARIABLE, str(tmp_path))
     monkeypatch.setattr(basis_module, "_MOMENTS_CACHE", type(basis_module._MOMENTS_CACHE)())
     readout = linear_readout(sevennet32, "readout")
-    options = default_options("joint", dim=12, basis="pca", force_weight=0.5)
+    # builtin-v1: the shipped moments are builtin-v2's (the default), which are never written.
+    pca = {"basis": "pca", "reference": "builtin-v1"}
+    options = default_options("joint", dim=12, force_weight=0.5, **pca)
     energy, force = basis_module.reference_moments(sevennet32, readout, options)
     (stored,) = (tmp_path / "reference-moments").iterdir()
     assert stored.stat().st_mode & 0o777 == 0o644
@@ -253,19 +255,43 @@ def test_reference_moments_are_kept_on_disk_and_reused(sevennet32, tmp_path, mon
 
     monkeypatch.setattr(basis_module, "_compute_moments", refuse)
     basis_module._MOMENTS_CACHE.clear()
-    other = default_options("joint", dim=16, basis="pca", force_weight=2.0)
+    other = default_options("joint", dim=16, force_weight=2.0, **pca)
     gram = basis_module.reference_gram(sevennet32, readout, other)
     torch.testing.assert_close(gram, energy + 4.0 * force, rtol=1e-12, atol=0.0)
-    # Another reference set is another key: it must be computed, not read.
+    # Another seed (another reference set) is another key: it must be computed, not read.
     with pytest.raises(AssertionError, match="recomputed"):
-        basis_module.reference_moments(
-            sevennet32, readout, default_options("joint", basis="pca", reference="builtin-v2")
-        )
+        basis_module.reference_moments(sevennet32, readout, default_options("joint", seed=1, **pca))
     monkeypatch.setattr(basis_module, "_compute_moments", computed)
     stored.write_bytes(b"not an npz file")
     basis_module._MOMENTS_CACHE.clear()
     again, _ = basis_module.reference_moments(sevennet32, readout, options)
     assert torch.equal(again, energy)
+
+
+def test_the_default_maps_moments_are_shipped(sevennet32):
+    """A first run of the default map on SevenNet-0 finds its reference moments in the package
+    (a changed default, reference set or weights must ship new ones)."""
+    from fntk.features.basis import SHIPPED_MOMENTS, moments_key
+
+    key = moments_key(sevennet32, default_options("joint"))
+    assert (SHIPPED_MOMENTS / f"{key}.npz").is_file(), (
+        "the default joint map's reference moments are not shipped: run "
+        "scripts/ship_reference_moments.py"
+    )
+
+
+@pytest.mark.slow
+def test_shipped_moments_equal_a_fresh_computation(sevennet32):
+    from fntk.features.basis import SHIPPED_MOMENTS, _compute_moments, moments_key
+
+    options = default_options("joint")
+    with np.load(SHIPPED_MOMENTS / f"{moments_key(sevennet32, options)}.npz") as shipped:
+        energy, force = _compute_moments(sevennet32, linear_readout(sevennet32, "readout"), options)
+        assert force is not None
+        for name, computed in (("energy", energy), ("force", force)):
+            np.testing.assert_allclose(
+                shipped[name], computed.numpy(), rtol=1e-5, atol=1e-7 * float(computed.abs().max())
+            )
 
 
 def test_an_empty_cache_variable_turns_the_disk_cache_off(monkeypatch, tmp_path):
@@ -292,7 +318,7 @@ def test_store_refuses_features_of_another_reference_set(tmp_path):
     from fntk.errors import InputError
     from fntk.features import FeatureStore
 
-    options = default_options("joint", basis="pca", reference="builtin-v2")
+    options = default_options("joint", basis="pca", reference="builtin-v1")
     FeatureStore.create(tmp_path, options, "sevennet-0", chunk_size=8, n_features=8)
     with pytest.raises(InputError, match="option reference"):
         FeatureStore.open(tmp_path, options=default_options("joint", basis="pca"))

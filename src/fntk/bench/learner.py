@@ -214,7 +214,7 @@ def _basis_fingerprint(backend: ModelBackend, options: FeatureMapOptions) -> byt
     if readout is None:
         return b""
     ntk_options: Any = options  # the design options are always joint
-    basis = hidden_basis(readout, ntk_options).detach().to("cpu", torch.float64).numpy()
+    basis = hidden_basis(readout, ntk_options, backend).detach().to("cpu", torch.float64).numpy()
     scale = float(np.abs(basis).max(initial=0.0)) or 1.0
     return np.round(basis / scale, 6).tobytes()
 

@@ -9,8 +9,9 @@ import typer
 
 from fntk.cli.types import DEFAULT_MAP, Device, FeatureMapName, ModelSpec, OutDir, Overwrite, Seed
 
-DEMO_TRAIN, DEMO_POOL, DEMO_PICKS = 16, 40, 8
-"""Sized for a laptop: the demo's own run (not the install) stays near a minute on 2 cores."""
+DEMO_TRAIN, DEMO_POOL, DEMO_PICKS = 12, 24, 6
+"""Sized for a laptop: the demo's own run (not the install) takes about a minute of one CPU
+core (README, "Quick start")."""
 DEMO_OUTPUT = Path("demo-output")
 DEMO_INPUTS = "inputs"
 """Folder of the demo's output that holds its generated train.xyz and pool.xyz."""

@@ -54,6 +54,12 @@ CACHE_DIR_VARIABLE = "FNTK_CACHE_DIR"
 _MOMENTS_FORMAT = 1
 """Version of the moments' construction; part of the cache key, so a change never reuses a
 file made the old way."""
+SHIPPED_MOMENTS = Path(__file__).with_name("moments")
+"""Moments shipped with fntk (package data), looked up by the same key as the cache: those of
+the default joint map on the bundled SevenNet-0 (CPU, float32), so that a first run skips the
+reference pass (~65 CPU s for ``builtin-v2``). ``scripts/ship_reference_moments.py`` writes
+them; a test checks that the default's file is there and (slow) that it equals a fresh
+computation."""
 
 REFERENCE_TANGENTS = 16
 """Random position tangents of the reference Gram estimate (:func:`reference_gram`)."""
@@ -118,12 +124,15 @@ def reference_moments(
         ``None`` for maps without force rows.
 
     Cached per (weights, device, dtype, seed, reference, ``per_atom``), in memory and as a file
-    in :func:`reference_cache_dir`; a cached file is used only when its key matches exactly.
+    in :func:`reference_cache_dir`, and looked up first among the :data:`SHIPPED_MOMENTS`; a
+    file is used only when its key (:func:`moments_key`) matches exactly.
     """
-    key = _moments_key(backend, options)
+    key = moments_key(backend, options)
     if key not in _MOMENTS_CACHE:
         path = _cache_file(key)
-        moments = _read_moments(path) if path is not None else None
+        moments = _read_moments(SHIPPED_MOMENTS / f"{key}.npz")
+        if moments is None and path is not None:
+            moments = _read_moments(path)
         if moments is None:
             moments = _compute_moments(backend, readout, options)
             if path is not None:
@@ -173,7 +182,10 @@ def _compute_moments(backend: ModelBackend, readout: LinearReadout, options: NTK
     return energy, force
 
 
-def _moments_key(backend: ModelBackend, options: NTKOptions) -> str:
+def moments_key(backend: ModelBackend, options: NTKOptions) -> str:
+    """SHA-256 of everything the reference moments depend on: the weights, device type,
+    dtype, seed, reference set, ``per_atom``, whether the map has force rows, the tangent
+    count and the construction's version. Names the cached and shipped files."""
     fields = {
         "format": _MOMENTS_FORMAT,
         "weights": _weights_hash(backend),

@@ -303,7 +303,7 @@ def readout_weights(
     names = list(params)
     sizes = [params[n].numel() for n in names]
     first = slice(0, sizes[0])
-    basis = hidden_basis(readout, options).double()
+    basis = hidden_basis(readout, options, backend).double()
     move = basis @ torch.as_tensor(coefficients, dtype=torch.float64)
     m1 = readout.matrix[first].double()
     delta = m1 @ torch.linalg.solve(m1.T @ m1, move)

@@ -106,7 +106,7 @@ class Calculator(AseCalculator):
         if readout is None or directions is None:
             return None
         self._readout = readout
-        basis = hidden_basis(readout, self.options)
+        basis = hidden_basis(readout, self.options, self.backend)
         return basis @ torch.as_tensor(directions, dtype=basis.dtype, device=basis.device)
 
     def calculate(
