@@ -129,6 +129,38 @@ EXECUTION_FLAGS = tuple(ExecutionOptions.model_fields)
 
 _NTK_ONLY = ("group", "dim")
 
+FEATURE_FLAGS = ("group", "dim", "batch_size", "device", "dtype")
+"""Flags that set the feature-map field of their own name (``--group``, ``--dim``, ...)."""
+
+SELECT_FLAGS = {
+    "selector": "method",
+    "shortlist": "shortlist_size",
+    "relative_noise": "relative_noise",
+    "cost_aware": "cost_exponent",
+}
+"""Flags that set a :class:`~fntk.select.SelectOptions` field, and the field each sets."""
+
+
+def component_flags(flags: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The feature-map and selection option fields that command-line style ``flags`` set.
+
+    The one mapping of these flags for every command (``fntk select``, ``fntk features``,
+    ``fntk bench``, ``fntk uncertainty``): :data:`FEATURE_FLAGS` go to ``"features"`` under
+    their own names, :data:`SELECT_FLAGS` to ``"select"`` (``cost_aware`` turns the
+    labelling-cost exponent :data:`~fntk.select.options.DEFAULT_COST_EXPONENT` on or off);
+    other flags are left to the caller.
+
+    Returns
+    -------
+    dict
+        ``{"features": {field: value}, "select": {field: value}}``, only the fields given.
+    """
+    features = {k: flags[k] for k in FEATURE_FLAGS if k in flags}
+    select = {field: flags[k] for k, field in SELECT_FLAGS.items() if k in flags}
+    if "cost_aware" in flags:
+        select["cost_exponent"] = DEFAULT_COST_EXPONENT if flags["cost_aware"] else None
+    return {"features": features, "select": select}
+
 
 def apply_flags(base: RunOptions, **flags: Any) -> RunOptions:
     """``base`` with the command-line style ``flags`` applied on top (validated).
@@ -169,15 +201,9 @@ def apply_flags(base: RunOptions, **flags: Any) -> RunOptions:
             f"{', '.join(inapplicable)} do(es) not apply to the {features['name']!r} feature map "
             "(it has no parameter group or sketch); drop the option or choose an NTK map"
         )
-    run_keys = ("group", "dim", "batch_size", "device", "dtype")
-    features.update({k: flags[k] for k in run_keys if k in flags})
-    select: dict[str, Any] = data["select"]
-    if "selector" in flags:
-        select["method"] = flags["selector"]
-    if "shortlist" in flags:
-        select["shortlist_size"] = flags["shortlist"]
-    if "cost_aware" in flags:
-        select["cost_exponent"] = DEFAULT_COST_EXPONENT if flags["cost_aware"] else None
+    updates = component_flags(flags)
+    features.update(updates["features"])
+    select: dict[str, Any] = {**data["select"], **updates["select"]}
     if "seed" in flags:
         data["seed"] = flags["seed"]
         if "seed" in fields:
@@ -197,14 +223,15 @@ def apply_flags(base: RunOptions, **flags: Any) -> RunOptions:
     try:
         options = RunOptions.model_validate(data)
     except (ValueError, ValidationError) as exc:
-        raise invalid_options(exc, names=_FLAG_NAMES) from None
+        raise invalid_options(exc, names=FLAG_NAMES) from None
     _check_consistent(options)
     return options
 
 
-_FLAG_NAMES = {
+FLAG_NAMES = {
     "select.method": "--selector",
     "select.shortlist_size": "--shortlist",
+    "select.relative_noise": "--relative-noise",
     "features.dim": "--dim",
     "features.group": "--group",
     "features.batch_size": "--batch-size",
