@@ -12,6 +12,7 @@ from fntk.cli.types import (
     DEFAULT_SELECTOR,
     BatchSize,
     Config,
+    CostAware,
     Device,
     Dim,
     Dtype,
@@ -69,9 +70,7 @@ def select(
     shortlist: Shortlist = None,
     chunk_size: Annotated[int, typer.Option(min=1, help="Structures read at a time.")] = 256,
     batch_size: BatchSize = 8,
-    cost_aware: Annotated[
-        bool, typer.Option(help="Divide gains by the labelling cost N^3 (DFT-like).")
-    ] = False,
+    cost_aware: CostAware = False,
     energy_weight: Annotated[
         float,
         typer.Option(
