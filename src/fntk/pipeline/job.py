@@ -39,7 +39,6 @@ from fntk import __version__
 from fntk.chunk import FeatureChunk
 from fntk.engine import Engine, InProcess, ModelSource
 from fntk.errors import InputError
-from fntk.features.options import force_row_weight
 from fntk.features.registry import (
     build_feature_map,
     load_backend_for,
@@ -48,7 +47,7 @@ from fntk.features.registry import (
 from fntk.io import iter_frames, read_frame_at
 from fntk.models import ModelBackend
 from fntk.pipeline.featurize import ChunkFeaturizer, open_store, subset_structures
-from fntk.pipeline.options import RunOptions
+from fntk.pipeline.options import RunOptions, joint_weight_at
 from fntk.pipeline.preflight import REFERENCE_SAMPLE, InputScan, scan_inputs
 from fntk.pipeline.stages import FeatureTask, PoolTask, feature_stage, pool_stage
 from fntk.pipeline.uncertainty import ERROR_SAMPLE, pool_error_signal
@@ -638,20 +637,6 @@ def with_loss_weights(options: RunOptions, reference_files: Sequence[str]) -> Ru
     if not _weighs_force_rows(options):
         return options
     return joint_weight_at(options, reference_atom_count(reference_files))
-
-
-def joint_weight_at(options: RunOptions, n_atoms: float) -> RunOptions:
-    """``options`` whose joint map's lambda is derived from the loss weights.
-
-    lambda = :func:`~fntk.features.options.force_row_weight` of ``options.energy_weight`` and
-    ``options.forces_weight`` at the mean atom count ``n_atoms`` (``fntk select``: of the
-    pool); maps without both energy and force rows are returned unchanged.
-    """
-    if not _weighs_force_rows(options):
-        return options
-    weight = force_row_weight(options.energy_weight, options.forces_weight, n_atoms)
-    features = options.features.model_copy(update={"force_weight": weight})
-    return options.model_copy(update={"features": features})
 
 
 def _weighs_force_rows(options: RunOptions) -> bool:

@@ -21,8 +21,15 @@ from fntk.features.options import (
     DEFAULT_ENERGY_WEIGHT,
     DEFAULT_FORCES_WEIGHT,
     FeatureMapOptions,
+    force_row_weight,
 )
-from fntk.features.registry import DEFAULT_FEATURE_MAP, default_options, option_names
+from fntk.features.registry import (
+    DEFAULT_FEATURE_MAP,
+    default_options,
+    has_force_rows,
+    option_names,
+    weighs_force_rows,
+)
 from fntk.select.options import DEFAULT_COST_EXPONENT, SelectOptions
 
 
@@ -261,12 +268,26 @@ def _check_consistent(options: RunOptions) -> None:
             f"--shortlist {shortlist} is smaller than -n {options.n}",
             hint="pass --shortlist >= n, or leave it out for max(1000, 10 n)",
         )
-    if options.calibrate and options.features.name not in ("joint", "force-ntk"):
+    if options.calibrate and not has_force_rows(options.features.name):
         raise InputError(
             f"--calibrate calibrates the stopping signal, which the {options.features.name!r} "
             "feature map has none of (it needs force rows)",
             hint="use --features joint (the default) or force-ntk, or drop --calibrate",
         )
+
+
+def joint_weight_at(options: RunOptions, n_atoms: float) -> RunOptions:
+    """``options`` whose joint map's lambda is derived from the loss weights.
+
+    lambda = :func:`~fntk.features.options.force_row_weight` of ``options.energy_weight`` and
+    ``options.forces_weight`` at the mean atom count ``n_atoms`` (``fntk select``: of the
+    pool); maps without both energy and force rows are returned unchanged.
+    """
+    if not weighs_force_rows(options.features.name):
+        return options
+    weight = force_row_weight(options.energy_weight, options.forces_weight, n_atoms)
+    features = options.features.model_copy(update={"force_weight": weight})
+    return options.model_copy(update={"features": features})
 
 
 def build_run_options(**flags: Any) -> RunOptions:
