@@ -254,6 +254,7 @@ def test_target_is_covered_instead_of_the_pool(tmp_path, mace_model_file):
     assert sorted(a.info["fntk_source_index"] for a in picked) == [2, 9]
     record = json.loads((out / "run.json").read_text())
     assert record["inputs"]["target"] == [str(target)]
+    assert record["options"]["target"] == [str(target)]  # RunOptions.target: --config repeats it
     assert "target_features" in record["timings_s"]
 
 

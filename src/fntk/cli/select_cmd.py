@@ -155,7 +155,7 @@ def select(
     # The folder is checked first (cheap), then every input is read once, before anything is
     # created; run_folder checks the folder again as it creates it.
     check_output_dir(output, overwrite=overwrite, own=(*OUTPUT_NAMES, RESUME_STORE))
-    scan = scan_inputs(pool, train or [], options, target or [])
+    scan = scan_inputs(pool, train or [], options)
     folder = run_folder(
         output,
         overwrite=overwrite,
@@ -202,6 +202,7 @@ def check_select_paths(
             options=json.loads(options.model_dump_json()),
             inputs={"pool": list(pool), "train": list(train)},
             ignore=("execution",),
+            defaults=json.loads(type(options)().model_dump_json()),  # e.g. target, added later
         )
 
 

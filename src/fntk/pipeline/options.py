@@ -98,6 +98,12 @@ class RunOptions(BaseModel):
         "under the model calibrate the stopping signal into eV/Angstrom "
         "(fntk.pipeline.uncertainty.pool_error_signal); empty: the signal stays uncalibrated.",
     )
+    target: tuple[str, ...] = Field(
+        (),
+        description="Unlabelled structure files (globs allowed) like those the simulations will "
+        "visit: a covering selector (coverage, coverage-density) covers a uniform sample of "
+        "them instead of the pool's (fntk.select.Selector.select); empty: cover the pool.",
+    )
     execution: ExecutionOptions = Field(default_factory=ExecutionOptions)
 
     def executed_with(self, **fields: Any) -> RunOptions:
@@ -124,6 +130,7 @@ FLAGS = (
     "dtype",
     "skip_unsupported",
     "calibrate",
+    "target",
     "store",
     "resume",
     "workers",
@@ -182,7 +189,8 @@ def apply_flags(base: RunOptions, **flags: Any) -> RunOptions:
         ``seed`` (also the sketch seed
         of NTK maps); ``features`` (a map name: a new map keeps ``batch_size``, ``device`` and
         ``dtype``), ``group``, ``dim``, ``batch_size``, ``device``, ``dtype`` (feature options);
-        ``calibrate`` (labelled files calibrating the stopping signal);
+        ``calibrate`` (labelled files calibrating the stopping signal); ``target`` (files a
+        covering selector covers instead of the pool);
         ``selector``, ``shortlist`` and ``cost_aware`` (labelling-cost exponent
         :data:`~fntk.select.options.DEFAULT_COST_EXPONENT` on or off) (selection options);
         ``store``, ``resume``, ``workers``, ``scheduler`` (:class:`ExecutionOptions`).
@@ -223,6 +231,7 @@ def apply_flags(base: RunOptions, **flags: Any) -> RunOptions:
         "forces_weight",
         "skip_unsupported",
         "calibrate",
+        "target",
     )
     data.update({k: flags[k] for k in top if k in flags})
     data["execution"].update({k: flags[k] for k in EXECUTION_FLAGS if k in flags})
