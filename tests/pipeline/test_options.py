@@ -94,8 +94,9 @@ def test_execution_options_come_from_flags_and_config_and_do_not_block_resume(tm
 
     from fntk.io.outdir import check_resumable
 
-    options = build_run_options(store="feats", workers=2, resume=True)
+    options = build_run_options(store="feats", workers=2, resume=True, output="out")
     assert options.execution.store == Path("feats") and options.execution.workers == 2
+    assert options.execution.output == Path("out")
     assert options.executed_with(workers=0).execution.workers == 0
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"n": 5, "execution": {"scheduler": "tcp://host:8786"}}))

@@ -18,7 +18,7 @@ from fntk.cli.types import (
     Dtype,
     FeatureMapName,
     ModelSpec,
-    OutDir,
+    OptionalOutDir,
     Overwrite,
     ParameterGroupName,
     Seed,
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 def select(
     ctx: typer.Context,
     pool: StructureFiles,
-    output: OutDir,
+    output: OptionalOutDir = None,
     train: Annotated[
         list[str] | None,
         typer.Option("--train", "-t", help="Labelled structures (repeat for several files)."),
@@ -137,8 +137,9 @@ def select(
     """Pick N structures of POOL to label next; write OUTDIR/selected.xyz, scores.csv, report.
 
     Options come from the defaults, then --config (YAML, TOML, JSON or a previous run.json),
-    then the flags given on the command line. OUTDIR must be new or empty, or hold a run that
-    did not finish (run.json status "running"), unless --overwrite.
+    then the flags given on the command line (-o too: a run.json's output folder is used when
+    -o is not given). OUTDIR must be new or empty, or hold a run that did not finish (run.json
+    status "running"), unless --overwrite.
     """
     from fntk.io import check_output_dir
     from fntk.pipeline import FLAGS, OUTPUT_NAMES, load_run_options, run_folder, scan_inputs
@@ -150,6 +151,12 @@ def select(
         )
     options = load_run_options(config, **given_flags(ctx, FLAGS, locals()))
     execution = options.execution
+    if execution.output is None:
+        raise typer.BadParameter(
+            "give the output directory (or execution.output in --config)",
+            param_hint="'--output' / '-o'",
+        )
+    output = execution.output
     resume = execution.resume and not overwrite
     check_select_paths(output, options, pool, train or [], resume=resume)
     # The folder is checked first (cheap), then every input is read once, before anything is

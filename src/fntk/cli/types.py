@@ -67,6 +67,15 @@ SOURCE_HELP = (
 )
 StructureFiles = Annotated[list[str], typer.Argument(help=SOURCE_HELP)]
 OutDir = Annotated[Path, typer.Option("--output", "-o", help="Output directory.")]
+OptionalOutDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Output directory.",
+        show_default="execution.output of --config (required without it)",
+    ),
+]
 Overwrite = Annotated[
     bool, typer.Option("--overwrite", help="Replace an existing output directory's files.")
 ]

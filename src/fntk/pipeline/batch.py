@@ -57,7 +57,8 @@ def next_batch(
         sample of them instead of the pool (``fntk select --target``; ``RunOptions.target``).
     output : path, optional
         Also write the files of ``fntk select -o`` there (refused when not empty, unless
-        ``overwrite`` or it holds an incomplete run).
+        ``overwrite`` or it holds an incomplete run); default ``execution.output`` of the
+        options (none: nothing is written).
     config : path, optional
         YAML/TOML/JSON options file (or a previous run.json), see
         :func:`fntk.pipeline.options.read_config`.
@@ -77,6 +78,8 @@ def next_batch(
     train_files = _file_list(train, "train") if train is not None else []
     if target:
         flags["target"] = _file_list(target, "target")
+    if output is not None:
+        flags["output"] = Path(output)
     if not pool_files:
         raise InputError("no pool files given", hint="pass next_batch('pool.xyz', ...)")
     if options is not None:
@@ -85,6 +88,7 @@ def next_batch(
         run_options = apply_flags(options, **{k: v for k, v in flags.items() if v is not None})
     else:
         run_options = load_run_options(config, **flags)
+    output = run_options.execution.output
     if output is not None:  # a refused folder fails before the inputs are read
         check_output_dir(Path(output), overwrite=overwrite, own=OUTPUT_NAMES)
     scan = scan_inputs(pool_files, train_files, run_options)

@@ -34,14 +34,20 @@ from fntk.select.options import DEFAULT_COST_EXPONENT, SelectOptions
 
 
 class ExecutionOptions(BaseModel):
-    """How a selection run executes: where features are kept and what computes them.
+    """How a selection run executes: where it writes, where features are kept and what
+    computes them.
 
-    The picks are the same whatever these are (any store, worker count or scheduler), so they
-    are recorded in run.json but are no part of what ``--resume`` compares.
+    The picks are the same whatever these are (any folder, store, worker count or scheduler),
+    so they are recorded in run.json but are no part of what ``--resume`` compares.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    output: Path | None = Field(
+        None,
+        description="Output folder (fntk select -o; from --config when -o is not given, so "
+        "`fntk select ... --config OUT/run.json --resume` continues a killed run in place).",
+    )
     store: Path | None = Field(
         None,
         description="Feature store directory: reuse its intact chunks, compute the missing ones "
@@ -131,6 +137,7 @@ FLAGS = (
     "skip_unsupported",
     "calibrate",
     "target",
+    "output",
     "store",
     "resume",
     "workers",
@@ -193,7 +200,8 @@ def apply_flags(base: RunOptions, **flags: Any) -> RunOptions:
         covering selector covers instead of the pool);
         ``selector``, ``shortlist`` and ``cost_aware`` (labelling-cost exponent
         :data:`~fntk.select.options.DEFAULT_COST_EXPONENT` on or off) (selection options);
-        ``store``, ``resume``, ``workers``, ``scheduler`` (:class:`ExecutionOptions`).
+        ``output``, ``store``, ``resume``, ``workers``, ``scheduler``
+        (:class:`ExecutionOptions`).
 
     Raises
     ------
@@ -260,6 +268,7 @@ FLAG_NAMES = {
     "execution.workers": "--workers",
     "execution.scheduler": "--scheduler",
     "execution.store": "--store",
+    "execution.output": "--output",
 }
 """Option paths of :class:`RunOptions` and the flags that set them (for one-line errors)."""
 
