@@ -107,7 +107,7 @@ def run_dataset(
     learner = RidgeLearner(
         backend,
         options.finetune,
-        options.feature_dim,
+        options.features.dim,
         e0_reference=LabelledSet.from_files([str(reference)]) if reference.exists() else None,
         cache_dir=root / "features",
     )
@@ -120,7 +120,7 @@ def run_dataset(
         options.finetune.force_weight,
         [len(a) for a in pool.structures],
     )
-    features = default_options("joint", dim=options.feature_dim, force_weight=weight)
+    features = default_options("joint", dim=options.features.dim, force_weight=weight)
 
     def chunk(split: LabelledSet):
         found = learner.feature_chunk(features, split.structures, np.arange(len(split)))

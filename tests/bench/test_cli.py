@@ -181,3 +181,35 @@ def test_bench_quick_end_to_end(tmp_path, learner):
     assert all(r.seconds_estimates > 0 for r in rows)
     assert "## Predicted vs measured test force RMSE" in summary
     assert "Cost of the estimates:" in summary
+
+
+def test_bench_maps_the_feature_and_select_flags_as_select_does(tmp_path, monkeypatch):
+    """--dim, --group, --batch-size, --selector, --shortlist, --cost-aware (fntk select's
+    flags) and --relative-noise land in BenchOptions.features/select, on top of --quick and a
+    --config that sets what no flag does (the joint map's basis and reference)."""
+    import fntk.bench
+    from fntk.errors import InputError
+    from fntk.select.options import DEFAULT_COST_EXPONENT
+
+    built = {}
+    real = fntk.bench.build_bench_options
+
+    def capture(**kwargs):
+        built["options"] = real(**kwargs)
+        raise InputError("stop here: the options are built")
+
+    monkeypatch.setattr(fntk.bench, "build_bench_options", capture)
+    config = tmp_path / "bench.yaml"
+    config.write_text("features: {basis: pca, reference: builtin-v2}\nselect: {mode: p}\n")
+    flags = ["--dim", "6", "--group", "all", "--batch-size", "3", "--selector", "lcmd"]
+    flags += ["--shortlist", "50", "--cost-aware", "--relative-noise", "1e-4", "--quick"]
+    args = ["bench", "--init", "i.xyz", "--pool", "p.xyz", "--test", "t.xyz", "-o", "o"]
+    result = CliRunner().invoke(app(), [*args, *flags, "--config", str(config)])
+    assert result.exit_code == 1 and "stop here" in result.output, result.output
+    options = built["options"]
+    features, select = options.features, options.select
+    assert (features.dim, features.group, features.batch_size) == (6, "all", 3)
+    assert (features.basis, features.reference) == ("pca", "builtin-v2")
+    assert (select.method, select.shortlist_size, select.relative_noise) == ("lcmd", 50, 1e-4)
+    assert select.cost_exponent == DEFAULT_COST_EXPONENT and select.mode == "p"
+    assert options.n_seeds == 1  # --quick

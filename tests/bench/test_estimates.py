@@ -78,7 +78,7 @@ def _expected(learner, estimator, model, calibration_model, train, rest, held, t
 
 def test_ridge_round_is_calibrated_on_a_held_out_slice_refitted_without_it(backend, sets):
     train, tests = sets
-    options = BenchOptions(feature_dim=6, calibration_fraction=0.25, device="cpu")
+    options = BenchOptions(features={"dim": 6}, calibration_fraction=0.25, device="cpu")
     learner = CountingRidge(backend, FinetuneOptions(), 6)
     estimator = RoundErrorEstimator(learner, options, train.structures)
     model = learner.fit(train, seed=0)
@@ -104,7 +104,7 @@ def test_ridge_round_is_calibrated_on_a_held_out_slice_refitted_without_it(backe
 
 def test_a_model_with_its_own_held_out_slice_is_calibrated_on_it_without_a_fit(backend, sets):
     train, tests = sets
-    options = BenchOptions(feature_dim=6, device="cpu")
+    options = BenchOptions(features={"dim": 6}, device="cpu")
     learner = CountingRidge(backend, FinetuneOptions(), 6)
     estimator = RoundErrorEstimator(learner, options, train.structures)
     rest = np.array([0, 1, 2, 4, 5, 7])
@@ -120,7 +120,7 @@ def test_a_model_with_its_own_held_out_slice_is_calibrated_on_it_without_a_fit(b
 def test_too_few_labels_for_a_slice_give_nan_and_a_note(backend, sets):
     train, tests = sets
     learner = RidgeLearner(backend, FinetuneOptions(), 6)
-    estimator = RoundErrorEstimator(learner, BenchOptions(feature_dim=6), train.structures)
+    estimator = RoundErrorEstimator(learner, BenchOptions(features={"dim": 6}), train.structures)
     small = train.subset([0, 1, 2])
     result = estimator.estimate(learner.fit(small, 0), small, tests, seed=0)
     assert "no predicted test errors with 3 labels" in result.note

@@ -123,6 +123,29 @@ def test_fresh_run(tiny_sets, tmp_path):
     assert result.n_evaluated == 12
 
 
+def test_resume_of_a_state_written_before_the_options_nested(tiny_sets, tmp_path):
+    """A state.json whose options key has the flat feature_dim/selector/... of earlier
+    versions resumes; one that differs in a mapped option is refused in one line."""
+    run(tiny_sets, tmp_path, rounds=1)
+    path = tmp_path / "state.json"
+    state = json.loads(path.read_text())
+    key = state["options"]
+    features, select = key.pop("features"), key.pop("select")
+    key.update(
+        feature_dim=features["dim"],
+        selector=select["method"],
+        shortlist_size=select["shortlist_size"],
+        relative_noise=select["relative_noise"],
+    )
+    path.write_text(json.dumps(state))
+    second, _, _ = run(tiny_sets, tmp_path, rounds=2)
+    assert second.n_evaluated == 4  # round 2 only: rounds 0-1 were kept
+    key["feature_dim"] = 7
+    path.write_text(json.dumps(state))
+    with pytest.raises(InputError, match="other options"):
+        run(tiny_sets, tmp_path, rounds=3)
+
+
 def test_resume_adds_rounds_without_recomputing(tiny_sets, tmp_path):
     first, _, _ = run(tiny_sets, tmp_path, rounds=1)
     stamps = {(r.round, r.method, r.seed): r.finished_at for r in first.rows}

@@ -178,6 +178,39 @@ def test_feature_method_covers_the_target_structures(tiny_sets):
         )
     )
     assert picks.tolist() == expected.indices.tolist()
-    lcmd = FeatureMethod("joint", BenchOptions(selector="lcmd"))
+    lcmd = FeatureMethod("joint", BenchOptions(select={"method": "lcmd"}))
     lcmd.prepare(data, learner, None)
     assert any("target structures not used" in s for s in lcmd.status_)
+
+
+def test_feature_options_of_each_map(tiny_sets):
+    """force-ntk and joint take the NTK settings of BenchOptions.features; embedding and
+    energy-ntk keep their map defaults; by default the options are what the benchmark used
+    before the nesting (the same feature-cache keys)."""
+    from fntk.bench.methods import feature_options
+    from fntk.features import default_options
+
+    structures = tiny_sets["init"].structures
+    lam = joint_force_weight(BenchOptions(), structures)
+    for name, before in [
+        ("embedding", default_options("embedding", device="auto")),
+        ("energy-ntk", default_options("energy-ntk", device="auto")),
+        ("force-ntk", default_options("force-ntk", device="auto", dim=32)),
+        ("joint", default_options("joint", device="auto", dim=32, force_weight=lam)),
+    ]:
+        assert feature_options(name, BenchOptions(), structures) == before, name
+    options = BenchOptions(
+        device="cpu",
+        joint_force_weight=0.5,
+        features={"basis": "pca", "dim": 12, "reference": "builtin-v2", "batch_size": 3},
+    )
+    joint = feature_options("joint", options, structures)
+    assert (joint.basis, joint.dim, joint.reference, joint.force_weight) == (
+        "pca",
+        12,
+        "builtin-v2",
+        0.5,
+    )
+    assert feature_options("force-ntk", options, structures).basis == "pca"
+    energy = feature_options("energy-ntk", options, structures)
+    assert (energy.dim, energy.basis, energy.batch_size, energy.device) == (512, "sketch", 3, "cpu")

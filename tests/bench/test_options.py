@@ -59,3 +59,77 @@ def test_budgets_replace_rounds_and_batch():
         with pytest.raises(ValidationError, match="increasing"):
             BenchOptions(budgets=bad)
     assert BenchOptions(budgets=(1, 2)).resume_key() != BenchOptions(budgets=(1, 3)).resume_key()
+
+
+def test_features_and_select_are_the_options_fntk_select_nests():
+    from fntk.features import JointNTKOptions
+    from fntk.select import SelectOptions
+
+    options = BenchOptions()
+    assert options.features == JointNTKOptions() and options.select == SelectOptions()
+    custom = BenchOptions(features={"basis": "pca", "dim": 16, "reference": "builtin-v2"})
+    assert (custom.features.basis, custom.features.dim) == ("pca", 16)
+    assert custom.resume_key() != options.resume_key()  # the basis changes what a round means
+    on_cpu = BenchOptions(device="cpu", features={"device": "cpu"})
+    assert on_cpu.resume_key() == options.resume_key()  # the device changes no pick
+    with pytest.raises(ValidationError, match="--device"):
+        BenchOptions(device="cpu", features={"device": "cuda"})
+    with pytest.raises(ValidationError, match="float32"):
+        BenchOptions(features={"dtype": "float64"})
+
+
+# The "options" of a state.json written before BenchOptions nested its feature and selection
+# options (benchmarks/results/active-learning-finetune-2026-12-06/runs/xtb-md-joint), trimmed.
+OLD_RESUME_KEY = {
+    "batch": 10,
+    "budgets": [16, 32, 64, 128],
+    "model": "sevennet-0",
+    "learner": "finetune",
+    "proxy_learner": None,
+    "tail_fraction": 0.05,
+    "finetune": {"scope": "all", "n_steps": 50},
+    "selector": "coverage",
+    "shortlist_size": None,
+    "relative_noise": 1e-06,
+    "feature_dim": 32,
+    "joint_force_weight": None,
+    "committee_size": 3,
+    "committee_aggregation": "mean",
+    "pool_shift": [],
+    "max_pool": 1000,
+    "energy_key": None,
+    "forces_key": None,
+}
+
+
+def test_old_flat_keys_map_to_the_nested_options():
+    same = BenchOptions(
+        budgets=(16, 32, 64, 128),
+        learner="finetune",
+        finetune={"scope": "all", "n_steps": 50},
+        committee_size=3,
+        max_pool=1000,
+    )
+    assert BenchOptions.stored_resume_key(OLD_RESUME_KEY) == same.resume_key()
+    other = same.model_copy(update={"features": same.features.model_copy(update={"dim": 8})})
+    assert BenchOptions.stored_resume_key(OLD_RESUME_KEY) != other.resume_key()
+    assert BenchOptions.stored_resume_key({"feature_dim": 0}) == {"feature_dim": 0}  # invalid
+    old = BenchOptions(feature_dim=8, selector="lcmd", shortlist_size=50, relative_noise=1e-4)
+    assert old == BenchOptions(
+        features={"dim": 8},
+        select={"method": "lcmd", "shortlist_size": 50, "relative_noise": 1e-4},
+    )
+    with pytest.raises(ValidationError, match="same option"):
+        BenchOptions(feature_dim=8, features={"dim": 8})
+
+
+def test_layers_change_only_the_fields_they_give():
+    options = build_bench_options(
+        quick=True,
+        config={"features": {"basis": "pca"}, "select": {"method": "lcmd"}, "feature_dim": 12},
+        select={"shortlist_size": 40},
+    )
+    assert options.features.dim == 12 and options.features.basis == "pca"  # config over preset
+    assert options.select.method == "lcmd" and options.select.shortlist_size == 40
+    assert options.finetune.n_steps == QUICK_PRESET["finetune"]["n_steps"]
+    assert build_bench_options(quick=True).features.dim == QUICK_PRESET["features"]["dim"]

@@ -76,19 +76,21 @@ def test_bench_help_defaults_are_bench_options_defaults():
     from fntk.cli.types import AggregationChoice, LearnerChoice
 
     defaults = BenchOptions()
-    shown = {
-        p.name: p.show_default
-        for p in get_command(app).commands["bench"].params  # type: ignore[attr-defined]
-    }
+    params = get_command(app).commands["bench"].params  # type: ignore[attr-defined]
+    shown = {p.name: p.show_default for p in params}
+    param_defaults = {p.name: p.default for p in params}
     assert shown["rounds"] == str(defaults.rounds)
     assert shown["batch"] == str(defaults.batch)
     assert shown["seeds"] == str(defaults.n_seeds)
     assert shown["learner"] == defaults.learner
-    assert shown["dim"] == str(defaults.feature_dim)
+    assert f"bench: force-ntk {defaults.features.dim}" in shown["dim"]
+    assert f"joint {defaults.features.dim}" in shown["dim"]
     assert shown["scope"] == defaults.finetune.scope
     assert shown["steps"] == str(defaults.finetune.n_steps)
-    assert shown["selector"] == defaults.selector
-    assert float(shown["relative_noise"]) == defaults.relative_noise
+    assert param_defaults["selector"] == defaults.select.method
+    assert param_defaults["relative_noise"] == defaults.select.relative_noise
+    assert param_defaults["group"] == defaults.features.group
+    assert param_defaults["batch_size"] == defaults.features.batch_size
     assert shown["committee_size"] == str(defaults.committee_size)
     assert shown["aggregation"] == defaults.committee_aggregation
     assert shown["methods"] == "all" and defaults.methods == METHOD_NAMES

@@ -169,6 +169,20 @@ def test_existing_output_dir_is_refused_without_overwrite(first_run, inputs):
     assert (first_run / "selected.xyz").read_bytes() == before
 
 
+def test_the_output_folder_is_an_option_that_config_repeats(first_run, inputs):
+    """-o is recorded as execution.output; --config run.json without -o writes there (here
+    refused: the folder holds a complete run), and with neither, -o is a usage error."""
+    record = json.loads((first_run / "run.json").read_text())
+    assert record["options"]["execution"]["output"] == str(first_run)
+    before = (first_run / "selected.xyz").read_bytes()
+    pool = str(inputs / "pool.xyz")
+    result = runner.invoke(app, ["select", pool, "--config", str(first_run / "run.json")])
+    assert result.exit_code == 1 and str(first_run) in result.output, result.output
+    assert (first_run / "selected.xyz").read_bytes() == before
+    result = runner.invoke(app, ["select", pool, "-n", "2"])
+    assert result.exit_code == 2 and "give the output directory" in result.output
+
+
 def test_rerun_into_a_killed_run_needs_no_overwrite_and_draws_each_bar_once(
     first_run, inputs, tmp_path
 ):
@@ -254,6 +268,7 @@ def test_target_is_covered_instead_of_the_pool(tmp_path, mace_model_file):
     assert sorted(a.info["fntk_source_index"] for a in picked) == [2, 9]
     record = json.loads((out / "run.json").read_text())
     assert record["inputs"]["target"] == [str(target)]
+    assert record["options"]["target"] == [str(target)]  # RunOptions.target: --config repeats it
     assert "target_features" in record["timings_s"]
 
 

@@ -94,8 +94,9 @@ def test_execution_options_come_from_flags_and_config_and_do_not_block_resume(tm
 
     from fntk.io.outdir import check_resumable
 
-    options = build_run_options(store="feats", workers=2, resume=True)
+    options = build_run_options(store="feats", workers=2, resume=True, output="out")
     assert options.execution.store == Path("feats") and options.execution.workers == 2
+    assert options.execution.output == Path("out")
     assert options.executed_with(workers=0).execution.workers == 0
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"n": 5, "execution": {"scheduler": "tcp://host:8786"}}))
@@ -118,3 +119,31 @@ def test_execution_options_come_from_flags_and_config_and_do_not_block_resume(tm
     with pytest.raises(InputError, match=r"option execution\.workers: recorded 0, asked for 2"):
         check_resumable(run, options=asked, inputs=inputs)
     check_resumable(run, options=asked, inputs=inputs, ignore=("execution",))
+
+
+def test_target_is_an_option_that_resume_compares(tmp_path):
+    """--target is RunOptions.target (run.json, --config); a run started before the field
+    existed (no "target" recorded) resumes without one, and a resume with other target files
+    is refused."""
+    from fntk.io.outdir import check_resumable
+
+    options = build_run_options(target=["t.xyz"])
+    assert options.target == ("t.xyz",) and RunOptions().target == ()
+    config = tmp_path / "config.json"
+    config.write_text(options.model_dump_json())
+    assert load_run_options(config).target == ("t.xyz",)
+    run = tmp_path / "run"
+    run.mkdir()
+    older = json.loads(RunOptions().model_dump_json())
+    del older["target"]
+    inputs = {"pool": ["pool.xyz"], "train": []}
+    record = {"status": "running", "options": older, "inputs": inputs}
+    (run / "run.json").write_text(json.dumps(record))
+    defaults = json.loads(RunOptions().model_dump_json())
+    asked = json.loads(RunOptions().model_dump_json())
+    with pytest.raises(InputError, match="option target: recorded None"):
+        check_resumable(run, options=asked, inputs=inputs)
+    check_resumable(run, options=asked, inputs=inputs, defaults=defaults)
+    other = json.loads(options.model_dump_json())
+    with pytest.raises(InputError, match=r"option target: recorded \[\], asked for \['t.xyz'\]"):
+        check_resumable(run, options=other, inputs=inputs, defaults=defaults)

@@ -182,7 +182,7 @@ def picked_indices(out) -> list[int]:
     return [a.info["fntk_source_index"] for a in ase.io.read(out / "selected.xyz", ":")]
 
 
-def test_cli_with_a_scheduler_writes_the_same_run(files, cluster, single, tmp_path):
+def test_cli_with_a_scheduler_writes_the_same_run(files, cluster, single, cli_single, tmp_path):
     address, _ = cluster
     out = tmp_path / "two"
     result = CliRunner().invoke(
@@ -196,6 +196,7 @@ def test_cli_with_a_scheduler_writes_the_same_run(files, cluster, single, tmp_pa
     assert record["options"] == expected
     assert picked_indices(out) == [a.info["fntk_source_index"] for a in single.picked]
     assert "start_cluster" in record["timings_s"]
+    assert_same_bytes(out, cli_single)
 
 
 def test_unreachable_scheduler_is_one_clear_error():
@@ -326,3 +327,35 @@ def test_the_cli_reads_each_input_file_twice(files, single, cluster, tmp_path, m
     }
     assert picked_indices(out) == [a.info["fntk_source_index"] for a in single.picked]
     assert record["excluded_pool_duplicates"] == single.pool_duplicates
+
+
+@pytest.fixture(scope="module")
+def cli_single(files, tmp_path_factory):
+    """``fntk select`` in one process (one torch thread, like the workers): its output folder."""
+    import torch
+
+    out = tmp_path_factory.mktemp("cli") / "one"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        result = CliRunner().invoke(app, ["select", *cli_args(files), "-o", str(out)])
+    finally:
+        torch.set_num_threads(threads)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def assert_same_bytes(out, reference) -> None:
+    """selected.xyz and scores.csv of the run in ``out`` are those of ``reference``, byte for
+    byte (the issue's check of a distributed run against one process)."""
+    for name in ("selected.xyz", "scores.csv"):
+        assert (out / name).read_bytes() == (reference / name).read_bytes(), name
+
+
+@pytest.mark.slow
+def test_cli_with_workers_2_writes_the_bytes_of_one_process(files, cli_single, tmp_path):
+    """``fntk select --workers 2``: a local cluster of its own (slow to start)."""
+    out = tmp_path / "two"
+    result = CliRunner().invoke(app, ["select", *cli_args(files), "-o", str(out), "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    assert_same_bytes(out, cli_single)

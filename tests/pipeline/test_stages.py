@@ -206,6 +206,10 @@ def test_a_thread_pool_engine_picks_what_one_process_picks(tmp_path, mace_model_
     frames.append(frames[3].copy())  # a repeat: admitted on the client, never scored
     ase.io.write(tmp_path / "pool.xyz", frames)
     ase.io.write(tmp_path / "train.xyz", frames[:2])
+    target = []
+    if method.endswith("+target"):
+        ase.io.write(tmp_path / "target.xyz", [frames[6], frames[11], frames[13]])
+        target = [str(tmp_path / "target.xyz")]
     options = build_run_options(
         n=3,
         model=f"mace:{mace_model_file}",
@@ -214,19 +218,14 @@ def test_a_thread_pool_engine_picks_what_one_process_picks(tmp_path, mace_model_
         device="cpu",
         shortlist=5,
         selector=method.removesuffix("+target"),
+        target=target or None,
     )
-    target = []
-    if method.endswith("+target"):
-        ase.io.write(tmp_path / "target.xyz", [frames[6], frames[11], frames[13]])
-        target = [str(tmp_path / "target.xyz")]
     backend = load_backend_for(options.model, options.features)
     pool, train = [str(tmp_path / "pool.xyz")], [str(tmp_path / "train.xyz")]
-    single = run_selection(pool, train, options, backend=backend, target=target)
+    single = run_selection(pool, train, options, backend=backend)
     engine = ThreadPoolEngine(backend)
     try:
-        threaded = run_selection(
-            pool, train, options, backend=backend, engine=engine, target=target
-        )
+        threaded = run_selection(pool, train, options, backend=backend, engine=engine)
     finally:
         engine.close()
     if method == "lcmd":  # one train chunk, five pool chunks: every stage ran on it

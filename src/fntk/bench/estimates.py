@@ -31,9 +31,9 @@ import numpy as np
 from ase import Atoms
 
 from fntk.bench.learner import FittedModel, Learner
-from fntk.bench.methods import joint_force_weight
+from fntk.bench.methods import feature_options
 from fntk.bench.options import BenchOptions
-from fntk.features import FeatureChunk, compute_features, default_options
+from fntk.features import FeatureChunk, compute_features
 from fntk.features.options import JointNTKOptions
 from fntk.io import structure_fingerprint
 from fntk.learn import LabelledSet
@@ -93,21 +93,17 @@ class RoundErrorEstimator:
     learner : Learner
         The benchmark's learner (fits, predictions, design rows or the pretrained backend).
     options : BenchOptions
-        ``calibration_fraction``, ``feature_dim``, ``device`` and the loss weights.
+        ``calibration_fraction`` and the joint map's options
+        (:func:`~fntk.bench.methods.feature_options`).
     init : sequence of Atoms
-        The initial set (its mean atom count sets the joint map's lambda, as the ``joint``
-        method's).
+        The initial set (its mean atom count sets the joint map's lambda: the options are the
+        ``joint`` method's).
     """
 
     def __init__(self, learner: Learner, options: BenchOptions, init: Sequence[Atoms]) -> None:
         self.learner = learner
         self.options = options
-        self.features = default_options(
-            "joint",
-            dim=options.feature_dim,
-            device=options.device,
-            force_weight=options.joint_force_weight or joint_force_weight(options, init),
-        )
+        self.features = feature_options("joint", options, init)
         assert isinstance(self.features, JointNTKOptions)
         self._blocks: dict[str, FeatureChunk] = {}
 

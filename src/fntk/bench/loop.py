@@ -229,7 +229,8 @@ def _make_learner(
         return RidgeLearner(
             backend,
             options.finetune,
-            options.feature_dim,
+            options.features.dim,
+            seed=options.features.seed,
             e0_reference=data.e0_reference,
             cache_dir=Path(out_dir) / FEATURES_DIR,
         )
@@ -580,6 +581,7 @@ class _Runner:
             "tests": self._test_sizes(),
         }
         found = {k: stored.get(k) for k in expected}
+        found["options"] = BenchOptions.stored_resume_key(found["options"])
         if found != expected:
             differ = ", ".join(k for k in expected if found[k] != expected[k])
             raise InputError(

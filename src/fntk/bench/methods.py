@@ -31,6 +31,7 @@ from fntk.features import (
     default_options,
     force_row_weight,
     has_force_rows,
+    option_names,
     options_to_json,
     weighs_force_rows,
 )
@@ -305,7 +306,7 @@ class FeatureMethod:
         """Whether the selector covers a set, so target structures replace the pool sample."""
         from fntk.select import selectors
 
-        return bool(getattr(selectors().get(self.options.selector), "covers", False))
+        return bool(getattr(selectors().get(self.options.select.method), "covers", False))
 
     def _prepare_pool(self, data: BenchPool, learner: Learner, cache_dir: Path | None) -> float:
         self.feature_options_ = self._feature_options(data.init)
@@ -357,21 +358,10 @@ class FeatureMethod:
 
     def _selector(self, n_candidates: int) -> Selector:
         """The batch selector of an acquisition from ``n_candidates`` unlabelled structures."""
-        return Selector(
-            self.options.selector,
-            shortlist_size=self.options.shortlist_size,
-            relative_noise=self.options.relative_noise,
-        )
+        return Selector(self.options.select)
 
     def _feature_options(self, init: Sequence[Atoms]) -> FeatureMapOptions:
-        overrides: dict[str, object] = {"device": self.options.device}
-        if has_force_rows(self.feature_map):
-            overrides["dim"] = self.options.feature_dim
-        if weighs_force_rows(self.feature_map):
-            overrides["force_weight"] = self.options.joint_force_weight or joint_force_weight(
-                self.options, init
-            )
-        return default_options(self.feature_map, **overrides)
+        return feature_options(self.feature_map, self.options, init)
 
     def _compute(self, backend, structures: Sequence[Atoms], index: np.ndarray) -> FeatureChunk:
         chunks = [
@@ -418,6 +408,26 @@ class FarthestPointMethod(FeatureMethod):
             relative_noise=FPS_RELATIVE_NOISE,
             mode="tp",
         )
+
+
+_RUN_FIELDS = ("batch_size", "max_batch_atoms")
+"""Fields of ``BenchOptions.features`` that maps without force rows take: how the model runs."""
+
+
+def feature_options(name: str, options: BenchOptions, init: Sequence[Atoms]) -> FeatureMapOptions:
+    """Options of the map ``name`` in a benchmark run (``BenchOptions.features`` explains).
+
+    Maps with force rows take every field of ``options.features`` they have; the others only
+    :data:`_RUN_FIELDS`. The device is the run's; a joint map's lambda is
+    ``options.joint_force_weight`` or :func:`joint_force_weight` of the initial set ``init``.
+    """
+    shared = options.features.model_dump(exclude={"name", "device", "force_weight"})
+    fields = option_names(name) if has_force_rows(name) else frozenset(_RUN_FIELDS)
+    overrides: dict[str, object] = {k: v for k, v in shared.items() if k in fields}
+    overrides["device"] = options.device
+    if weighs_force_rows(name):
+        overrides["force_weight"] = options.joint_force_weight or joint_force_weight(options, init)
+    return default_options(name, **overrides)
 
 
 def joint_force_weight(options: BenchOptions, init: Sequence[Atoms]) -> float:

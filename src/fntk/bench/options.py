@@ -11,13 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fntk.features.options import JointNTKOptions
 from fntk.learn import FinetuneOptions
-from fntk.select import SelectOptions, SelectorName
-
-_SELECT_DEFAULTS = SelectOptions()
+from fntk.select import SelectOptions
 
 MethodName = Literal["random", "committee", "embedding", "energy-ntk", "force-ntk", "joint", "fps"]
 """Acquisition methods: ``random``, a fine-tuned ``committee``, the four feature maps and
@@ -65,7 +63,7 @@ class BenchOptions(BaseModel):
         0.05; 0 turns it off.
     learner : {"ridge", "finetune"}
         How a round fine-tunes. ``ridge`` (default): the readout, solved exactly as ridge
-        regression in the ``feature_dim``-wide readout move of the joint map
+        regression in the ``features.dim``-wide readout move of the joint map
         (:class:`fntk.bench.learner.RidgeLearner`; SevenNet models); each structure costs one
         design computation and every fit is then a small linear solve, so a 3-seed benchmark
         runs in under an hour on a laptop CPU. ``finetune``: Adam steps on ``finetune.scope``
@@ -74,23 +72,28 @@ class BenchOptions(BaseModel):
     finetune : FinetuneOptions
         One fine-tuning round (scope, steps, loss weights, early stopping); the ridge learner
         uses the loss weights and the E0 refit.
-    selector : SelectorName
-        Batch selector of the feature methods (:class:`fntk.select.Selector`); the default is
-        :class:`~fntk.select.SelectOptions`'s (``coverage``), the one ``fntk select`` ships.
-    shortlist_size : int or None
-        Posterior-variance shortlist of the feature methods; ``None``: the selector's default.
-    relative_noise : float
-        Noise variance of the feature methods' posterior relative to the feature scale
-        (:class:`fntk.select.SelectOptions`; the ``sigma`` knob). Default 1e-6.
-    feature_dim : int
-        Sketch width ``d`` of the maps with force rows (``force-ntk``, ``joint``) and of the
-        ridge learner's readout move. Every column costs one backward pass per structure
-        (about 2.7 s per 14-atom periodic slab at the default 32 on one CPU thread, 0.09 s
-        per small molecule); with the ridge learner, ``joint`` and ``force-ntk`` features are
-        the learner's design rows, computed once. ``embedding`` and ``energy-ntk`` keep their
-        map defaults (exact readout coordinates). 128 makes the readout exact for SevenNet-0:
-        a learner with more capacity (on xtb-reactions with 300 labels: test force RMSE 387
-        meV/A at 128, 511 at 32, 637 at 16), at 4x the cost of 32.
+    features : JointNTKOptions
+        The NTK settings of the feature methods, as ``fntk select`` nests them
+        (:class:`fntk.features.JointNTKOptions`; ``--dim``, ``--group``, ``--batch-size``;
+        ``basis``, ``reference`` and the others through ``--config``). The maps with force
+        rows (``force-ntk``, ``joint``) take every field their options have, ``dim``
+        included: every column costs one backward pass per structure (about 2.7 s per 14-atom
+        periodic slab at the default 32 on one CPU thread, 0.09 s per small molecule).
+        ``embedding`` and ``energy-ntk`` take only how the model runs (``batch_size``,
+        ``max_batch_atoms``) and keep their map defaults otherwise (exact readout
+        coordinates). ``dim`` and ``seed`` are also the ridge learner's readout move: with it,
+        ``joint`` and ``force-ntk`` features are the learner's design rows, computed once. 128
+        makes the readout exact for SevenNet-0: a learner with more capacity (on xtb-reactions
+        with 300 labels: test force RMSE 387 meV/A at 128, 511 at 32, 637 at 16), at 4x the
+        cost of 32. The run's ``device`` replaces ``features.device`` (which must stay
+        ``auto`` or equal it; the models run in float32, so ``dtype`` must stay ``float32``)
+        and ``joint_force_weight`` (or the loss weights) ``features.force_weight``, as
+        ``fntk select``'s loss weights do.
+    select : SelectOptions
+        Precision, shortlist and batch selector of the feature methods
+        (:class:`fntk.select.SelectOptions`, ``--selector``, ``--shortlist``,
+        ``--relative-noise``, ``--cost-aware``); the defaults are ``fntk select``'s
+        (``coverage``).
     joint_force_weight : float or None
         ``lambda`` of the joint map, Angstrom. ``None`` (default) matches the fine-tuning loss:
         ``lambda = sqrt(w_F / (3 N w_E))`` with ``N`` the median atom count of the initial set
@@ -133,10 +136,8 @@ class BenchOptions(BaseModel):
     proxy_learner: Literal["ridge"] | None = None
     tail_fraction: float = Field(0.05, ge=0.0, lt=1.0)
     finetune: FinetuneOptions = FinetuneOptions()
-    selector: SelectorName = _SELECT_DEFAULTS.method
-    shortlist_size: int | None = Field(None, ge=1)
-    relative_noise: float = Field(_SELECT_DEFAULTS.relative_noise, gt=0.0)
-    feature_dim: int = Field(JointNTKOptions.model_fields["dim"].default, ge=1)
+    features: JointNTKOptions = Field(default_factory=JointNTKOptions)
+    select: SelectOptions = Field(default_factory=SelectOptions)
     joint_force_weight: float | None = Field(None, gt=0.0)
     committee_size: int = Field(4, ge=2)
     committee_aggregation: Aggregation = "mean"
@@ -146,6 +147,22 @@ class BenchOptions(BaseModel):
     forces_key: str | None = None
     pick_tags: tuple[str, ...] = ()
     calibration_fraction: float = Field(0.2, ge=0.0, lt=1.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nest_flat_keys(cls, data: Any) -> Any:
+        return nest_flat_keys(data) if isinstance(data, Mapping) else data
+
+    @model_validator(mode="after")
+    def _run_settings(self) -> BenchOptions:
+        if self.features.device not in ("auto", self.device):
+            raise ValueError(
+                f"features.device {self.features.device!r} differs from device {self.device!r}: "
+                "set the device of the run (--device) only"
+            )
+        if self.features.dtype != "float32":
+            raise ValueError("features.dtype: the benchmark's models run in float32")
+        return self
 
     @field_validator("methods")
     @classmethod
@@ -196,14 +213,60 @@ class BenchOptions(BaseModel):
         return self.model_dump(
             mode="json",
             exclude={
-                "methods",
-                "n_seeds",
-                "rounds",
-                "device",
-                "pick_tags",
-                "calibration_fraction",
+                "methods": True,
+                "n_seeds": True,
+                "rounds": True,
+                "device": True,
+                "pick_tags": True,
+                "calibration_fraction": True,
+                # replaced by the run's device and lambda (see the class docstring)
+                "features": {"device", "force_weight"},
             },
         )
+
+    @classmethod
+    def stored_resume_key(cls, stored: object) -> object:
+        """The :meth:`resume_key` of the options a ``state.json`` stored (``stored``), in
+        today's shape: a key written before the feature and selection options were nested
+        (``feature_dim``, ``selector``, ``shortlist_size``, ``relative_noise``) maps to the
+        nested fields, with the defaults of the fields it did not record (those the run
+        used). Anything that is not a valid key is returned as it is (it then differs)."""
+        if not isinstance(stored, Mapping):
+            return stored
+        try:
+            return cls.model_validate(stored).resume_key()
+        except ValueError:  # pydantic's ValidationError included
+            return stored
+
+
+FLAT_KEYS: dict[str, tuple[str, str]] = {
+    "feature_dim": ("features", "dim"),
+    "selector": ("select", "method"),
+    "shortlist_size": ("select", "shortlist_size"),
+    "relative_noise": ("select", "relative_noise"),
+}
+"""Fields of :class:`BenchOptions` before it nested ``features`` and ``select``, and where
+each went: configs and ``state.json`` files written then still load."""
+
+
+def nest_flat_keys(data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` with the :data:`FLAT_KEYS` moved into ``features`` and ``select``.
+
+    Raises
+    ------
+    ValueError
+        A flat key and its nested field are both given.
+    """
+    out = dict(data)
+    for flat, (group, field) in FLAT_KEYS.items():
+        if flat not in out:
+            continue
+        nested = dict(out.get(group) or {})
+        if field in nested:
+            raise ValueError(f"{flat} and {group}.{field} are the same option: give one")
+        nested[field] = out.pop(flat)
+        out[group] = nested
+    return out
 
 
 MIN_TAIL_STRUCTURES = 5
@@ -215,7 +278,7 @@ QUICK_PRESET: dict[str, object] = {
     "batch": 2,
     "max_pool": 8,
     "committee_size": 3,
-    "feature_dim": 8,
+    "features": {"dim": 8},
     "finetune": {"n_steps": 3, "batch_size": 4, "eval_every": 3},
 }
 """What ``--quick`` changes: one seed, 1 round of 2 picks from at most 8 pool structures,
@@ -223,27 +286,43 @@ sketch width 8, 3 fine-tuning steps of 4 structures, 3 committee members."""
 
 
 def build_bench_options(
-    *, quick: bool = False, finetune: Mapping[str, object] | None = None, **overrides: object
+    *, quick: bool = False, config: Mapping[str, Any] | None = None, **overrides: Any
 ) -> BenchOptions:
-    """Options from defaults (or :data:`QUICK_PRESET`), then ``overrides`` (validated).
+    """Options from defaults (or :data:`QUICK_PRESET`), then ``config``, then ``overrides``.
+
+    Each layer changes only the fields it gives, inside ``features``, ``select`` and
+    ``finetune`` too (``finetune={"scope": "all"}`` keeps the preset's steps).
 
     Parameters
     ----------
     quick : bool
         Start from :data:`QUICK_PRESET`: a run of a few CPU minutes.
-    finetune : mapping or None
-        Fields of :class:`~fntk.learn.FinetuneOptions` changed on top of the preset's.
+    config : mapping or None
+        Options read from a file (:func:`fntk.pipeline.read_config`).
     **overrides
-        Other :class:`BenchOptions` fields.
+        :class:`BenchOptions` fields; ``features``, ``select`` and ``finetune`` as mappings
+        of the fields they change.
 
     Raises
     ------
     pydantic.ValidationError
         Unknown field or invalid value.
     """
-    values: dict[str, object] = dict(QUICK_PRESET) if quick else {}
-    preset: Any = values.pop("finetune", {})
-    tuning = {**dict(preset), **dict(finetune or {})}
-    values.update(overrides)
-    values["finetune"] = FinetuneOptions(**tuning)
-    return BenchOptions(**values)
+    values: dict[str, Any] = {}
+    for layer in (QUICK_PRESET if quick else {}, config or {}, overrides):
+        for key, value in nest_flat_keys(layer).items():
+            if key in _NESTED and isinstance(value, Mapping):
+                value = {**_fields(values.get(key)), **value}
+            values[key] = value
+    return BenchOptions.model_validate(values)
+
+
+_NESTED = ("features", "select", "finetune")
+"""Fields of :class:`BenchOptions` that are options objects, merged field by field."""
+
+
+def _fields(value: object) -> dict[str, Any]:
+    """The fields of an options object, or of a mapping of them (``None``: none)."""
+    if isinstance(value, BaseModel):
+        return value.model_dump()
+    return dict(value) if isinstance(value, Mapping) else {}

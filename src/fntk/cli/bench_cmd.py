@@ -10,21 +10,39 @@ from typing import Annotated
 import typer
 
 from fntk.cli.types import (
+    DEFAULT_SELECTOR,
     AggregationChoice,
+    BatchSize,
     Config,
+    CostAware,
     Device,
+    Dim,
     EnergyKey,
     ForcesKey,
     LearnerChoice,
     ModelSpec,
-    OptionalSelectorChoice,
     OutDir,
     Overwrite,
+    ParameterGroupName,
     ProxyLearnerChoice,
+    RelativeNoise,
     ScopeChoice,
+    SelectorChoice,
     Shortlist,
     given_flags,
 )
+
+_SHARED_FLAGS = (
+    "dim",
+    "group",
+    "batch_size",
+    "selector",
+    "shortlist",
+    "relative_noise",
+    "cost_aware",
+)
+"""Flags of the feature and selection options, mapped by :func:`fntk.pipeline.component_flags`
+as for ``fntk select`` (``--device`` is the whole run's here: features and fine-tuning)."""
 
 METHODS_HELP = "random, committee, embedding, energy-ntk, force-ntk, joint, fps"
 _OUTPUT_FILES = (
@@ -98,30 +116,18 @@ def bench(
             show_default="none",
         ),
     ] = None,
-    dim: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            help="Sketch width of force-ntk/joint and of the ridge learner (128: exact "
-            "SevenNet-0 readout).",
-            show_default="32",
-        ),
-    ] = None,
+    dim: Dim = None,
+    group: ParameterGroupName = "readout",
+    batch_size: BatchSize = 8,
     scope: ScopeChoice = None,
     steps: Annotated[
         int | None,
         typer.Option(min=0, help="Fine-tuning steps per round.", show_default="100"),
     ] = None,
-    selector: OptionalSelectorChoice = None,
+    selector: SelectorChoice = DEFAULT_SELECTOR,
     shortlist: Shortlist = None,
-    relative_noise: Annotated[
-        float | None,
-        typer.Option(
-            min=0.0,
-            help="Posterior noise variance relative to the feature scale.",
-            show_default="1e-06",
-        ),
-    ] = None,
+    relative_noise: RelativeNoise = 1e-6,  # = SelectOptions().relative_noise (a test checks)
+    cost_aware: CostAware = False,
     joint_lambda: Annotated[
         float | None,
         typer.Option(
@@ -205,25 +211,22 @@ def bench(
     from fntk.io import expand_paths
     from fntk.io.lock import folder_lock
     from fntk.models import check_model_spec
-    from fntk.pipeline.options import read_config
+    from fntk.pipeline.options import FLAG_NAMES, component_flags, read_config
 
-    overrides: dict[str, object] = dict(read_config(config)) if config is not None else {}
+    # the feature and selection flags map onto the options as for `fntk select`
+    overrides: dict[str, object] = {**component_flags(given_flags(ctx, _SHARED_FLAGS, locals()))}
     given = given_flags(ctx, ("model", "device"), {"model": model, "device": device})
     overrides.update(given if config is not None else {"model": model, "device": device})
     named = {
         "rounds": rounds,
         "batch": batch,
         "n_seeds": seeds,
-        "selector": selector,
         "committee_size": committee_size,
         "committee_aggregation": aggregation,
         "max_pool": max_pool,
         "learner": learner,
         "proxy_learner": proxy_learner,
-        "shortlist_size": shortlist,
-        "relative_noise": relative_noise,
         "joint_force_weight": joint_lambda,
-        "feature_dim": dim,
         "energy_key": energy_key,
         "forces_key": forces_key,
     }
@@ -238,14 +241,16 @@ def bench(
         overrides["methods"] = _parse_methods(methods)
     if pool_shift:
         overrides["pool_shift"] = tuple(pool_shift)
-    tuning = dict(overrides.pop("finetune", None) or {})  # type: ignore[call-overload]
-    tuning.update({k: v for k, v in {"scope": scope, "n_steps": steps}.items() if v is not None})
+    tuning = {k: v for k, v in {"scope": scope, "n_steps": steps}.items() if v is not None}
+    if tuning:
+        overrides["finetune"] = tuning
     if pick_tag:
         overrides["pick_tags"] = tuple(pick_tag)
+    settings = read_config(config) if config is not None else None
     try:
-        options = build_bench_options(quick=quick, finetune=tuning, **overrides)
-    except ValidationError as exc:
-        raise invalid_options(exc, "benchmark option") from None
+        options = build_bench_options(quick=quick, config=settings, **overrides)
+    except (ValueError, ValidationError) as exc:
+        raise invalid_options(exc, "benchmark option", names=FLAG_NAMES) from None
     _check_output(output, overwrite)
     tests = _parse_tests(test)
     check_model_spec(options.model)

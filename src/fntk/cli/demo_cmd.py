@@ -46,7 +46,7 @@ def demo(
     from fntk.pipeline import build_run_options, run_folder
 
     options = build_run_options(
-        n=DEMO_PICKS, features=features, model=model, device=device, seed=seed
+        n=DEMO_PICKS, features=features, model=model, device=device, seed=seed, output=output
     )
     pool_file, train_file = output / DEMO_INPUTS / "pool.xyz", output / DEMO_INPUTS / "train.xyz"
     folder = run_folder(

@@ -94,7 +94,7 @@ def features(
     from fntk.models import check_model_spec
     from fntk.pipeline import build_run_options
     from fntk.pipeline.featurize import ChunkFeaturizer, open_store
-    from fntk.pipeline.job import joint_weight_at
+    from fntk.pipeline.options import joint_weight_at
     from fntk.pipeline.preflight import count_frames
 
     # the flags of `fntk select` map onto the options as there; --force-weight is this

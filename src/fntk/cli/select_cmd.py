@@ -12,12 +12,13 @@ from fntk.cli.types import (
     DEFAULT_SELECTOR,
     BatchSize,
     Config,
+    CostAware,
     Device,
     Dim,
     Dtype,
     FeatureMapName,
     ModelSpec,
-    OutDir,
+    OptionalOutDir,
     Overwrite,
     ParameterGroupName,
     Seed,
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 def select(
     ctx: typer.Context,
     pool: StructureFiles,
-    output: OutDir,
+    output: OptionalOutDir = None,
     train: Annotated[
         list[str] | None,
         typer.Option("--train", "-t", help="Labelled structures (repeat for several files)."),
@@ -69,9 +70,7 @@ def select(
     shortlist: Shortlist = None,
     chunk_size: Annotated[int, typer.Option(min=1, help="Structures read at a time.")] = 256,
     batch_size: BatchSize = 8,
-    cost_aware: Annotated[
-        bool, typer.Option(help="Divide gains by the labelling cost N^3 (DFT-like).")
-    ] = False,
+    cost_aware: CostAware = False,
     energy_weight: Annotated[
         float,
         typer.Option(
@@ -138,8 +137,9 @@ def select(
     """Pick N structures of POOL to label next; write OUTDIR/selected.xyz, scores.csv, report.
 
     Options come from the defaults, then --config (YAML, TOML, JSON or a previous run.json),
-    then the flags given on the command line. OUTDIR must be new or empty, or hold a run that
-    did not finish (run.json status "running"), unless --overwrite.
+    then the flags given on the command line (-o too: a run.json's output folder is used when
+    -o is not given). OUTDIR must be new or empty, or hold a run that did not finish (run.json
+    status "running"), unless --overwrite.
     """
     from fntk.io import check_output_dir
     from fntk.pipeline import FLAGS, OUTPUT_NAMES, load_run_options, run_folder, scan_inputs
@@ -151,12 +151,18 @@ def select(
         )
     options = load_run_options(config, **given_flags(ctx, FLAGS, locals()))
     execution = options.execution
+    if execution.output is None:
+        raise typer.BadParameter(
+            "give the output directory (or execution.output in --config)",
+            param_hint="'--output' / '-o'",
+        )
+    output = execution.output
     resume = execution.resume and not overwrite
     check_select_paths(output, options, pool, train or [], resume=resume)
     # The folder is checked first (cheap), then every input is read once, before anything is
     # created; run_folder checks the folder again as it creates it.
     check_output_dir(output, overwrite=overwrite, own=(*OUTPUT_NAMES, RESUME_STORE))
-    scan = scan_inputs(pool, train or [], options, target or [])
+    scan = scan_inputs(pool, train or [], options)
     folder = run_folder(
         output,
         overwrite=overwrite,
@@ -203,6 +209,7 @@ def check_select_paths(
             options=json.loads(options.model_dump_json()),
             inputs={"pool": list(pool), "train": list(train)},
             ignore=("execution",),
+            defaults=json.loads(type(options)().model_dump_json()),  # e.g. target, added later
         )
 
 

@@ -67,6 +67,15 @@ SOURCE_HELP = (
 )
 StructureFiles = Annotated[list[str], typer.Argument(help=SOURCE_HELP)]
 OutDir = Annotated[Path, typer.Option("--output", "-o", help="Output directory.")]
+OptionalOutDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Output directory.",
+        show_default="execution.output of --config (required without it)",
+    ),
+]
 Overwrite = Annotated[
     bool, typer.Option("--overwrite", help="Replace an existing output directory's files.")
 ]
@@ -109,8 +118,9 @@ Dim = Annotated[
     typer.Option(
         "--dim",
         min=1,
-        help="Sketch width d of the NTK maps.",
-        show_default="joint 32, energy-ntk and force-ntk 512",
+        help="Sketch width d of the NTK maps (fntk bench: of force-ntk, joint and the ridge "
+        "learner; 128 is SevenNet-0's exact readout).",
+        show_default="joint 32, energy-ntk and force-ntk 512 (bench: force-ntk 32)",
     ),
 ]
 Shortlist = Annotated[
@@ -140,13 +150,14 @@ SelectorChoice = Annotated[
         help=f"Batch selector: {_SELECTOR_LIST} (README, 'Selection').",
     ),
 ]
-OptionalSelectorChoice = Annotated[
-    _SelectorNames | None,
+CostAware = Annotated[bool, typer.Option(help="Divide gains by the labelling cost N^3 (DFT-like).")]
+RelativeNoise = Annotated[
+    float,
     typer.Option(
-        "--selector",
-        metavar="<name>",
-        help=f"Batch selector of the feature methods: {_SELECTOR_LIST}.",
-        show_default=DEFAULT_SELECTOR,
+        "--relative-noise",
+        min=0.0,
+        callback=finite_number,
+        help="Posterior noise variance relative to the feature scale.",
     ),
 ]
 ParameterGroupName = Annotated[

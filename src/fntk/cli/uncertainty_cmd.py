@@ -42,21 +42,14 @@ def uncertainty(
     in info, fntk_atom_force_sigma in arrays), OUTPUT with .csv, and OUTPUT's stem with
     .run.json (fitted scale and noise, coverage of the calibration set).
     """
+    from fntk.pipeline import build_run_options
     from fntk.pipeline.uncertainty import UNCALIBRATED_WARNING, run_uncertainty
 
+    # the flags map onto the options as for `fntk select`
+    options = build_run_options(model=model, device=device, dtype=dtype, dim=dim)
     if not calibrate:
         typer.echo(f"warning: {UNCALIBRATED_WARNING}", err=True)
-    run = run_uncertainty(
-        files,
-        train,
-        calibrate or [],
-        output,
-        model=model,
-        device=device,
-        dtype=dtype,
-        dim=dim,
-        overwrite=overwrite,
-    )
+    run = run_uncertainty(files, train, calibrate or [], output, options, overwrite=overwrite)
     typer.echo(
         f"wrote {run['n_structures']} structures to {output} "
         f"(mean predicted force RMSE {run['mean_force_sigma']:.4g}"

@@ -123,6 +123,7 @@ def check_resumable(
     options: Mapping[str, object],
     inputs: Mapping[str, object],
     ignore: Collection[str] = (),
+    defaults: Mapping[str, object] | None = None,
 ) -> None:
     """Raise :class:`InputError` unless ``--resume`` may continue the run in ``path``.
 
@@ -130,7 +131,9 @@ def check_resumable(
     (:data:`INCOMPLETE`) recorded with the same ``options`` and ``inputs``; a complete run, a
     folder with no run and a run of other options or inputs are refused, the message naming
     the differences (``option n: recorded 5, asked for 3``). Top-level option keys in
-    ``ignore`` (how the run executes, not what it picks) may differ.
+    ``ignore`` (how the run executes, not what it picks) may differ. A top-level option that
+    the record lacks (a run started by an older fntk, before the option existed) counts as
+    its value in ``defaults``, the value that older version ran with.
     """
     path = Path(path)
     if not path.is_dir() or not _has_entries(path):
@@ -152,7 +155,7 @@ def check_resumable(
         )
     recorded = record.get("options")
     if isinstance(recorded, Mapping):
-        recorded = {k: v for k, v in recorded.items() if k not in ignore}
+        recorded = {k: v for k, v in {**(defaults or {}), **recorded}.items() if k not in ignore}
     asked = {k: v for k, v in options.items() if k not in ignore}
     differences = _differences("option", recorded, asked)
     differences += _differences("input", record.get("inputs"), inputs)

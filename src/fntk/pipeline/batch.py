@@ -54,10 +54,11 @@ def next_batch(
         Structure files (any format ASE reads, globs allowed); ``train`` may be empty.
     target : path or sequence of paths
         Unlabelled structures like those you will simulate: a covering selector covers a
-        sample of them instead of the pool (``fntk select --target``).
+        sample of them instead of the pool (``fntk select --target``; ``RunOptions.target``).
     output : path, optional
         Also write the files of ``fntk select -o`` there (refused when not empty, unless
-        ``overwrite`` or it holds an incomplete run).
+        ``overwrite`` or it holds an incomplete run); default ``execution.output`` of the
+        options (none: nothing is written).
     config : path, optional
         YAML/TOML/JSON options file (or a previous run.json), see
         :func:`fntk.pipeline.options.read_config`.
@@ -75,7 +76,10 @@ def next_batch(
     """
     pool_files = _file_list(pool, "pool")
     train_files = _file_list(train, "train") if train is not None else []
-    target_files = _file_list(target, "target")
+    if target:
+        flags["target"] = _file_list(target, "target")
+    if output is not None:
+        flags["output"] = Path(output)
     if not pool_files:
         raise InputError("no pool files given", hint="pass next_batch('pool.xyz', ...)")
     if options is not None:
@@ -84,9 +88,10 @@ def next_batch(
         run_options = apply_flags(options, **{k: v for k, v in flags.items() if v is not None})
     else:
         run_options = load_run_options(config, **flags)
+    output = run_options.execution.output
     if output is not None:  # a refused folder fails before the inputs are read
         check_output_dir(Path(output), overwrite=overwrite, own=OUTPUT_NAMES)
-    scan = scan_inputs(pool_files, train_files, run_options, target_files)
+    scan = scan_inputs(pool_files, train_files, run_options)
     if output is None:
         return run_selection(pool_files, train_files, run_options, progress=progress, scan=scan)
     folder = run_folder(

@@ -39,7 +39,6 @@ from fntk import __version__
 from fntk.chunk import FeatureChunk
 from fntk.engine import Engine, InProcess, ModelSource
 from fntk.errors import InputError
-from fntk.features.options import force_row_weight
 from fntk.features.registry import (
     build_feature_map,
     load_backend_for,
@@ -48,7 +47,7 @@ from fntk.features.registry import (
 from fntk.io import iter_frames, read_frame_at
 from fntk.models import ModelBackend
 from fntk.pipeline.featurize import ChunkFeaturizer, open_store, subset_structures
-from fntk.pipeline.options import RunOptions
+from fntk.pipeline.options import RunOptions, joint_weight_at
 from fntk.pipeline.preflight import REFERENCE_SAMPLE, InputScan, scan_inputs
 from fntk.pipeline.stages import FeatureTask, PoolTask, feature_stage, pool_stage
 from fntk.pipeline.uncertainty import ERROR_SAMPLE, pool_error_signal
@@ -140,7 +139,6 @@ def run_selection(
     backend: ModelBackend | None = None,
     engine: Engine | None = None,
     scan: InputScan | None = None,
-    target: Sequence[str] = (),
 ) -> SelectRun:
     """Pick ``options.n`` structures of the ``pool`` files to label next.
 
@@ -149,7 +147,9 @@ def run_selection(
     pool, train : sequence of str
         Structure files (any ASE format, globs allowed). ``train`` may be empty (P mode).
     options : RunOptions
-        Model, feature map, selector, chunking, seed and execution: ``options.execution.store``
+        Model, feature map, selector, chunking, seed, ``target`` (files a covering selector
+        covers instead of the pool; the whole pool is then featurised) and execution:
+        ``options.execution.store``
         (feature store directory, created if absent: pool and training features are read from
         it where present and intact, computed into it otherwise); ``workers`` (run the
         features and the scoring on a local Dask cluster of this many worker processes, one
@@ -166,23 +166,19 @@ def run_selection(
         the job does not close it.
     scan : InputScan, optional
         The first read of these inputs (:func:`~fntk.pipeline.preflight.scan_inputs`), when the
-        caller has made it already (with ``target``'s files); made here otherwise.
-    target : sequence of str
-        Unlabelled structures like those the simulations will visit (files, globs allowed):
-        what a covering selector must cover is a uniform sample of them instead of the pool's
-        (:meth:`fntk.select.Selector.select`); the whole pool is then featurised.
+        caller has made it already (with the same options); made here otherwise.
 
     Raises
     ------
     InputError
         Bad input, ``n`` larger than the pool's new structures, a ``store`` made with another
         model, weights, feature options or chunk size (the message lists the differences), or
-        ``target`` with a selector that does not cover a set.
+        ``options.target`` with a selector that does not cover a set.
     """
     options = options or RunOptions()
     report = progress or _no_progress
     timings: dict[str, float] = {}
-    scan = scan or scan_inputs(pool, train, options, target)
+    scan = scan or scan_inputs(pool, train, options)
     # The pool, not the growing training set, fixes N: lambda (and so a feature store) stays the
     # same from one active-learning round to the next.
     options = joint_weight_at(options, scan.reference_n_atoms)
@@ -638,20 +634,6 @@ def with_loss_weights(options: RunOptions, reference_files: Sequence[str]) -> Ru
     if not _weighs_force_rows(options):
         return options
     return joint_weight_at(options, reference_atom_count(reference_files))
-
-
-def joint_weight_at(options: RunOptions, n_atoms: float) -> RunOptions:
-    """``options`` whose joint map's lambda is derived from the loss weights.
-
-    lambda = :func:`~fntk.features.options.force_row_weight` of ``options.energy_weight`` and
-    ``options.forces_weight`` at the mean atom count ``n_atoms`` (``fntk select``: of the
-    pool); maps without both energy and force rows are returned unchanged.
-    """
-    if not _weighs_force_rows(options):
-        return options
-    weight = force_row_weight(options.energy_weight, options.forces_weight, n_atoms)
-    features = options.features.model_copy(update={"force_weight": weight})
-    return options.model_copy(update={"features": features})
 
 
 def _weighs_force_rows(options: RunOptions) -> bool:

@@ -21,20 +21,33 @@ from fntk.features.options import (
     DEFAULT_ENERGY_WEIGHT,
     DEFAULT_FORCES_WEIGHT,
     FeatureMapOptions,
+    force_row_weight,
 )
-from fntk.features.registry import DEFAULT_FEATURE_MAP, default_options, option_names
+from fntk.features.registry import (
+    DEFAULT_FEATURE_MAP,
+    default_options,
+    has_force_rows,
+    option_names,
+    weighs_force_rows,
+)
 from fntk.select.options import DEFAULT_COST_EXPONENT, SelectOptions
 
 
 class ExecutionOptions(BaseModel):
-    """How a selection run executes: where features are kept and what computes them.
+    """How a selection run executes: where it writes, where features are kept and what
+    computes them.
 
-    The picks are the same whatever these are (any store, worker count or scheduler), so they
-    are recorded in run.json but are no part of what ``--resume`` compares.
+    The picks are the same whatever these are (any folder, store, worker count or scheduler),
+    so they are recorded in run.json but are no part of what ``--resume`` compares.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    output: Path | None = Field(
+        None,
+        description="Output folder (fntk select -o; from --config when -o is not given, so "
+        "`fntk select ... --config OUT/run.json --resume` continues a killed run in place).",
+    )
     store: Path | None = Field(
         None,
         description="Feature store directory: reuse its intact chunks, compute the missing ones "
@@ -91,6 +104,12 @@ class RunOptions(BaseModel):
         "under the model calibrate the stopping signal into eV/Angstrom "
         "(fntk.pipeline.uncertainty.pool_error_signal); empty: the signal stays uncalibrated.",
     )
+    target: tuple[str, ...] = Field(
+        (),
+        description="Unlabelled structure files (globs allowed) like those the simulations will "
+        "visit: a covering selector (coverage, coverage-density) covers a uniform sample of "
+        "them instead of the pool's (fntk.select.Selector.select); empty: cover the pool.",
+    )
     execution: ExecutionOptions = Field(default_factory=ExecutionOptions)
 
     def executed_with(self, **fields: Any) -> RunOptions:
@@ -117,6 +136,8 @@ FLAGS = (
     "dtype",
     "skip_unsupported",
     "calibrate",
+    "target",
+    "output",
     "store",
     "resume",
     "workers",
@@ -128,6 +149,38 @@ EXECUTION_FLAGS = tuple(ExecutionOptions.model_fields)
 """The flags that set :class:`ExecutionOptions` fields (``store``, ``resume``, ...)."""
 
 _NTK_ONLY = ("group", "dim")
+
+FEATURE_FLAGS = ("group", "dim", "batch_size", "device", "dtype")
+"""Flags that set the feature-map field of their own name (``--group``, ``--dim``, ...)."""
+
+SELECT_FLAGS = {
+    "selector": "method",
+    "shortlist": "shortlist_size",
+    "relative_noise": "relative_noise",
+    "cost_aware": "cost_exponent",
+}
+"""Flags that set a :class:`~fntk.select.SelectOptions` field, and the field each sets."""
+
+
+def component_flags(flags: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The feature-map and selection option fields that command-line style ``flags`` set.
+
+    The one mapping of these flags for every command (``fntk select``, ``fntk features``,
+    ``fntk bench``, ``fntk uncertainty``): :data:`FEATURE_FLAGS` go to ``"features"`` under
+    their own names, :data:`SELECT_FLAGS` to ``"select"`` (``cost_aware`` turns the
+    labelling-cost exponent :data:`~fntk.select.options.DEFAULT_COST_EXPONENT` on or off);
+    other flags are left to the caller.
+
+    Returns
+    -------
+    dict
+        ``{"features": {field: value}, "select": {field: value}}``, only the fields given.
+    """
+    features = {k: flags[k] for k in FEATURE_FLAGS if k in flags}
+    select = {field: flags[k] for k, field in SELECT_FLAGS.items() if k in flags}
+    if "cost_aware" in flags:
+        select["cost_exponent"] = DEFAULT_COST_EXPONENT if flags["cost_aware"] else None
+    return {"features": features, "select": select}
 
 
 def apply_flags(base: RunOptions, **flags: Any) -> RunOptions:
@@ -143,10 +196,12 @@ def apply_flags(base: RunOptions, **flags: Any) -> RunOptions:
         ``seed`` (also the sketch seed
         of NTK maps); ``features`` (a map name: a new map keeps ``batch_size``, ``device`` and
         ``dtype``), ``group``, ``dim``, ``batch_size``, ``device``, ``dtype`` (feature options);
-        ``calibrate`` (labelled files calibrating the stopping signal);
+        ``calibrate`` (labelled files calibrating the stopping signal); ``target`` (files a
+        covering selector covers instead of the pool);
         ``selector``, ``shortlist`` and ``cost_aware`` (labelling-cost exponent
         :data:`~fntk.select.options.DEFAULT_COST_EXPONENT` on or off) (selection options);
-        ``store``, ``resume``, ``workers``, ``scheduler`` (:class:`ExecutionOptions`).
+        ``output``, ``store``, ``resume``, ``workers``, ``scheduler``
+        (:class:`ExecutionOptions`).
 
     Raises
     ------
@@ -169,15 +224,9 @@ def apply_flags(base: RunOptions, **flags: Any) -> RunOptions:
             f"{', '.join(inapplicable)} do(es) not apply to the {features['name']!r} feature map "
             "(it has no parameter group or sketch); drop the option or choose an NTK map"
         )
-    run_keys = ("group", "dim", "batch_size", "device", "dtype")
-    features.update({k: flags[k] for k in run_keys if k in flags})
-    select: dict[str, Any] = data["select"]
-    if "selector" in flags:
-        select["method"] = flags["selector"]
-    if "shortlist" in flags:
-        select["shortlist_size"] = flags["shortlist"]
-    if "cost_aware" in flags:
-        select["cost_exponent"] = DEFAULT_COST_EXPONENT if flags["cost_aware"] else None
+    updates = component_flags(flags)
+    features.update(updates["features"])
+    select: dict[str, Any] = {**data["select"], **updates["select"]}
     if "seed" in flags:
         data["seed"] = flags["seed"]
         if "seed" in fields:
@@ -190,6 +239,7 @@ def apply_flags(base: RunOptions, **flags: Any) -> RunOptions:
         "forces_weight",
         "skip_unsupported",
         "calibrate",
+        "target",
     )
     data.update({k: flags[k] for k in top if k in flags})
     data["execution"].update({k: flags[k] for k in EXECUTION_FLAGS if k in flags})
@@ -197,14 +247,15 @@ def apply_flags(base: RunOptions, **flags: Any) -> RunOptions:
     try:
         options = RunOptions.model_validate(data)
     except (ValueError, ValidationError) as exc:
-        raise invalid_options(exc, names=_FLAG_NAMES) from None
+        raise invalid_options(exc, names=FLAG_NAMES) from None
     _check_consistent(options)
     return options
 
 
-_FLAG_NAMES = {
+FLAG_NAMES = {
     "select.method": "--selector",
     "select.shortlist_size": "--shortlist",
+    "select.relative_noise": "--relative-noise",
     "features.dim": "--dim",
     "features.group": "--group",
     "features.batch_size": "--batch-size",
@@ -217,6 +268,7 @@ _FLAG_NAMES = {
     "execution.workers": "--workers",
     "execution.scheduler": "--scheduler",
     "execution.store": "--store",
+    "execution.output": "--output",
 }
 """Option paths of :class:`RunOptions` and the flags that set them (for one-line errors)."""
 
@@ -234,12 +286,26 @@ def _check_consistent(options: RunOptions) -> None:
             f"--shortlist {shortlist} is smaller than -n {options.n}",
             hint="pass --shortlist >= n, or leave it out for max(1000, 10 n)",
         )
-    if options.calibrate and options.features.name not in ("joint", "force-ntk"):
+    if options.calibrate and not has_force_rows(options.features.name):
         raise InputError(
             f"--calibrate calibrates the stopping signal, which the {options.features.name!r} "
             "feature map has none of (it needs force rows)",
             hint="use --features joint (the default) or force-ntk, or drop --calibrate",
         )
+
+
+def joint_weight_at(options: RunOptions, n_atoms: float) -> RunOptions:
+    """``options`` whose joint map's lambda is derived from the loss weights.
+
+    lambda = :func:`~fntk.features.options.force_row_weight` of ``options.energy_weight`` and
+    ``options.forces_weight`` at the mean atom count ``n_atoms`` (``fntk select``: of the
+    pool); maps without both energy and force rows are returned unchanged.
+    """
+    if not weighs_force_rows(options.features.name):
+        return options
+    weight = force_row_weight(options.energy_weight, options.forces_weight, n_atoms)
+    features = options.features.model_copy(update={"force_weight": weight})
+    return options.model_copy(update={"features": features})
 
 
 def build_run_options(**flags: Any) -> RunOptions:

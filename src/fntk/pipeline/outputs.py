@@ -96,7 +96,7 @@ def run_folder(
     check_model_spec(options.model)
     check_output_dir(path, overwrite=overwrite, own=names)
     for name in OUTPUT_NAMES:  # --overwrite replaces these: none may be an input
-        check_not_input(path / name, [*pool, *train, *options.calibrate])
+        check_not_input(path / name, [*pool, *train, *options.calibrate, *options.target])
     if check_inputs:
         check_selection_inputs(pool, train, options)
     created = [p for p in (path, *path.parents) if not p.exists()]

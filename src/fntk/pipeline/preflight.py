@@ -116,11 +116,9 @@ class InputScan:
         return self.pool_files[self.file_of[index]], self.frame_of[index]
 
 
-def scan_inputs(
-    pool: Sequence[str], train: Sequence[str], options: RunOptions, target: Sequence[str] = ()
-) -> InputScan:
-    """Read and validate every structure of ``pool``, ``train`` and ``target`` once; see
-    :class:`InputScan`.
+def scan_inputs(pool: Sequence[str], train: Sequence[str], options: RunOptions) -> InputScan:
+    """Read and validate every structure of ``pool``, ``train`` and ``options.target`` once;
+    see :class:`InputScan`.
 
     Raises
     ------
@@ -134,6 +132,7 @@ def scan_inputs(
     """
     if options.n == 0:
         raise InputError("asked for n=0: nothing to pick", hint="pass -n 1 or more")
+    target = options.target
     if target:
         check_target_selector(options.select.method)
     scan = InputScan(

@@ -35,6 +35,7 @@ from fntk.io import duplicate_key
 from fntk.learn import LabelledSet
 from fntk.learn.evaluate import masked_force_errors
 from fntk.models import ModelBackend
+from fntk.pipeline.options import RunOptions, joint_weight_at
 from fntk.select.calibration import calibration_scores
 from fntk.select.errorbars import ErrorEstimates, ErrorModel
 
@@ -191,15 +192,17 @@ def run_uncertainty(
     train: Sequence[str],
     calibrate: Sequence[str],
     output: str | os.PathLike,
+    options: RunOptions | None = None,
     *,
-    model: str = "sevennet-0",
-    device: str = "auto",
-    dtype: str = "float32",
-    dim: int | None = None,
     chunk_size: int = 64,
     overwrite: bool = False,
 ) -> dict[str, object]:
-    """Estimate the errors of ``model`` on ``files``; write the XYZ, CSV and run record.
+    """Estimate the errors of ``options.model`` on ``files``; write the XYZ, CSV and run record.
+
+    ``options`` (default :class:`~fntk.pipeline.options.RunOptions`, built from the flags by
+    :func:`~fntk.pipeline.options.build_run_options` as for ``fntk select``) give the model
+    and the joint map, whose lambda follows the loss weights at the training set's mean atom
+    count.
 
     Returns the run record (also written as ``<stem>.run.json``).
 
@@ -226,20 +229,26 @@ def run_uncertainty(
     if not train_structures:
         raise InputError("the --train files hold no structure", hint="pass the training set")
     calibration = check_labelled(calibrate, "--calibrate") if calibrate else None
-    options = joint_options(
-        train_structures, **({"dim": dim} if dim else {}), dtype=dtype, device=device
-    )
-    backend = load_backend(model, device=device, dtype=getattr(torch, dtype))
-    error_model, record = fit_error_model(backend, options, train_structures, calibration)
+    counts = [len(a) for a in train_structures]
+    run_options = joint_weight_at(options or RunOptions(), float(sum(counts)) / len(counts))
+    features = run_options.features
+    if not isinstance(features, JointNTKOptions):
+        raise InputError(
+            f"error estimates need the joint feature map, not {features.name!r}",
+            hint="leave the feature map at its default (joint)",
+        )
+    dtype = getattr(torch, features.dtype)
+    backend = load_backend(run_options.model, device=features.device, dtype=dtype)
+    error_model, record = fit_error_model(backend, features, train_structures, calibration)
     if calibration is None:
         logger.warning(UNCALIBRATED_WARNING)
-    written = _estimate_files(backend, options, error_model, inputs, chunk_size)
+    written = _estimate_files(backend, features, error_model, inputs, chunk_size)
     write_extxyz(paths["xyz"], written, protected=protected)
     atomic_write_text(paths["csv"], _sigma_table(written))
     run = {
         "status": "complete",
         "model": backend.spec,
-        "features": json.loads(options.model_dump_json()),
+        "features": json.loads(features.model_dump_json()),
         "inputs": inputs,
         "train": list(train),
         "calibrate": list(calibrate),
