@@ -94,10 +94,12 @@ def data(sets) -> BenchData:
     return BenchData(init=sets["init"], pool=sets["pool"], tests={"test": sets["test"]})
 
 
-def run(sets, out, rounds, methods=("a", "b"), n_seeds=2):
+def run(sets, out, rounds, methods=("a", "b"), n_seeds=2, **options_given):
     learner = CountingLearner()
     doubles = {name: FirstCandidates(name) for name in methods}
-    options = BenchOptions(rounds=rounds, batch=2, n_seeds=n_seeds, methods=("random",))
+    options = BenchOptions(
+        rounds=rounds, batch=2, n_seeds=n_seeds, methods=("random",), **options_given
+    )
     result = run_benchmark(data(sets), options, out, learner, methods=doubles)
     return result, learner, doubles
 
@@ -125,8 +127,10 @@ def test_fresh_run(tiny_sets, tmp_path):
 
 def test_resume_of_a_state_written_before_the_options_nested(tiny_sets, tmp_path):
     """A state.json whose options key has the flat feature_dim/selector/... of earlier
-    versions resumes; one that differs in a mapped option is refused in one line."""
-    run(tiny_sets, tmp_path, rounds=1)
+    versions resumes; one that differs in a mapped option is refused in one line. Those
+    versions ran the d = 32 sketch (today's default is the PCA basis)."""
+    sketch = {"features": {"basis": "sketch", "dim": 32, "reference": "builtin-v1"}}
+    run(tiny_sets, tmp_path, rounds=1, **sketch)
     path = tmp_path / "state.json"
     state = json.loads(path.read_text())
     key = state["options"]
@@ -138,12 +142,14 @@ def test_resume_of_a_state_written_before_the_options_nested(tiny_sets, tmp_path
         relative_noise=select["relative_noise"],
     )
     path.write_text(json.dumps(state))
-    second, _, _ = run(tiny_sets, tmp_path, rounds=2)
+    second, _, _ = run(tiny_sets, tmp_path, rounds=2, **sketch)
     assert second.n_evaluated == 4  # round 2 only: rounds 0-1 were kept
+    with pytest.raises(InputError, match="other options"):
+        run(tiny_sets, tmp_path, rounds=3)  # today's default map is not what it ran
     key["feature_dim"] = 7
     path.write_text(json.dumps(state))
     with pytest.raises(InputError, match="other options"):
-        run(tiny_sets, tmp_path, rounds=3)
+        run(tiny_sets, tmp_path, rounds=3, **sketch)
 
 
 def test_resume_adds_rounds_without_recomputing(tiny_sets, tmp_path):

@@ -185,18 +185,21 @@ def test_feature_method_covers_the_target_structures(tiny_sets):
 
 def test_feature_options_of_each_map(tiny_sets):
     """force-ntk and joint take the NTK settings of BenchOptions.features; embedding and
-    energy-ntk keep their map defaults; by default the options are what the benchmark used
-    before the nesting (the same feature-cache keys)."""
+    energy-ntk keep their map defaults; by default joint is the default joint map (what
+    ``fntk select`` runs) and force-ntk the same basis."""
     from fntk.bench.methods import feature_options
     from fntk.features import default_options
+    from fntk.features.options import DEFAULT_JOINT_MAP
+
+    DEFAULT_BASIS = dict(zip(("basis", "dim", "reference"), DEFAULT_JOINT_MAP))
 
     structures = tiny_sets["init"].structures
     lam = joint_force_weight(BenchOptions(), structures)
     for name, before in [
         ("embedding", default_options("embedding", device="auto")),
         ("energy-ntk", default_options("energy-ntk", device="auto")),
-        ("force-ntk", default_options("force-ntk", device="auto", dim=32)),
-        ("joint", default_options("joint", device="auto", dim=32, force_weight=lam)),
+        ("force-ntk", default_options("force-ntk", device="auto", **DEFAULT_BASIS)),
+        ("joint", default_options("joint", device="auto", force_weight=lam)),
     ]:
         assert feature_options(name, BenchOptions(), structures) == before, name
     options = BenchOptions(

@@ -109,8 +109,11 @@ def test_old_flat_keys_map_to_the_nested_options():
         finetune={"scope": "all", "n_steps": 50},
         committee_size=3,
         max_pool=1000,
+        features={"basis": "sketch", "dim": 32, "reference": "builtin-v1"},  # the default then
     )
     assert BenchOptions.stored_resume_key(OLD_RESUME_KEY) == same.resume_key()
+    today = BenchOptions(**same.model_dump(exclude={"features"}))  # the PCA default
+    assert BenchOptions.stored_resume_key(OLD_RESUME_KEY) != today.resume_key()
     other = same.model_copy(update={"features": same.features.model_copy(update={"dim": 8})})
     assert BenchOptions.stored_resume_key(OLD_RESUME_KEY) != other.resume_key()
     assert BenchOptions.stored_resume_key({"feature_dim": 0}) == {"feature_dim": 0}  # invalid

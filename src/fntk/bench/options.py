@@ -229,12 +229,17 @@ class BenchOptions(BaseModel):
         """The :meth:`resume_key` of the options a ``state.json`` stored (``stored``), in
         today's shape: a key written before the feature and selection options were nested
         (``feature_dim``, ``selector``, ``shortlist_size``, ``relative_noise``) maps to the
-        nested fields, with the defaults of the fields it did not record (those the run
-        used). Anything that is not a valid key is returned as it is (it then differs)."""
+        nested fields, with the defaults of the fields it did not record as they were then
+        (:data:`FLAT_ERA_FEATURES`: the d = 32 sketch, whatever today's default map is).
+        Anything that is not a valid key is returned as it is (it then differs)."""
         if not isinstance(stored, Mapping):
             return stored
+        given = stored
+        if "feature_dim" in stored:  # the flat shape: the joint map's default then was the sketch
+            features = {**FLAT_ERA_FEATURES, **dict(stored.get("features") or {})}
+            given = {**stored, "features": features}
         try:
-            return cls.model_validate(stored).resume_key()
+            return cls.model_validate(given).resume_key()
         except ValueError:  # pydantic's ValidationError included
             return stored
 
@@ -247,6 +252,9 @@ FLAT_KEYS: dict[str, tuple[str, str]] = {
 }
 """Fields of :class:`BenchOptions` before it nested ``features`` and ``select``, and where
 each went: configs and ``state.json`` files written then still load."""
+FLAT_ERA_FEATURES: dict[str, Any] = {"basis": "sketch", "reference": "builtin-v1"}
+"""The joint map's basis and reference set while :data:`FLAT_KEYS` were written (the default
+before the PCA basis): a ``state.json`` of that time resumes only as what it ran."""
 
 
 def nest_flat_keys(data: Mapping[str, Any]) -> dict[str, Any]:
