@@ -77,8 +77,9 @@ class BenchOptions(BaseModel):
         (:class:`fntk.features.JointNTKOptions`; ``--dim``, ``--group``, ``--batch-size``;
         ``basis``, ``reference`` and the others through ``--config``). The maps with force
         rows (``force-ntk``, ``joint``) take every field their options have, ``dim``
-        included: every column costs one backward pass per structure (about 2.7 s per 14-atom
-        periodic slab at the default 32 on one CPU thread, 0.09 s per small molecule).
+        included: every column costs one backward pass per structure (about 0.08 s per 14-atom
+        periodic slab and 0.003 s per small molecule on one CPU thread; the default joint map
+        has 16, :data:`fntk.features.options.DEFAULT_JOINT_MAP`).
         ``embedding`` and ``energy-ntk`` take only how the model runs (``batch_size``,
         ``max_batch_atoms``) and keep their map defaults otherwise (exact readout
         coordinates). ``dim`` and ``seed`` are also the ridge learner's readout move: with it,

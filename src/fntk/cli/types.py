@@ -118,9 +118,9 @@ Dim = Annotated[
     typer.Option(
         "--dim",
         min=1,
-        help="Sketch width d of the NTK maps (fntk bench: of force-ntk, joint and the ridge "
+        help="Width d of the NTK maps (fntk bench: of force-ntk, joint and the ridge "
         "learner; 128 is SevenNet-0's exact readout).",
-        show_default="joint 32, energy-ntk and force-ntk 512 (bench: force-ntk 32)",
+        show_default="joint 16, energy-ntk and force-ntk 512 (bench: force-ntk 16)",
     ),
 ]
 Shortlist = Annotated[
