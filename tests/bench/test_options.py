@@ -67,8 +67,8 @@ def test_features_and_select_are_the_options_fntk_select_nests():
 
     options = BenchOptions()
     assert options.features == JointNTKOptions() and options.select == SelectOptions()
-    custom = BenchOptions(features={"basis": "pca", "dim": 16, "reference": "builtin-v2"})
-    assert (custom.features.basis, custom.features.dim) == ("pca", 16)
+    custom = BenchOptions(features={"basis": "sketch", "dim": 32, "reference": "builtin-v1"})
+    assert (custom.features.basis, custom.features.dim) == ("sketch", 32)
     assert custom.resume_key() != options.resume_key()  # the basis changes what a round means
     on_cpu = BenchOptions(device="cpu", features={"device": "cpu"})
     assert on_cpu.resume_key() == options.resume_key()  # the device changes no pick

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import made_up_molecules as labelled
-from fntk.bench.learner import RidgeLearner
+from fntk.bench.learner import RidgeLearner, _basis_fingerprint
 from fntk.features import compute_features, default_options
 from fntk.learn import FinetuneOptions, evaluate_splits
 
@@ -19,22 +19,35 @@ def backend():
     return load_backend("sevennet-0", device="cpu", dtype=torch.float32)
 
 
-@pytest.mark.parametrize("name", ["joint", "force-ntk"])
-def test_features_from_designs_equal_the_feature_map(backend, name, tmp_path):
+@pytest.mark.parametrize("basis", ["sketch", "pca"])
+def test_features_from_designs_equal_the_feature_map(backend, basis, tmp_path):
+    """Rows the designs hold (the same width, seed and hidden basis) come from them and equal
+    the map's; a PCA basis fitted for other rows or another lambda is not theirs."""
     learner = RidgeLearner(backend, FinetuneOptions(), 5, cache_dir=tmp_path)
+    learner.design_options = learner.design_options.model_copy(update={"basis": basis})
+    learner._basis = _basis_fingerprint(backend, learner.design_options)
     structures = labelled(["H2O", "CH4", "HCOOH"], 0).structures
     index = np.array([7, 3, 9])
-    extra = {"force_weight": 0.7} if name == "joint" else {}
-    options = default_options(name, dim=5, **extra)
-    derived, seconds = learner.feature_chunk(options, structures, index)
-    direct = compute_features(backend, structures, options, index)
-    assert seconds > 0
-    np.testing.assert_array_equal(derived.offsets, direct.offsets)
-    np.testing.assert_array_equal(derived.row_kind, direct.row_kind)
-    np.testing.assert_array_equal(derived.source_index, index)
-    np.testing.assert_allclose(derived.values, direct.values, rtol=1e-5, atol=1e-6)
+    same = {"dim": 5, "basis": basis, "force_weight": 1.0, "per_atom": False}
+    for options in (
+        default_options("joint", **same),
+        default_options("force-ntk", dim=5, basis=basis),
+    ):
+        if basis == "pca" and options.name == "force-ntk":
+            assert learner.feature_chunk(options, structures, index) is None  # other Gram
+            continue
+        derived, seconds = learner.feature_chunk(options, structures, index)
+        direct = compute_features(backend, structures, options, index)
+        assert seconds > 0
+        np.testing.assert_array_equal(derived.offsets, direct.offsets)
+        np.testing.assert_array_equal(derived.row_kind, direct.row_kind)
+        np.testing.assert_array_equal(derived.source_index, index)
+        np.testing.assert_allclose(derived.values, direct.values, rtol=1e-5, atol=1e-6)
+    if basis == "pca":  # lambda weighs the force rows of the reference Gram: another basis
+        other = default_options("joint", **{**same, "force_weight": 0.7})
+        assert learner.feature_chunk(other, structures, index) is None
     # Other widths, seeds or groups are not in the designs.
-    assert learner.feature_chunk(default_options(name, dim=6), structures, index) is None
+    assert learner.feature_chunk(default_options("joint", dim=6), structures, index) is None
     assert learner.feature_chunk(default_options("energy-ntk"), structures, index) is None
 
 

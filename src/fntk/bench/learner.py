@@ -266,7 +266,8 @@ class RidgeLearner:
         digest = hashlib.sha256(
             json.dumps([backend.spec, options_to_json(self.design_options)]).encode()
         )
-        digest.update(_basis_fingerprint(backend, self.design_options))
+        self._basis = _basis_fingerprint(backend, self.design_options)
+        digest.update(self._basis)
         key = digest.hexdigest()[:16]
         self.cache_dir = None if cache_dir is None else Path(cache_dir) / f"designs-{key}"
         self._load_cache()
@@ -362,12 +363,15 @@ class RidgeLearner:
         self, options: FeatureMapOptions, structures: Sequence[Atoms], index: np.ndarray
     ) -> tuple[FeatureChunk, float] | None:
         """Features of a map with force rows from the designs, when ``options`` ask for rows
-        that the designs already hold (readout group, same width, seed and dtype), with the
-        seconds the designs took; ``None`` otherwise."""
+        that the designs already hold (readout group, same width, seed, dtype and hidden
+        basis: a PCA basis also depends on the map's rows and lambda), with the seconds the
+        designs took; ``None`` otherwise."""
         mine = self.design_options
         if not has_force_rows(options.name) or any(
             getattr(options, f) != getattr(mine, f) for f in ("group", "dim", "seed", "dtype")
         ):
+            return None
+        if _basis_fingerprint(self.backend, options) != self._basis:
             return None
         blocks, kinds = [], []
         for design in self.designs(structures):
