@@ -86,10 +86,18 @@ def sketch_basis(readout: LinearReadout, seed: int, dim: int) -> torch.Tensor:
 
 
 def pca_basis(backend: ModelBackend, readout: LinearReadout, options: NTKOptions) -> torch.Tensor:
-    """The PCA basis ``R [V_p, T_q]`` of width ``options.dim`` (< F), float64 CPU, (F, dim)."""
+    """The PCA basis ``R [V_p, T_q]`` of width ``options.dim`` (< F), float64 CPU, (F, dim).
+
+    The linear algebra runs on one thread, so the basis is bit-identical in every process
+    (a Dask worker and the client) whatever their thread counts."""
     gram = reference_gram(backend, readout, options)
-    root = readout_root(readout)
-    return root @ _directions(root @ gram @ root, readout, root, options)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        root = readout_root(readout)
+        return root @ _directions(root @ gram @ root, readout, root, options)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def reference_gram(
