@@ -4,6 +4,7 @@ scale, and the interval scores behave as their definitions say."""
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import numpy as np
 import pytest
@@ -68,6 +69,23 @@ def test_calibration_recovers_known_scale_and_noise():
     only_scale = fit_calibration(v, rng.normal(size=v.size) * np.sqrt(3.0 * v))
     assert only_scale.scale == pytest.approx(3.0, rel=0.05)
     assert only_scale.noise < 0.01 * 3.0 * v.mean()
+
+
+def test_calibration_over_variances_of_many_decades_stays_finite_and_quiet():
+    """Predicted variances spread over 16 decades (as the error estimates of a fine-tuned
+    model's test set gave): the optimiser's trial steps overflowed ``exp`` (a RuntimeWarning
+    in a benchmark's log); the fit is finite and no worse than either closed-form edge."""
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        n = int(rng.integers(2, 50))
+        v = 10 ** rng.uniform(-12, 4, n)
+        errors = rng.normal(size=n) * 10 ** rng.uniform(-6, 2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            fitted = fit_calibration(v, errors)
+        assert np.isfinite([fitted.scale, fitted.noise, fitted.mean_nll]).all()
+        edges = [(0.0, np.mean(errors**2)), (np.mean(errors**2 / v), 0.0)]
+        assert fitted.mean_nll <= min(gaussian_nll(errors, s * v + t) for s, t in edges) + 1e-12
 
 
 def test_calibration_skips_nan_and_rejects_no_errors():

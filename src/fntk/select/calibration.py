@@ -94,9 +94,12 @@ def fit_calibration(predicted: np.ndarray, errors: np.ndarray) -> Calibration:
     if not len(e2) or not e2.any():
         raise ValueError("calibration needs at least one non-zero finite error")
 
-    def nll(log_params: np.ndarray) -> float:
-        variance = np.exp(log_params[0]) * v + np.exp(log_params[1])
-        return float(np.mean(0.5 * (np.log(variance) + e2 / variance)))
+    def nll(log_params: np.ndarray) -> tuple[float, np.ndarray]:
+        scale, noise = np.exp(log_params)
+        variance = np.maximum(scale * v + noise, _TINY)
+        slope = 0.5 * (1.0 / variance - e2 / variance**2)  # d nll / d variance, per entry
+        value = float(np.mean(0.5 * (np.log(variance) + e2 / variance)))
+        return value, np.array([np.mean(slope * scale * v), np.mean(slope) * noise])
 
     candidates = [(0.0, float(e2.mean()))]
     if (v > 0).all():
@@ -106,7 +109,10 @@ def fit_calibration(predicted: np.ndarray, errors: np.ndarray) -> Calibration:
         start = np.log(
             [max(scale, 1e-3 * e2.mean() / max(v.mean(), _TINY)), max(noise, 1e-3 * e2.mean())]
         )
-        result = scipy.optimize.minimize(nll, start, method="L-BFGS-B")
+        # Bounded (e^+-100 around the start): a line search's trial step never overflows, and
+        # an optimum beyond the bounds is one of the two edges, which are candidates already.
+        bounds = [(x - 100.0, x + 100.0) for x in start]
+        result = scipy.optimize.minimize(nll, start, jac=True, method="L-BFGS-B", bounds=bounds)
         candidates.append((float(np.exp(result.x[0])), float(np.exp(result.x[1]))))
     scores = [gaussian_nll(np.sqrt(e2), s * v + t) for s, t in candidates]
     best = int(np.argmin(scores))
