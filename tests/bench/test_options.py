@@ -126,6 +126,16 @@ def test_old_flat_keys_map_to_the_nested_options():
         BenchOptions(feature_dim=8, features={"dim": 8})
 
 
+def test_min_epochs_is_part_of_the_resume_key():
+    """A state written before ``min_epochs`` existed resumes as 0 (what it ran); rounds
+    trained for more epochs are other rounds."""
+    longer = build_bench_options(finetune={"scope": "all", "n_steps": 50, "min_epochs": 10})
+    assert longer.finetune.min_epochs == 10 and longer.finetune.n_steps == 50
+    stored = BenchOptions.stored_resume_key(OLD_RESUME_KEY)
+    assert stored["finetune"]["min_epochs"] == 0
+    assert longer.resume_key()["finetune"] != stored["finetune"]
+
+
 def test_layers_change_only_the_fields_they_give():
     options = build_bench_options(
         quick=True,

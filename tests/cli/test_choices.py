@@ -87,6 +87,7 @@ def test_bench_help_defaults_are_bench_options_defaults():
     assert f"joint {defaults.features.dim}" in shown["dim"]
     assert shown["scope"] == defaults.finetune.scope
     assert shown["steps"] == str(defaults.finetune.n_steps)
+    assert shown["epochs"] == f"{defaults.finetune.min_epochs:g}"
     assert param_defaults["selector"] == defaults.select.method
     assert param_defaults["relative_noise"] == defaults.select.relative_noise
     assert param_defaults["group"] == defaults.features.group

@@ -41,6 +41,18 @@ def test_readout_finetune_lowers_train_force_rmse(sevennet):
     assert [r.step for r in result.curve] == [0, 4]
 
 
+def test_min_epochs_raises_the_steps_with_the_labelled_set(sevennet):
+    """``min_epochs`` passes over the training structures at least: 6 structures in batches
+    of 4 for 2 epochs are 3 steps although ``n_steps`` is 1 (a bench round with more labels
+    trains longer); ``n_steps = 0`` stays no step at all."""
+    options = FinetuneOptions(n_steps=1, min_epochs=2.0, learning_rate=1e-2, **FAST)
+    assert [options.steps_for(n) for n in (0, 2, 6, 40)] == [1, 1, 3, 20]
+    assert options.model_copy(update={"n_steps": 0}).steps_for(40) == 0
+    result = finetune(sevennet, adsorbates(6, seed=4), options)
+    assert result.n_steps_run == 3
+    assert [r.step for r in result.curve] == [0, 3]
+
+
 def test_e0_refit_recovers_an_energy_shift_without_gradient_steps(sevennet):
     structures = make_adsorbate_structures(12, seed=3, adsorbates=("H", "O", "OH", "CO"))
     predicted = sevennet.predict(structures)

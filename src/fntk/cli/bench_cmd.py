@@ -124,6 +124,15 @@ def bench(
         int | None,
         typer.Option(min=0, help="Fine-tuning steps per round.", show_default="100"),
     ] = None,
+    epochs: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="At least this many passes over the labelled set per round (more steps as "
+            "the labels grow; --steps is the floor).",
+            show_default="0",
+        ),
+    ] = None,
     selector: SelectorChoice = DEFAULT_SELECTOR,
     shortlist: Shortlist = None,
     relative_noise: RelativeNoise = 1e-6,  # = SelectOptions().relative_noise (a test checks)
@@ -241,7 +250,8 @@ def bench(
         overrides["methods"] = _parse_methods(methods)
     if pool_shift:
         overrides["pool_shift"] = tuple(pool_shift)
-    tuning = {k: v for k, v in {"scope": scope, "n_steps": steps}.items() if v is not None}
+    tuning = {"scope": scope, "n_steps": steps, "min_epochs": epochs}
+    tuning = {k: v for k, v in tuning.items() if v is not None}
     if tuning:
         overrides["finetune"] = tuning
     if pick_tag:

@@ -65,7 +65,7 @@ class FinetuneResult:
     best_step : int
         Step whose weights were kept (the last step without a held-out slice).
     n_steps_run : int
-        Steps taken (fewer than ``options.n_steps`` after early stopping).
+        Steps taken (fewer than ``options.steps_for(n_train)`` after early stopping).
     stopped_early : bool
     train_indices, validation_indices : ndarray of int64
         Positions in the labelled set of the training and held-out structures.
@@ -193,7 +193,8 @@ class _Run:
         self.best_state: list[torch.Tensor] = []
         self.stopped_early = False
         self.optimizer: torch.optim.Optimizer | None = None
-        if params and options.n_steps > 0:
+        self.n_steps = options.steps_for(len(train_idx))
+        if params and self.n_steps > 0:
             self.optimizer = torch.optim.Adam(params, lr=options.learning_rate)
 
     def train(self, generator: torch.Generator) -> None:
@@ -201,7 +202,7 @@ class _Run:
         self._record(train_losses=[])
         losses: list[float] = []
         batches = self._shuffled_batches(generator)
-        while self.step < options.n_steps and self.optimizer is not None:
+        while self.step < self.n_steps and self.optimizer is not None:
             indices = next(batches)
             tick = time.perf_counter()
             self._set_learning_rate()
@@ -209,7 +210,7 @@ class _Run:
             self.step_seconds += time.perf_counter() - tick
             self.step += 1
             losses.append(loss)
-            if self.step % options.eval_every == 0 or self.step == options.n_steps:
+            if self.step % options.eval_every == 0 or self.step == self.n_steps:
                 if self._record(losses):
                     self.stopped_early = True
                     break
@@ -234,7 +235,7 @@ class _Run:
         options = self.options
         lr = options.learning_rate
         if options.schedule == "cosine":
-            lr *= 0.5 * (1.0 + math.cos(math.pi * self.step / options.n_steps))
+            lr *= 0.5 * (1.0 + math.cos(math.pi * self.step / self.n_steps))
         for group in self.optimizer.param_groups:
             group["lr"] = lr
 

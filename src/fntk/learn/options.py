@@ -7,6 +7,7 @@ live here only; :func:`fntk.learn.finetune` takes the built object.
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -63,6 +64,11 @@ class FinetuneOptions(BaseModel):
         so a default round takes minutes on a laptop CPU (on an H100: 0.15-0.2 s per step).
         Every scope costs about the same: force matching back-propagates through the whole
         network whichever group learns.
+    min_epochs : float
+        Take at least this many passes over the training structures: the step count is
+        ``max(n_steps, ceil(min_epochs * n_train / batch_size))``, so a larger labelled set is
+        trained as thoroughly as a small one (a fixed step count leaves it under-trained, and a
+        learning curve flat). Default 0: ``n_steps`` exactly. Early stopping still applies.
     batch_size : int
         Structures per mini-batch (batched into one graph). Default 8.
     learning_rate : float
@@ -90,9 +96,16 @@ class FinetuneOptions(BaseModel):
     refit_e0: bool = True
     train_e0: bool = False
     n_steps: int = Field(100, ge=0)
+    min_epochs: float = Field(0.0, ge=0.0)
     batch_size: int = Field(8, ge=1)
     learning_rate: float = Field(1e-3, gt=0.0)
     schedule: Schedule = "cosine"
     validation_fraction: float = Field(0.1, ge=0.0, le=0.5)
     eval_every: int = Field(10, ge=1)
     patience: int = Field(5, ge=1)
+
+    def steps_for(self, n_train: int) -> int:
+        """Adam steps of a run on ``n_train`` training structures (see ``min_epochs``)."""
+        if self.n_steps == 0:
+            return 0
+        return max(self.n_steps, math.ceil(self.min_epochs * n_train / self.batch_size))
