@@ -182,16 +182,10 @@ def picked_indices(out) -> list[int]:
     return [a.info["fntk_source_index"] for a in ase.io.read(out / "selected.xyz", ":")]
 
 
-# Slow (out of the default run) since the PCA default: it passes alone but failed in the full
-# suite of 2026-12-06 (selected.xyz differed in a float; the picks were the same). Open in #19.
-@pytest.mark.slow
 def test_cli_with_a_scheduler_writes_the_same_run(files, cluster, single, cli_single, tmp_path):
     address, _ = cluster
     out = tmp_path / "two"
-    result = CliRunner().invoke(
-        app, ["select", *cli_args(files), "-o", str(out), "--scheduler", address]
-    )
-    assert result.exit_code == 0, result.output
+    fresh_cli(["select", *cli_args(files), "-o", str(out), "--scheduler", address])
     record = json.loads((out / "run.json").read_text())
     expected = json.loads(single.options.model_dump_json())
     assert record["options"]["execution"]["scheduler"] == address
@@ -332,19 +326,22 @@ def test_the_cli_reads_each_input_file_twice(files, single, cluster, tmp_path, m
     assert record["excluded_pool_duplicates"] == single.pool_duplicates
 
 
+def fresh_cli(args: list[str]) -> None:
+    """``fntk ARGS`` in a new process with one torch thread, as a user runs it (and as the
+    Dask workers compute): its bytes depend on nothing this test process did before. In
+    process, the suite of 2026-12-06 once wrote other last bits than a fresh process."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "FNTK_CACHE_DIR": ""}
+    done = subprocess.run(
+        [sys.executable, "-m", "fntk.cli.main", *args], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 @pytest.fixture(scope="module")
 def cli_single(files, tmp_path_factory):
-    """``fntk select`` in one process (one torch thread, like the workers): its output folder."""
-    import torch
-
+    """``fntk select`` in one fresh process (one torch thread, like the workers): its folder."""
     out = tmp_path_factory.mktemp("cli") / "one"
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        result = CliRunner().invoke(app, ["select", *cli_args(files), "-o", str(out)])
-    finally:
-        torch.set_num_threads(threads)
-    assert result.exit_code == 0, result.output
+    fresh_cli(["select", *cli_args(files), "-o", str(out)])
     return out
 
 
@@ -359,6 +356,5 @@ def assert_same_bytes(out, reference) -> None:
 def test_cli_with_workers_2_writes_the_bytes_of_one_process(files, cli_single, tmp_path):
     """``fntk select --workers 2``: a local cluster of its own (slow to start)."""
     out = tmp_path / "two"
-    result = CliRunner().invoke(app, ["select", *cli_args(files), "-o", str(out), "--workers", "2"])
-    assert result.exit_code == 0, result.output
+    fresh_cli(["select", *cli_args(files), "-o", str(out), "--workers", "2"])
     assert_same_bytes(out, cli_single)
