@@ -397,43 +397,16 @@ def _select_pool(
     size = selector.options.resolved_shortlist_size(options.n)
     merges = [ShortlistMerge(size) for _ in scorers]
     planned = feature_sample(scan, featurizer, selector, options)
-    sample = None if planned is None else planned[0]
-    stride = max(1, -(-scan.n_pool // PLOT_SAMPLE))  # ceil: at most PLOT_SAMPLE kept
     # Selectors with a uniform sample take the stopping signal's sample from it; the others
     # keep the blocks of every signal_stride-th pool structure as they stream.
     uniform = scorers[0].random_key is not None
-    signal_stride = max(1, -(-scan.n_pool // ERROR_SAMPLE))
-    n_featurised = 0
-
-    def tasks() -> Iterator[PoolTask]:
-        nonlocal n_featurised
-        for read, supported, where in featurizer.stored_chunks(scan.pool_files, "pool"):
-            indices = read.global_indices[supported]
-            keep = [p for p, index in enumerate(indices.tolist()) if scan.new[index]]
-            if sample is None:
-                chunk = subset_structures(read, supported)
-            else:  # featurise only the sampled structures
-                keep = [p for p in keep if sample[indices[p]]]
-                if not keep:
-                    report("pool features + scoring", len(read), None)
-                    continue
-                chunk = subset_structures(read, [supported[p] for p in keep])
-                keep = list(range(len(keep)))
-            n_featurised += len(chunk)
-            kept_indices = chunk.global_indices[keep]
-            plotted = kept_indices % stride == 0 if sample is None else np.ones(len(keep), bool)
-            signal = [] if uniform else np.flatnonzero(kept_indices % signal_stride == 0).tolist()
-            bars = tuple(merge.bar() for merge in merges)
-            yield PoolTask(
-                chunk, where, keep, np.flatnonzero(plotted).tolist(), bars, len(read), signal
-            )
-
+    tasks = _PoolTasks(featurizer, scan, None if planned is None else planned[0], uniform, merges)
     report("pool features + scoring", 0, scan.n_pool)
     stage = partial(pool_stage, options=featurizer.options, store=featurizer.store, scorers=scorers)
     seconds = dict.fromkeys(("pool_features", "pool_scoring", "shortlist_merge"), 0.0)
     kept: list[FeatureChunk] = []
     with _timed(timings, "pool_features_and_scoring"):
-        for scored in engine.map_chunks(stage, tasks()):
+        for scored in engine.map_chunks(stage, tasks.iterate(report)):
             tick = time.perf_counter()
             featurizer.count(scored.computed)
             seconds["pool_features"] += scored.feature_s
@@ -453,29 +426,87 @@ def _select_pool(
         result = selector.select_shortlists(
             shortlists, scorers[0].precision, options.n, options.seed, target
         )
-    signal_sample: FeatureChunk | None
-    if uniform:
-        first = shortlists[0].chunk  # in uniform-key order: its head is a uniform sample too
-        signal_sample = first.subset(np.arange(min(ERROR_SAMPLE, first.n_structures)))
-        signal_note = (
-            f"the first {signal_sample.n_structures} structures of the selector's seeded "
-            f"uniform pool sample (features from the pool pass)"
-        )
-    else:
-        signal_sample = FeatureChunk.concatenate(kept) if kept else None
-        signal_note = (
-            f"every {signal_stride}-th new pool structure (features kept in the pool pass)"
-        )
+    signal_sample, signal_note = _signal_sample(shortlists[0] if uniform else None, kept, tasks)
     notes = []
     if planned is not None:
         notes.append(
-            f"featurised only the uniform sample of {n_featurised} of {planned[1]} new pool "
-            f"structures: {selector.options.method} uses nothing else (with --store every "
+            f"featurised only the uniform sample of {tasks.n_featurised} of {planned[1]} new "
+            f"pool structures: {selector.options.method} uses nothing else (with --store every "
             "structure is featurised, for later rounds)"
         )
-    if signal_sample is not None and not signal_sample.n_structures:
-        signal_sample = None
-    return PoolPass(result, shortlists, signal_sample, signal_note, n_featurised, notes)
+    return PoolPass(result, shortlists, signal_sample, signal_note, tasks.n_featurised, notes)
+
+
+class _PoolTasks:
+    """The pool pass's tasks: each stored or read chunk of new, supported (and, with a
+    ``sample`` mask, sampled) pool structures, with the rows to plot, to keep for the stopping
+    signal (every ``signal_stride``-th structure, unless ``uniform``) and the merges' current
+    bars. Counts the structures it hands out (``n_featurised``)."""
+
+    def __init__(
+        self,
+        featurizer: ChunkFeaturizer,
+        scan: InputScan,
+        sample: np.ndarray | None,
+        uniform: bool,
+        merges: list[ShortlistMerge],
+    ) -> None:
+        self.featurizer, self.scan, self.sample, self.merges = featurizer, scan, sample, merges
+        self.uniform = uniform
+        self.plot_stride = max(1, -(-scan.n_pool // PLOT_SAMPLE))  # ceil: <= PLOT_SAMPLE kept
+        self.signal_stride = max(1, -(-scan.n_pool // ERROR_SAMPLE))
+        self.n_featurised = 0
+
+    def iterate(self, report: Progress) -> Iterator[PoolTask]:
+        """The tasks, lazily (a chunk is read when the engine asks for the next one)."""
+        scan, sample = self.scan, self.sample
+        for read, supported, where in self.featurizer.stored_chunks(scan.pool_files, "pool"):
+            indices = read.global_indices[supported]
+            keep = [p for p, index in enumerate(indices.tolist()) if scan.new[index]]
+            if sample is None:
+                chunk = subset_structures(read, supported)
+            else:  # featurise only the sampled structures
+                keep = [p for p in keep if sample[indices[p]]]
+                if not keep:
+                    report("pool features + scoring", len(read), None)
+                    continue
+                chunk = subset_structures(read, [supported[p] for p in keep])
+                keep = list(range(len(keep)))
+            self.n_featurised += len(chunk)
+            kept_indices = chunk.global_indices[keep]
+            if sample is None:
+                plotted = kept_indices % self.plot_stride == 0
+            else:
+                plotted = np.ones(len(keep), bool)
+            signal = []
+            if not self.uniform:
+                signal = np.flatnonzero(kept_indices % self.signal_stride == 0).tolist()
+            bars = tuple(merge.bar() for merge in self.merges)
+            yield PoolTask(
+                chunk, where, keep, np.flatnonzero(plotted).tolist(), bars, len(read), signal
+            )
+
+
+def _signal_sample(
+    uniform_shortlist: Shortlist | None, kept: list[FeatureChunk], tasks: _PoolTasks
+) -> tuple[FeatureChunk | None, str]:
+    """The stopping signal's pool sample and what it is: the head of the uniform-key shortlist
+    (a uniform sample too) for selectors with a uniform sample, else the blocks the pass kept
+    (every ``signal_stride``-th new structure). None when it holds no structure."""
+    sample: FeatureChunk | None
+    if uniform_shortlist is not None:
+        first = uniform_shortlist.chunk  # in uniform-key order: its head is a uniform sample
+        sample = first.subset(np.arange(min(ERROR_SAMPLE, first.n_structures)))
+        note = (
+            f"the first {sample.n_structures} structures of the selector's seeded "
+            f"uniform pool sample (features from the pool pass)"
+        )
+    else:
+        sample = FeatureChunk.concatenate(kept) if kept else None
+        note = f"every {tasks.signal_stride}-th new pool structure (features kept in the pool pass)"
+    if sample is not None and not sample.n_structures:
+        sample = None
+    return sample, note
 
 
 def _selection_run(
