@@ -10,39 +10,24 @@ removed.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-from pathlib import Path
-
 import torch
 
 
 def main() -> None:
     from fntk.features import default_options
-    from fntk.features.basis import (
-        CACHE_DIR_VARIABLE,
-        SHIPPED_MOMENTS,
-        moments_key,
-        reference_moments,
-    )
+    from fntk.features.basis import SHIPPED_MOMENTS, _compute_moments, moments_key, save_moments
     from fntk.features.readout import linear_readout
     from fntk.models import load_backend
 
     torch.set_num_threads(1)
     backend = load_backend("sevennet-0", device="cpu", dtype=torch.float32)
     options = default_options("joint", device="cpu")
-    key = moments_key(backend, options)
+    moments = _compute_moments(backend, linear_readout(backend, options.group), options)
     for old in SHIPPED_MOMENTS.glob("*.npz"):
         old.unlink()
-    with tempfile.TemporaryDirectory() as folder:
-        os.environ[CACHE_DIR_VARIABLE] = folder
-        reference_moments(backend, linear_readout(backend, options.group), options)
-        (made,) = Path(folder, "reference-moments").glob("*.npz")
-        SHIPPED_MOMENTS.mkdir(exist_ok=True)
-        shutil.copyfile(made, SHIPPED_MOMENTS / f"{key}.npz")
-    os.chmod(SHIPPED_MOMENTS / f"{key}.npz", 0o644)
-    print(f"wrote {SHIPPED_MOMENTS / f'{key}.npz'}")
+    path = SHIPPED_MOMENTS / f"{moments_key(backend, options)}.npz"
+    save_moments(path, moments)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -219,7 +217,7 @@ def bench(
     from fntk.errors import FntkError, invalid_options
     from fntk.io import expand_paths
     from fntk.io.lock import folder_lock
-    from fntk.models import check_model_spec
+    from fntk.models import check_model_spec, torch_threads
     from fntk.pipeline.options import FLAG_NAMES, component_flags, read_config
 
     # the feature and selection flags map onto the options as for `fntk select`
@@ -276,7 +274,7 @@ def bench(
         logging.basicConfig(level=logging.INFO, format="%(message)s")
         logging.getLogger("fntk.bench").setLevel(logging.INFO)
     try:
-        with folder_lock(out), _torch_threads(threads):  # one benchmark per folder at a time
+        with folder_lock(out), torch_threads(threads):  # one benchmark per folder at a time
             run = run_benchmark_files(
                 init,
                 pool,
@@ -293,20 +291,6 @@ def bench(
     typer.echo(run.summary)
     for name, path in run.paths.items():
         typer.echo(f"{name:>8}: {path}")
-
-
-@contextlib.contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
-    """Use ``threads`` torch CPU threads inside the block (unchanged for ``None``)."""
-    import torch
-
-    previous = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _remove_if_empty(out: Path) -> None:

@@ -38,11 +38,10 @@ def demo(
     Training set: EMT-labelled H, O, OH, CO on Cu, Pt, Ni (111)/(100) slabs. Pool: unlabelled
     slabs that add N and CH2 adsorbates, which the training set has never seen.
     """
-    import torch
-
     from fntk.cli.select_cmd import run_job
     from fntk.data import make_adsorbate_structures
     from fntk.io import write_extxyz
+    from fntk.models import torch_threads
     from fntk.pipeline import build_run_options, run_folder
 
     options = build_run_options(
@@ -69,10 +68,6 @@ def demo(
             f"wrote {len(train)} EMT-labelled training and {len(pool)} pool structures to "
             f"{out / DEMO_INPUTS}"
         )
-        previous = torch.get_num_threads()
-        torch.set_num_threads(threads)
-        try:
+        with torch_threads(threads):
             run_job([str(pool_file)], [str(train_file)], out, options)
-        finally:
-            torch.set_num_threads(previous)
     typer.echo(f"open {out / 'report.html'} to see what was picked and why")

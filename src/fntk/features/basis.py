@@ -22,6 +22,7 @@ per model state and device, not once per process, chunk, width or lambda.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -39,7 +40,7 @@ from fntk.features.reference import builtin_reference
 from fntk.features.registry import has_energy_rows, has_force_rows
 from fntk.features.sketch import sketch_matrix
 from fntk.io import atomic_write_npz
-from fntk.models.base import ModelBackend, reproducible_execution
+from fntk.models.base import ModelBackend, reproducible_execution, torch_threads
 
 NTKOptions = EnergyNTKOptions | ForceNTKOptions | JointNTKOptions
 
@@ -91,13 +92,9 @@ def pca_basis(backend: ModelBackend, readout: LinearReadout, options: NTKOptions
     The linear algebra runs on one thread, so the basis is bit-identical in every process
     (a Dask worker and the client) whatever their thread counts."""
     gram = reference_gram(backend, readout, options)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         root = readout_root(readout)
         return root @ _directions(root @ gram @ root, readout, root, options)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def reference_gram(
@@ -144,7 +141,8 @@ def reference_moments(
         if moments is None:
             moments = _compute_moments(backend, readout, options)
             if path is not None:
-                _write_moments(path, moments)
+                with contextlib.suppress(OSError):  # an unwritable folder only costs the cache
+                    save_moments(path, moments)
         _MOMENTS_CACHE[key] = moments
         while len(_MOMENTS_CACHE) > _MOMENTS_CACHE_SIZE:
             _MOMENTS_CACHE.popitem(last=False)
@@ -226,17 +224,14 @@ def _read_moments(path: Path) -> Moments | None:
     return energy, force
 
 
-def _write_moments(path: Path, moments: Moments) -> None:
-    """Keep ``moments`` in ``path``; a folder that cannot be written only costs the cache."""
+def save_moments(path: Path, moments: Moments) -> None:
+    """Write ``moments`` to ``path`` (an npz file, atomically, 0644), creating its folder."""
     energy, force = moments
     arrays = {"energy": energy.numpy()}
     if force is not None:
         arrays["force"] = force.numpy()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_npz(path, **arrays)
-    except OSError:
-        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_npz(path, **arrays)
 
 
 def _directions(

@@ -9,6 +9,7 @@ from fntk.models.base import (
     load_backend,
     reproducible_execution,
     resolve_device,
+    torch_threads,
 )
 from fntk.models.graph import GraphBatch, build_graph_batch
 
@@ -23,4 +24,5 @@ __all__ = [
     "load_backend",
     "reproducible_execution",
     "resolve_device",
+    "torch_threads",
 ]

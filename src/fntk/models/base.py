@@ -35,6 +35,19 @@ LINEARITY_TOLERANCE = 1e-4
 
 
 @contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Use ``threads`` torch CPU (intra-op) threads inside the block; ``None`` leaves the count
+    as it is. The previous count is restored afterwards."""
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@contextlib.contextmanager
 def reproducible_execution() -> Iterator[None]:
     """Run model code so that the same input gives bit-identical output, then restore torch.
 

@@ -426,7 +426,9 @@ def _select_pool(
         result = selector.select_shortlists(
             shortlists, scorers[0].precision, options.n, options.seed, target
         )
-    signal_sample, signal_note = _signal_sample(shortlists[0] if uniform else None, kept, tasks)
+    signal_sample, signal_note = _signal_sample(
+        shortlists[0] if uniform else None, kept, tasks.signal_stride
+    )
     notes = []
     if planned is not None:
         notes.append(
@@ -488,7 +490,7 @@ class _PoolTasks:
 
 
 def _signal_sample(
-    uniform_shortlist: Shortlist | None, kept: list[FeatureChunk], tasks: _PoolTasks
+    uniform_shortlist: Shortlist | None, kept: list[FeatureChunk], signal_stride: int
 ) -> tuple[FeatureChunk | None, str]:
     """The stopping signal's pool sample and what it is: the head of the uniform-key shortlist
     (a uniform sample too) for selectors with a uniform sample, else the blocks the pass kept
@@ -503,7 +505,7 @@ def _signal_sample(
         )
     else:
         sample = FeatureChunk.concatenate(kept) if kept else None
-        note = f"every {tasks.signal_stride}-th new pool structure (features kept in the pool pass)"
+        note = f"every {signal_stride}-th new pool structure (features kept in the pool pass)"
     if sample is not None and not sample.n_structures:
         sample = None
     return sample, note
