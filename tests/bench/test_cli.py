@@ -213,3 +213,24 @@ def test_bench_maps_the_feature_and_select_flags_as_select_does(tmp_path, monkey
     assert (select.method, select.shortlist_size, select.relative_noise) == ("lcmd", 50, 1e-4)
     assert select.cost_exponent == DEFAULT_COST_EXPONENT and select.mode == "p"
     assert options.n_seeds == 1  # --quick
+
+
+def test_bench_fine_tuning_flags_land_in_finetune_options(monkeypatch):
+    """--scope, --steps and --epochs set BenchOptions.finetune (min_epochs for --epochs)."""
+    import fntk.bench
+    from fntk.errors import InputError
+
+    built = {}
+    real = fntk.bench.build_bench_options
+
+    def capture(**kwargs):
+        built["options"] = real(**kwargs)
+        raise InputError("stop here: the options are built")
+
+    monkeypatch.setattr(fntk.bench, "build_bench_options", capture)
+    args = ["bench", "--init", "i.xyz", "--pool", "p.xyz", "--test", "t.xyz", "-o", "o"]
+    flags = ["--scope", "all", "--steps", "50", "--epochs", "10"]
+    result = CliRunner().invoke(app(), [*args, *flags])
+    assert result.exit_code == 1 and "stop here" in result.output, result.output
+    tuning = built["options"].finetune
+    assert (tuning.scope, tuning.n_steps, tuning.min_epochs) == ("all", 50, 10.0)
